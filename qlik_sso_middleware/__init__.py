@@ -1,0 +1,1 @@
+"""qlik-sso-middleware."""

@@ -1,0 +1,111 @@
+"""`MemorySessionStore`: the default, per-process session store (bounded LRU, sliding TTL)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from ..errors import ConfigurationError
+from .base import QlikSession
+
+__all__ = ["MemorySessionStore"]
+
+
+@dataclass(slots=True)
+class _Entry:
+    session: QlikSession
+    ttl: float
+    expires_at: float
+
+
+class MemorySessionStore:
+    """Sessions in a dict, for one process.
+
+    Bounded to `max_entries` (least recently used evicted first) so a flood of distinct users cannot
+    grow memory without limit. `clock` is injectable (seconds, monotonic) for tests.
+    """
+
+    def __init__(
+        self,
+        *,
+        max_entries: int = 100_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if max_entries < 1:
+            raise ConfigurationError("must be at least 1", field="max_entries")
+        self._max_entries = max_entries
+        self._clock = clock
+        self._entries: OrderedDict[str, _Entry] = OrderedDict()
+        self._by_user: dict[str, set[str]] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    async def get(self, key: str) -> QlikSession | None:
+        entry = self._entries.get(key)
+        if entry is None:
+            return None
+        now = self._clock()
+        if entry.expires_at <= now:
+            self._remove(key)
+            return None
+        entry.expires_at = now + entry.ttl
+        self._entries.move_to_end(key)
+        return entry.session
+
+    async def set(self, key: str, session: QlikSession, ttl: float) -> None:
+        if ttl <= 0:
+            raise ValueError("ttl must be positive")
+        if key in self._entries:
+            self._remove(key)
+        self._entries[key] = _Entry(session, ttl, self._clock() + ttl)
+        self._by_user.setdefault(session.user_key, set()).add(key)
+        while len(self._entries) > self._max_entries:
+            oldest = next(iter(self._entries))
+            self._remove(oldest)
+
+    async def delete(self, key: str) -> QlikSession | None:
+        entry = self._entries.get(key)
+        if entry is None:
+            return None
+        self._remove(key)
+        return entry.session
+
+    async def keys_for_user(self, user_key: str) -> list[str]:
+        now = self._clock()
+        live = []
+        for key in list(self._by_user.get(user_key, ())):
+            entry = self._entries.get(key)
+            if entry is not None and entry.expires_at > now:
+                live.append(key)
+        return sorted(live)
+
+    @asynccontextmanager
+    async def lock(self, key: str) -> AsyncIterator[None]:
+        lock = self._locks.get(key)
+        if lock is None:
+            lock = self._locks[key] = asyncio.Lock()
+        try:
+            async with lock:
+                yield
+        finally:
+            # Drop idle locks so the dict stays bounded by the number of in-flight logins.
+            if not lock.locked() and not getattr(lock, "_waiters", None):
+                self._locks.pop(key, None)
+
+    async def aclose(self) -> None:
+        self._entries.clear()
+        self._by_user.clear()
+
+    def _remove(self, key: str) -> None:
+        entry = self._entries.pop(key)
+        keys = self._by_user.get(entry.session.user_key)
+        if keys is not None:
+            keys.discard(key)
+            if not keys:
+                del self._by_user[entry.session.user_key]
