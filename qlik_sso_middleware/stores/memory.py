@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
-from ..errors import ConfigurationError
+from ..errors import ConfigurationError, StoreUnavailable
 from .base import QlikSession
 
 __all__ = ["MemorySessionStore"]
@@ -27,6 +27,8 @@ class MemorySessionStore:
 
     Bounded to `max_entries` (least recently used evicted first) so a flood of distinct users cannot
     grow memory without limit. `clock` is injectable (seconds, monotonic) for tests.
+    `lock` waits at most `lock_wait` seconds, then raises `StoreUnavailable` (the `SessionStore`
+    contract), so a hung login cannot queue every later request of its user forever.
     """
 
     def __init__(
@@ -34,9 +36,13 @@ class MemorySessionStore:
         *,
         max_entries: int = 100_000,
         clock: Callable[[], float] = time.monotonic,
+        lock_wait: float = 15.0,
     ) -> None:
         if max_entries < 1:
             raise ConfigurationError("must be at least 1", field="max_entries")
+        if isinstance(lock_wait, bool) or not isinstance(lock_wait, int | float) or lock_wait < 0:
+            raise ConfigurationError("must be a number of seconds >= 0", field="lock_wait")
+        self._lock_wait = float(lock_wait)
         self._max_entries = max_entries
         self._clock = clock
         self._entries: OrderedDict[str, _Entry] = OrderedDict()
@@ -91,8 +97,17 @@ class MemorySessionStore:
         if lock is None:
             lock = self._locks[key] = asyncio.Lock()
         try:
-            async with lock:
+            try:
+                async with asyncio.timeout(self._lock_wait):
+                    await lock.acquire()
+            except TimeoutError:
+                raise StoreUnavailable(
+                    f"login lock not acquired within lock_wait={self._lock_wait:g}s"
+                ) from None
+            try:
                 yield
+            finally:
+                lock.release()
         finally:
             # Drop idle locks so the dict stays bounded by the number of in-flight logins.
             if not lock.locked() and not getattr(lock, "_waiters", None):
