@@ -1,0 +1,431 @@
+"""The QPS REST API client (port 4243): tickets, sessions, and a user's sessions.
+
+    QPSSettings   what to connect to and with which certificate (validated at construction)
+    QPSClient     one mutual-TLS connection pool, one method per QPS call
+
+Every call carries a fresh xrfkey (16 of `[0-9a-zA-Z]` from `secrets`) in the `xrfkey` query
+parameter and in the `X-Qlik-Xrfkey` header, as QPS requires. Failures are translated at this
+boundary into the project's errors, in Qlik's terms:
+
+    403 "XSRF prevention check failed"       -> XrfkeyRejected
+    TLS closed/alerted after our certificate -> ClientCertificateRejected
+    400                                      -> QPSError naming the field QPS rejected
+    connection refused / server cert refused -> QlikUnavailable
+    timeout                                  -> QlikTimeout
+    non-JSON or unexpected JSON shape        -> QPSError
+
+Hazards: session ids are live cookie values and tickets are one-minute credentials; both travel in
+URLs here. Requests go straight to the httpx *transport* because `httpx.AsyncClient` logs every
+full URL at INFO; our own log lines and messages name the operation (`DELETE session/{id}`), never
+the id.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import json
+import logging
+import secrets
+import ssl
+import string
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from ..errors import (
+    ClientCertificateRejected,
+    ConfigurationError,
+    QlikTimeout,
+    QlikUnavailable,
+    QPSError,
+    XrfkeyRejected,
+)
+from ..identity import QlikIdentity
+from .certificates import client_ssl_context, load_client_credentials
+
+__all__ = ["QPSClient", "QPSSettings", "QPSTicket", "new_xrfkey"]
+
+logger = logging.getLogger("qlik_sso_middleware.qps")
+
+QPS_API_PORT = 4243
+_XRF_ALPHABET = string.ascii_letters + string.digits
+_PREFIX_CHARS = frozenset(string.ascii_lowercase + string.digits + "-._~")
+_MAX_BODY = 4 * 1024 * 1024
+_FIELDS = ("UserDirectory", "UserId", "Attributes", "SessionId", "TargetId")
+
+
+def new_xrfkey() -> str:
+    """A fresh 16-character xrfkey from `secrets` (QPS accepts `[0-9a-zA-Z]` only)."""
+    return "".join(secrets.choice(_XRF_ALPHABET) for _ in range(16))
+
+
+@dataclass(frozen=True)
+class QPSSettings:
+    """How to reach the QPS API of one virtual proxy, validated on construction.
+
+    - `api_url`: `https://host[:port]` of the QPS API; the port defaults to 4243 (QPS's API port,
+      not 443). Only the origin: the path is built from `prefix` (`/qps/<prefix>/`).
+    - `prefix`: the virtual proxy prefix (lowercase, no slashes; "" for the default VP).
+    - `root`: the site's `root.pem`, the only CA trusted for the server certificate.
+    - `client_cert` + `client_key` (+ `client_key_password`), or `pfx` (+ `pfx_password`).
+    - `server_name`: the name to verify in the QPS certificate when it differs from the URL host
+      (Qlik's certificate often names the short host name); it is also sent as SNI.
+    - `verify=False` turns server verification off; refused unless the host is loopback or
+      `force_insecure=True`, and logged at WARNING. Never do this in production.
+    - `timeout`: seconds for connect, read and write of each call.
+    """
+
+    api_url: str
+    root: str | Path | None
+    prefix: str = ""
+    client_cert: str | Path | None = None
+    client_key: str | Path | None = None
+    client_key_password: str | None = field(default=None, repr=False)
+    pfx: str | Path | None = None
+    pfx_password: str | None = field(default=None, repr=False)
+    server_name: str | None = None
+    verify: bool = True
+    force_insecure: bool = False
+    timeout: float = 10.0
+
+    def __post_init__(self) -> None:
+        self._parsed_url()
+        if not isinstance(self.prefix, str) or any(c not in _PREFIX_CHARS for c in self.prefix):
+            raise ConfigurationError(
+                "the virtual proxy prefix is lowercase a-z 0-9 - . _ ~ without slashes",
+                field="prefix",
+            )
+        if self.server_name is not None and (
+            not isinstance(self.server_name, str)
+            or not self.server_name
+            or any(c in self.server_name for c in "/:@ \t\r\n")
+        ):
+            raise ConfigurationError("a host name without scheme or port", field="server_name")
+        if isinstance(self.timeout, bool) or not isinstance(self.timeout, int | float):
+            raise ConfigurationError("a number of seconds", field="timeout")
+        if not 0 < self.timeout <= 300:
+            raise ConfigurationError("must be between 0 and 300 seconds", field="timeout")
+        if self.verify and self.root is None:
+            raise ConfigurationError(
+                "root.pem is required to verify QPS's certificate", field="root"
+            )
+        if not self.verify and not self.force_insecure and not self._is_loopback():
+            raise ConfigurationError(
+                "turning TLS verification off is refused for a non-loopback QPS host; give root "
+                "(and server_name) instead, or set force_insecure=True if you really must",
+                field="verify",
+            )
+
+    def _parsed_url(self) -> httpx.URL:
+        try:
+            url = httpx.URL(self.api_url)
+        except (httpx.InvalidURL, TypeError) as exc:
+            raise ConfigurationError("not a URL", field="api_url") from exc
+        if url.scheme != "https":
+            raise ConfigurationError(
+                "the QPS API is served over https only (https://host:4243)", field="api_url"
+            )
+        if not url.host:
+            raise ConfigurationError("has no host", field="api_url")
+        if url.path not in ("", "/") or url.query or url.fragment:
+            raise ConfigurationError(
+                "give the origin only (https://host:4243); the virtual proxy goes in prefix",
+                field="api_url",
+            )
+        return url
+
+    def _is_loopback(self) -> bool:
+        host = self._parsed_url().host
+        if host == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            return False
+
+    @property
+    def host(self) -> str:
+        return self._parsed_url().host
+
+    @property
+    def port(self) -> int:
+        return self._parsed_url().port or QPS_API_PORT
+
+    @property
+    def base_url(self) -> str:
+        """`https://host:port/qps/<prefix>/` (IPv6 hosts bracketed)."""
+        host = self.host
+        shown = f"[{host}]" if ":" in host else host
+        path = f"/qps/{self.prefix}/" if self.prefix else "/qps/"
+        return f"https://{shown}:{self.port}{path}"
+
+
+@dataclass(frozen=True)
+class QPSTicket:
+    """A QPS ticket: single use, valid for about one minute. `repr` hides the ticket."""
+
+    ticket: str = field(repr=False)
+    target_uri: str | None = None
+
+
+def _segment(value: str) -> str:
+    return quote(value, safe="")
+
+
+def _field(body: dict[str, Any], name: str) -> Any:
+    """`body[name]`, key matched case-insensitively (QPS answers PascalCase, docs camelCase)."""
+    lowered = name.lower()
+    for key, value in body.items():
+        if isinstance(key, str) and key.lower() == lowered:
+            return value
+    return None
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    seen: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and current not in seen and len(seen) < 16:
+        seen.append(current)
+        current = current.__cause__ or current.__context__
+    return seen
+
+
+class QPSClient:
+    """Mutual-TLS client for the QPS API of one virtual proxy.
+
+    Construction loads and checks the certificate files (`CertificateError` on any problem) and
+    builds the connection pool once; `aclose()` releases it. Safe for concurrent use.
+    `now` (aware datetimes) is injectable for the certificate validity checks.
+    """
+
+    def __init__(
+        self, settings: QPSSettings, *, now: Callable[[], dt.datetime] | None = None
+    ) -> None:
+        self.settings = settings
+        credentials = load_client_credentials(
+            root=settings.root,
+            client_cert=settings.client_cert,
+            client_key=settings.client_key,
+            client_key_password=settings.client_key_password,
+            pfx=settings.pfx,
+            pfx_password=settings.pfx_password,
+            now=now,
+        )
+        if not settings.verify:
+            logger.warning(
+                "TLS verification of the QPS API at %s:%d is OFF: anyone on the path can "
+                "impersonate QPS and collect tickets and session ids",
+                settings.host,
+                settings.port,
+            )
+        context = client_ssl_context(credentials, verify=settings.verify)
+        self._base_url = settings.base_url
+        self._where = f"{settings.host}:{settings.port}"
+        self._timeout = httpx.Timeout(settings.timeout).as_dict()
+        self._sni = settings.server_name
+        self._transport = httpx.AsyncHTTPTransport(verify=context, retries=0)
+
+    @property
+    def base_url(self) -> str:
+        return self._base_url
+
+    async def aclose(self) -> None:
+        await self._transport.aclose()
+
+    async def __aenter__(self) -> QPSClient:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    # -- calls --------------------------------------------------------------------------------
+
+    async def create_ticket(
+        self, identity: QlikIdentity, *, target_id: str | None = None
+    ) -> QPSTicket:
+        """`POST ticket` for `identity` with its attributes; the ticket is good once, ~1 minute."""
+        body: dict[str, Any] = self._identity_body(identity)
+        if target_id is not None:
+            body["TargetId"] = target_id
+        answer = await self._call("POST", "ticket", "POST ticket", body)
+        ticket = _field(answer, "Ticket") if isinstance(answer, dict) else None
+        if not isinstance(ticket, str) or not ticket:
+            raise QPSError("QPS answered POST ticket without a Ticket in its JSON")
+        target = _field(answer, "TargetUri")
+        return QPSTicket(ticket, target if isinstance(target, str) else None)
+
+    async def create_session(self, identity: QlikIdentity, session_id: str) -> dict[str, Any]:
+        """`POST session` with our `session_id` (the future cookie value); returns QPS's struct."""
+        body = self._identity_body(identity)
+        body["SessionId"] = session_id
+        answer = await self._call("POST", "session", "POST session", body)
+        if not isinstance(answer, dict):
+            raise QPSError("QPS answered POST session with an unexpected JSON shape")
+        return answer
+
+    async def get_session(self, session_id: str) -> dict[str, Any] | None:
+        """`GET session/{id}`; None when QPS does not know the session."""
+        path = "session/" + _segment(session_id)
+        answer = await self._call("GET", path, "GET session/{id}", missing_ok=True)
+        if answer is None or isinstance(answer, dict):
+            return answer
+        raise QPSError("QPS answered GET session/{id} with an unexpected JSON shape")
+
+    async def delete_session(self, session_id: str) -> dict[str, Any] | None:
+        """`DELETE session/{id}`: ends it and its WebSockets; None when it was already gone."""
+        path = "session/" + _segment(session_id)
+        answer = await self._call("DELETE", path, "DELETE session/{id}", missing_ok=True)
+        if answer is None or isinstance(answer, dict):
+            return answer
+        raise QPSError("QPS answered DELETE session/{id} with an unexpected JSON shape")
+
+    async def get_user_sessions(self, identity: QlikIdentity) -> list[dict[str, Any]]:
+        """`GET user/{directory}/{id}`: every session of the user on this virtual proxy."""
+        return await self._user_call("GET", identity)
+
+    async def delete_user_sessions(self, identity: QlikIdentity) -> list[dict[str, Any]]:
+        """`DELETE user/{directory}/{id}` (Qlik's logout API); returns the sessions it ended."""
+        return await self._user_call("DELETE", identity)
+
+    # -- plumbing -----------------------------------------------------------------------------
+
+    @staticmethod
+    def _identity_body(identity: QlikIdentity) -> dict[str, Any]:
+        return {
+            "UserDirectory": identity.user_directory,
+            "UserId": identity.user_id,
+            "Attributes": identity.attribute_list(),
+        }
+
+    async def _user_call(self, method: str, identity: QlikIdentity) -> list[dict[str, Any]]:
+        path = f"user/{_segment(identity.user_directory)}/{_segment(identity.user_id)}"
+        operation = f"{method} user/{{directory}}/{{id}}"
+        answer = await self._call(method, path, operation, missing_ok=True)
+        if answer is None:
+            return []
+        if isinstance(answer, list) and all(isinstance(item, dict) for item in answer):
+            return answer
+        raise QPSError(f"QPS answered {operation} with an unexpected JSON shape")
+
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        operation: str,
+        body: dict[str, Any] | None = None,
+        *,
+        missing_ok: bool = False,
+    ) -> Any:
+        xrfkey = new_xrfkey()
+        extensions: dict[str, Any] = {"timeout": self._timeout}
+        if self._sni is not None:
+            extensions["sni_hostname"] = self._sni
+        request = httpx.Request(
+            method,
+            self._base_url + path,
+            params={"xrfkey": xrfkey},
+            headers={
+                "X-Qlik-Xrfkey": xrfkey,
+                "Accept": "application/json",
+                "User-Agent": "qlik-sso-middleware",
+            },
+            json=body,
+            extensions=extensions,
+        )
+        status, content = await self._send(request, operation)
+        logger.debug("QPS %s -> %d", operation, status)
+        if status == 404 and missing_ok:
+            return None
+        if status >= 400:
+            raise self._status_error(status, content, operation)
+        if not content.strip():
+            return None
+        try:
+            return json.loads(content)
+        except ValueError as exc:
+            raise QPSError(
+                f"QPS answered {operation} with {status} but not with JSON", status=status
+            ) from exc
+
+    async def _send(self, request: httpx.Request, operation: str) -> tuple[int, bytes]:
+        response: httpx.Response | None = None
+        try:
+            response = await self._transport.handle_async_request(request)
+            chunks: list[bytes] = []
+            size = 0
+            async for chunk in response.aiter_raw():
+                size += len(chunk)
+                if size > _MAX_BODY:
+                    raise QPSError(f"QPS answered {operation} with more than {_MAX_BODY} bytes")
+                chunks.append(chunk)
+            return response.status_code, b"".join(chunks)
+        except httpx.TimeoutException as exc:
+            raise QlikTimeout(
+                f"QPS at {self._where} did not answer {operation} within "
+                f"{self.settings.timeout:g} s"
+            ) from exc
+        except httpx.TransportError as exc:
+            raise self._transport_error(exc, operation, got_headers=response is not None) from exc
+        finally:
+            if response is not None:
+                await response.aclose()
+
+    def _transport_error(
+        self, exc: httpx.TransportError, operation: str, *, got_headers: bool
+    ) -> Exception:
+        chain = _chain(exc)
+        verify_failure = next(
+            (e for e in chain if isinstance(e, ssl.SSLCertVerificationError)), None
+        )
+        if verify_failure is not None:
+            reason = str(getattr(verify_failure, "verify_message", "") or "")
+            if "hostname" in reason.lower() or "mismatch" in reason.lower():
+                return QlikUnavailable(
+                    f"QPS at {self._where} presented a certificate that does not name "
+                    f"{self._sni or self.settings.host!r}; set server_name to the name in its "
+                    "certificate (often the short host name)"
+                )
+            return QlikUnavailable(
+                f"QPS at {self._where} presented a certificate not signed by the configured "
+                f"root ({reason or 'verification failed'})"
+            )
+        if isinstance(exc, httpx.ConnectError) and not any(
+            isinstance(e, ssl.SSLError) for e in chain
+        ):
+            return QlikUnavailable(f"QPS unreachable at {self._where}")
+        if got_headers:
+            return QPSError(f"QPS at {self._where} broke off its answer to {operation}")
+        # TLS 1.3 finishes the client's side of the handshake before the server checks our
+        # certificate, so a rejected certificate shows up as an alert or a reset on first read.
+        return ClientCertificateRejected(
+            f"client certificate not accepted by QPS at {self._where} (the TLS connection was "
+            f"closed during {operation}): is client.pem from this Qlik site's export?"
+        )
+
+    @staticmethod
+    def _status_error(status: int, content: bytes, operation: str) -> QPSError:
+        text = content[:2048].decode("utf-8", "replace")
+        if status == 403 and "xsrf" in text.lower():
+            return XrfkeyRejected(
+                f"QPS refused {operation}: xrfkey check failed (403 'XSRF prevention check "
+                "failed'); the xrfkey query parameter and X-Qlik-Xrfkey header must carry the "
+                "same 16 characters: does something between us and QPS drop the header?",
+                status=status,
+            )
+        if status == 400:
+            lowered = text.lower()
+            named = [name for name in _FIELDS if name.lower() in lowered]
+            what = f"the field {named[0]}" if named else "the request body"
+            return QPSError(f"QPS rejected {operation} (400): {what} was not accepted", status=400)
+        if status in (401, 403):
+            return QPSError(
+                f"QPS refused {operation} with {status}: the client certificate is not allowed "
+                "to use the QPS API",
+                status=status,
+            )
+        return QPSError(f"QPS answered {operation} with {status}", status=status)
