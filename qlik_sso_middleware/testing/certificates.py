@@ -186,7 +186,7 @@ def generate_certificates(
     - `client_signed_by_other_root` / `server_signed_by_other_root`: sign that certificate with a
       second CA that is *not* written as `root.pem` (a certificate from another site).
     - `pfx_without_key`: `client.pfx` holds the certificates only.
-    - `mismatched_client_key`: `client_key.pem` (and the PFX key) belong to a different key pair.
+    - `mismatched_client_key`: `client_key.pem` belongs to a different key pair (PFX unaffected).
     - `now`: the reference time (timezone-aware), for deterministic validity windows.
     """
     now = now or dt.datetime.now(dt.UTC)
@@ -226,7 +226,7 @@ def generate_certificates(
         key=client_key,
         issuer=client_issuer,
         issuer_key=client_issuer_key,
-        not_before=client_not_before or now - dt.timedelta(days=1),
+        not_before=client_not_before or min(now, client_not_after or now) - dt.timedelta(days=1),
         not_after=client_not_after or now + dt.timedelta(days=3650),
         usage=ExtendedKeyUsageOID.CLIENT_AUTH,
     )
@@ -239,7 +239,8 @@ def generate_certificates(
     )
     pfx = pkcs12.serialize_key_and_certificates(
         b"QlikClient",
-        None if pfx_without_key else written_key,
+        # PKCS#12 serialisation refuses a key of another certificate: the PFX keeps the right one.
+        None if pfx_without_key else client_key,
         client,
         [client_issuer],
         pfx_encryption,

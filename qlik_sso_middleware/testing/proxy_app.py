@@ -1,0 +1,390 @@
+"""The simulated proxy port (443 in production): virtual-proxy routing, authentication, pages, WS.
+
+Authentication order on every request to a VP, as QPS does it: valid session cookie ->
+`qlikTicket` query -> identity header (header VPs) -> anonymous -> 302 to the authentication
+module. URLs that QPS builds (redirects, `loginUri`, `logoutUri`) use the request's `Host` header, as QPS does; that is
+why a proxy in front of it must preserve `Host`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+from ._asgi import (
+    Message,
+    Receive,
+    Scope,
+    Send,
+    drain,
+    header_pairs,
+    hostname_of,
+    html_page,
+    parse_cookies,
+    query_get,
+    send_body,
+    send_json,
+)
+from .demo_apps import DemoApp
+from .faults import Faults
+from .pages import client_page, forms_login_page, qmc_page
+from .records import RecordedRequest, SimSession
+from .sim_endpoints import handle_sim_endpoint
+from .state import LoginRefused, SimState
+from .virtual_proxy import VirtualProxy
+from .websocket import serve_websocket
+
+__all__ = ["ProxyApp", "RequestContext"]
+
+MAX_SESSIONS_TEXT = (
+    "You cannot access Qlik Sense because you have too many sessions active in parallel"
+)
+NO_ACCESS_PASS_TEXT = "You cannot access Qlik Sense because you have no access pass"
+XRF_FAILED = "XSRF prevention check failed. Possible XSRF discovered."
+
+
+@dataclass
+class RequestContext:
+    """Per-request facts shared by the HTTP and WebSocket paths."""
+
+    vp: VirtualProxy
+    rest: str
+    https: bool
+    host: str
+    headers: list[tuple[str, str]]
+    cookie_pairs: list[tuple[str, str]]
+    query: str
+    record: RecordedRequest
+    set_cookie: list[str] = field(default_factory=list)
+    session: SimSession | None = None
+    created_by: str | None = None
+
+    @property
+    def scheme(self) -> str:
+        return "https" if self.https else "http"
+
+    @property
+    def base(self) -> str:
+        """`scheme://Host/prefix` for URLs QPS builds from the request."""
+        prefix = f"/{self.vp.prefix}" if self.vp.prefix else ""
+        return f"{self.scheme}://{self.host}{prefix}"
+
+    def header_values(self, name: str) -> list[str]:
+        lowered = name.lower()
+        return [v for k, v in self.headers if k.lower() == lowered]
+
+
+class ProxyApp:
+    """ASGI app of the proxy port."""
+
+    def __init__(
+        self,
+        state: SimState,
+        faults: Faults,
+        apps: Mapping[str, DemoApp],
+        *,
+        https: bool,
+        api_port: Callable[[], int | None],
+    ) -> None:
+        self.state = state
+        self.faults = faults
+        self.apps = apps
+        self.https = https
+        self._api_port = api_port
+        self.targets: dict[str, str] = {}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            await self._http(scope, receive, send)
+        elif scope["type"] == "websocket":
+            await serve_websocket(self, scope, receive, send)
+
+    # -- shared ---------------------------------------------------------------------------------
+
+    def context(
+        self, scope: Scope, websocket: bool
+    ) -> tuple[RecordedRequest, RequestContext | None]:
+        """Record the request and resolve its virtual proxy (None: unknown prefix)."""
+        headers = header_pairs(scope)
+        cookie_pairs = parse_cookies(headers)
+        cookies: dict[str, str] = {}
+        for name, value in cookie_pairs:
+            cookies.setdefault(name, value)
+        raw_path = scope.get("raw_path") or scope["path"].encode()
+        record = RecordedRequest(
+            port="proxy",
+            method=scope.get("method", "GET"),
+            path=raw_path.decode("latin-1"),
+            query=scope.get("query_string", b"").decode("latin-1"),
+            headers=headers,
+            cookies=cookies,
+            time=self.state.clock(),
+            websocket=websocket,
+        )
+        self.state.requests.append(record)
+        path: str = scope["path"]
+        first, _, rest = path.lstrip("/").partition("/")
+        if first and first in self.state.vps:
+            vp = self.state.vps[first]
+        elif "" in self.state.vps:
+            vp, rest = self.state.vps[""], path.lstrip("/")
+        else:
+            return record, None
+        record.prefix = vp.prefix
+        host = next((v for k, v in headers if k.lower() == "host"), "")
+        context = RequestContext(
+            vp=vp,
+            rest=rest,
+            https=self.https,
+            host=host,
+            headers=headers,
+            cookie_pairs=cookie_pairs,
+            query=record.query,
+            record=record,
+        )
+        return record, context
+
+    def authenticate(self, ctx: RequestContext, *, allow_login: bool = True) -> None:
+        """Find or create the request's session (sets ctx.session / ctx.set_cookie).
+
+        Raises `LoginRefused` when a login was attempted and refused (cap, no access pass).
+        """
+        vp = ctx.vp
+        cookie_name = vp.session_cookie_name(self.https)
+        for name, value in ctx.cookie_pairs:
+            if name == cookie_name:
+                session = self.state.lookup(vp.prefix, value)
+                if session is not None:
+                    self._use(ctx, session, None)
+                    return
+        if not allow_login:
+            return
+        ticket_value = query_get(ctx.query, "qlikTicket")
+        if ticket_value:
+            ticket = self.state.redeem_ticket(vp.prefix, ticket_value)
+            if ticket is not None:
+                session = self.state.login(
+                    vp.prefix, ticket.user_directory, ticket.user_id, ticket.attributes
+                )
+                self._use(ctx, session, "ticket")
+                return
+        if vp.auth.startswith("header") and vp.anonymous != "always":
+            values = ctx.header_values(vp.header_name)
+            # Repeated headers reach QPS (.NET) joined with ", " -- which is never a valid identity.
+            identity = vp.parse_identity(", ".join(values)) if values else None
+            if identity is not None:
+                session = self.state.login(vp.prefix, *identity)
+                self._use(ctx, session, "header")
+                return
+        if vp.anonymous in ("allow", "always"):
+            session = self.state.login(vp.prefix, "NONE", f"anonymous{uuid.uuid4()}")
+            self._use(ctx, session, "anonymous")
+
+    def _use(self, ctx: RequestContext, session: SimSession, created_by: str | None) -> None:
+        ctx.session = session
+        ctx.created_by = created_by
+        ctx.record.session_id = session.id
+        ctx.record.user = session.user
+        if created_by is not None:
+            ctx.set_cookie.append(ctx.vp.set_cookie(session.id, self.https))
+
+    def login_uri(self, ctx: RequestContext) -> str:
+        """Where QPS sends an unauthenticated request (built from the request's Host)."""
+        target_id = str(uuid.uuid4())
+        self.targets[target_id] = f"{ctx.scheme}://{ctx.host}{ctx.record.path}" + (
+            f"?{ctx.query}" if ctx.query else ""
+        )
+        vp = ctx.vp
+        if vp.auth_module_redirect_uri:
+            hostname = hostname_of(ctx.host) or "localhost"
+            if ":" in hostname:
+                hostname = f"[{hostname}]"
+            rest_base = f"/qps/{vp.prefix}/" if vp.prefix else "/qps/"
+            sep = "&" if "?" in vp.auth_module_redirect_uri else "?"
+            return (
+                f"{vp.auth_module_redirect_uri}{sep}targetId={target_id}"
+                f"&proxyRestUri=https://{hostname}:{self._api_port()}{rest_base}"
+            )
+        return f"{ctx.base}/internal_forms_authentication/?targetId={target_id}"
+
+    # -- HTTP -----------------------------------------------------------------------------------
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        record, ctx = self.context(scope, websocket=False)
+        extra: list[tuple[bytes, bytes]] = []
+        if ctx is not None:
+            extra = [
+                (k.encode("latin-1"), v.encode("latin-1"))
+                for k, v in ctx.vp.additional_response_headers
+            ]
+
+        async def recording_send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                record.status = message["status"]
+                if ctx is not None:
+                    message["headers"] = list(message.get("headers", []))
+                    message["headers"] += [
+                        (b"set-cookie", c.encode("latin-1")) for c in ctx.set_cookie
+                    ]
+                    message["headers"] += extra
+            await send(message)
+
+        if self.faults.latency > 0:
+            await asyncio.sleep(self.faults.latency)
+        forced = self.faults.take_forced_status(record.path)
+        if forced is not None:
+            await drain(receive)
+            page = html_page(f"Error {forced}", "Injected failure")
+            await send_body(recording_send, forced, page)
+            return
+        if ctx is None:
+            page = html_page("Bad request", "The http request header is incorrect.")
+            await send_body(recording_send, 400, page)
+            return
+        try:
+            await self._route(ctx, scope, receive, recording_send)
+        except LoginRefused as refused:
+            ctx.set_cookie.clear()
+            text = MAX_SESSIONS_TEXT if refused.reason == "max_sessions" else NO_ACCESS_PASS_TEXT
+            await send_body(recording_send, 403, html_page("Qlik Sense", text))
+
+    async def _route(self, ctx: RequestContext, scope: Scope, receive: Receive, send: Send) -> None:
+        rest = ctx.rest
+        method = ctx.record.method
+        if rest.startswith("internal_forms_authentication"):
+            await drain(receive)
+            target = query_get(ctx.query, "targetId") or ""
+            await send_body(send, 200, forms_login_page(target))
+            return
+        if rest in ("qps/user", "qps/user/"):
+            await self._qps_user(ctx, method, receive, send)
+            return
+        self.authenticate(ctx)
+        if ctx.session is None:
+            await drain(receive)
+            await send_body(send, 302, "", headers=[("location", self.login_uri(ctx))])
+            return
+        if rest in ("qps/csrftoken", "qps/csrftoken/"):
+            await drain(receive)
+            await send_body(
+                send, 200, "", "text/plain", headers=[("qlik-csrf-token", ctx.session.csrf_token)]
+            )
+        elif rest.startswith("content/_sim/"):
+            cookies = dict(ctx.record.cookies)
+            await handle_sim_endpoint(
+                rest.removeprefix("content/_sim/").strip("/"),
+                method,
+                dict(scope),
+                receive,
+                send,
+                ctx.session.user,
+                ctx.headers,
+                cookies,
+            )
+        else:
+            await drain(receive)
+            await self._static(ctx, rest, send)
+
+    async def _static(self, ctx: RequestContext, rest: str, send: Send) -> None:
+        segments = rest.split("/")
+        if rest in ("", "hub", "hub/") or segments[0] == "hub":
+            await send_body(send, 200, client_page("hub", self.apps, None, None))
+        elif segments[0] == "single":
+            app_id = query_get(ctx.query, "appid") or ""
+            obj = query_get(ctx.query, "obj") or query_get(ctx.query, "sheet")
+            page = client_page("single", self.apps, app_id, _object_or_none(self.apps, app_id, obj))
+            await _page_or_404(send, page)
+        elif segments[:2] == ["sense", "app"] and len(segments) >= 3:
+            app_id = segments[2]
+            obj = segments[6] if len(segments) > 6 and segments[5] == "state" else None
+            page = client_page("sense", self.apps, app_id, _object_or_none(self.apps, app_id, obj))
+            await _page_or_404(send, page)
+        elif segments[0] == "qmc":
+            await send_body(send, 200, qmc_page())
+        elif segments[0] == "qrs":
+            await self._qrs(ctx, segments[1:], send)
+        elif segments[0] == "resources":
+            await _resource(rest, send)
+        elif segments[0] == "api" and rest.startswith("api/about/v1/"):
+            await send_json(send, 200, {"name": "Qlik Sense (simulated)"})
+        elif segments[0] == "app":
+            await send_body(send, 400, "WebSocket upgrade required", "text/plain")
+        else:
+            await send_body(send, 404, html_page("Not found", "Not found"))
+
+    async def _qrs(self, ctx: RequestContext, segments: list[str], send: Send) -> None:
+        key = query_get(ctx.query, "xrfkey")
+        header = ctx.header_values("X-Qlik-Xrfkey")
+        if not key or not _valid_xrfkey(key) or header[:1] != [key]:
+            await send_body(send, 403, XRF_FAILED, "text/plain; charset=utf-8")
+            return
+        if segments[:1] == ["about"]:
+            await send_json(send, 200, {"buildVersion": "24.2.6.0", "databaseProvider": "sim"})
+        else:
+            await send_json(send, 200, [])
+
+    async def _qps_user(
+        self, ctx: RequestContext, method: str, receive: Receive, send: Send
+    ) -> None:
+        await drain(receive)
+        self.authenticate(ctx)
+        session = ctx.session
+        if method == "DELETE":
+            if session is not None:
+                self.state.end(session.id, "logout")
+                ctx.set_cookie.clear()
+            await send_json(send, 200, {"session": "inactive", "loginUri": self.login_uri(ctx)})
+            return
+        if session is None:
+            await send_json(send, 200, {"session": "inactive", "loginUri": self.login_uri(ctx)})
+            return
+        await send_json(
+            send,
+            200,
+            {
+                "userDirectory": session.user_directory,
+                "userId": session.user_id,
+                "userName": session.user_id,
+                "logoutUri": f"{ctx.base}/qps/user",
+            },
+        )
+
+
+def _valid_xrfkey(key: str) -> bool:
+    return len(key) == 16 and key.isascii() and key.isalnum()
+
+
+def _object_or_none(apps: Mapping[str, DemoApp], app_id: str, obj: str | None) -> str | None:
+    app = apps.get(app_id)
+    if app is None or obj is None:
+        return None
+    return obj if app.object(obj) is not None else None
+
+
+async def _page_or_404(send: Send, page: str) -> None:
+    if page:
+        await send_body(send, 200, page)
+    else:
+        await send_body(send, 404, html_page("Not found", "The app does not exist"))
+
+
+_RESOURCES = {
+    "js": ("application/javascript", "/* simulated Qlik resource */\n"),
+    "css": ("text/css", "/* simulated Qlik resource */\n"),
+}
+
+
+async def _resource(rest: str, send: Send) -> None:
+    extension = rest.rpartition(".")[2] if "." in rest.rpartition("/")[2] else "js"
+    if rest.rstrip("/").endswith("js/qlik"):
+        extension = "js"
+    found = _RESOURCES.get(extension)
+    if found is None:
+        await send_body(send, 404, "Not found", "text/plain")
+    else:
+        await send_body(send, 200, found[1], found[0])
+
+
+__all__ += ["MAX_SESSIONS_TEXT", "NO_ACCESS_PASS_TEXT", "XRF_FAILED"]

@@ -1,0 +1,402 @@
+"""`QlikSimulator`: the proxy port and the mutual-TLS QPS API port as real uvicorn servers.
+
+Both servers run as tasks in the caller's event loop on pre-bound loopback sockets (port 0 unless
+given), so tests get ephemeral ports and no races on start. `SimulatorThread` runs the same thing
+in its own loop in a background thread for sync and subprocess-based tests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import shutil
+import socket
+import ssl
+import tempfile
+import threading
+import time
+import warnings
+from collections.abc import Callable, Coroutine, Iterator, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any, TypeVar
+
+import uvicorn
+from uvicorn.config import UvicornDeprecationWarning
+
+from .api_app import ApiApp
+from .certificates import CertificateFiles, generate_certificates
+from .demo_apps import DEMO_APPS, DemoApp
+from .faults import Faults
+from .proxy_app import ProxyApp
+from .records import RecordedFrame, RecordedRequest, SimSession
+from .state import SimState
+from .virtual_proxy import VirtualProxy
+
+__all__ = ["QlikSimulator", "SimulatorThread"]
+
+T = TypeVar("T")
+_SWEEP_INTERVAL = 0.05
+_CERT_FILES = ("root.pem", "server.pem", "server_key.pem", "client.pem", "client_key.pem")
+
+
+class _Server(uvicorn.Server):
+    """uvicorn server that leaves signal handling to its owner (tests, the CLI)."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(512)
+    sock.setblocking(False)
+    return sock
+
+
+def _existing_certificates(directory: Path, pfx_password: str | None) -> CertificateFiles | None:
+    """Reuse a certificate set already in `directory` (so a restarted simulator keeps its CA)."""
+    if not all((directory / name).is_file() for name in _CERT_FILES):
+        return None
+    return CertificateFiles(
+        directory=directory,
+        root=directory / "root.pem",
+        root_key=directory / "root_key.pem",
+        server=directory / "server.pem",
+        server_key=directory / "server_key.pem",
+        client=directory / "client.pem",
+        client_key=directory / "client_key.pem",
+        client_pfx=directory / "client.pfx",
+        pfx_password=pfx_password,
+    )
+
+
+class QlikSimulator:
+    """A simulated Qlik Sense proxy + QPS API on loopback: `async with QlikSimulator() as sim:`.
+
+    See the package docstring for the behaviour. Introspection (`requests`, `frames`, `logins`,
+    `live_sessions`) reads the simulator's memory; `faults` makes it misbehave on purpose.
+    Hazard: the generated certificates are test credentials, removed on exit unless `cert_dir`
+    was given.
+    """
+
+    def __init__(
+        self,
+        virtual_proxies: Sequence[VirtualProxy] = (VirtualProxy(),),
+        *,
+        https: bool = False,
+        api: bool = True,
+        cert_dir: str | Path | None = None,
+        pfx_password: str | None = None,
+        clock: Callable[[], float] | None = None,
+        apps: Sequence[DemoApp] = DEMO_APPS,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        api_port: int = 0,
+    ) -> None:
+        if not virtual_proxies:
+            raise ValueError("virtual_proxies: at least one virtual proxy is needed")
+        self.clock: Callable[[], float] = clock or time.monotonic
+        self.faults = Faults()
+        self.https = https
+        self.host = host
+        self._api = api
+        self._cert_dir = Path(cert_dir) if cert_dir is not None else None
+        self._pfx_password = pfx_password
+        self._ports = (port, api_port)
+        self.apps = {app.id: app for app in apps}
+        self._state = SimState(
+            virtual_proxies, self.clock, no_access_pass=lambda: self.faults.no_access_pass
+        )
+        self.virtual_proxies = tuple(virtual_proxies)
+        self._proxy = ProxyApp(
+            self._state, self.faults, self.apps, https=https, api_port=lambda: self.api_port
+        )
+        self._servers: list[_Server] = []
+        self._tasks: list[asyncio.Task[None]] = []
+        self._sweeper: asyncio.Task[None] | None = None
+        self._temp_dir: str | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.certificates: CertificateFiles | None = None
+        self.proxy_port = 0
+        self.api_port: int | None = None
+        self.faults.bind(self._close_websockets)
+
+    # -- life cycle -----------------------------------------------------------------------------
+
+    async def __aenter__(self) -> QlikSimulator:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    async def start(self) -> None:
+        """Generate/reuse certificates, bind both ports and wait until they serve."""
+        self._loop = asyncio.get_running_loop()
+        if self.https or self._api:
+            self.certificates = await asyncio.to_thread(self._certificates)
+        proxy_sock = _bind(self.host, self._ports[0])
+        self.proxy_port = proxy_sock.getsockname()[1]
+        ssl_options: dict[str, Any] = {}
+        if self.https:
+            assert self.certificates is not None
+            ssl_options = {
+                "ssl_certfile": str(self.certificates.server),
+                "ssl_keyfile": str(self.certificates.server_key),
+            }
+        await self._serve(self._proxy, proxy_sock, ssl_options)
+        if self._api:
+            assert self.certificates is not None
+            api_sock = _bind(self.host, self._ports[1])
+            self.api_port = api_sock.getsockname()[1]
+            api_app = ApiApp(self._state, self.faults, self._proxy.targets.get)
+            await self._serve(
+                api_app,
+                api_sock,
+                {
+                    "ssl_certfile": str(self.certificates.server),
+                    "ssl_keyfile": str(self.certificates.server_key),
+                    "ssl_ca_certs": str(self.certificates.root),
+                    "ssl_cert_reqs": ssl.CERT_REQUIRED,
+                },
+            )
+        self._sweeper = asyncio.create_task(self._sweep())
+
+    def _certificates(self) -> CertificateFiles:
+        if self._cert_dir is None:
+            self._temp_dir = tempfile.mkdtemp(prefix="qlik-sim-")
+            directory = Path(self._temp_dir)
+        else:
+            directory = self._cert_dir
+            existing = _existing_certificates(directory, self._pfx_password)
+            if existing is not None:
+                return existing
+        return generate_certificates(directory, pfx_password=self._pfx_password)
+
+    async def _serve(self, app: Any, sock: socket.socket, ssl_options: dict[str, Any]) -> None:
+        config = uvicorn.Config(
+            app,
+            lifespan="off",
+            ws="websockets",
+            ws_max_size=512 * 1024 * 1024,
+            ws_ping_interval=None,
+            log_level="warning",
+            access_log=False,
+            timeout_graceful_shutdown=1,
+            **ssl_options,
+        )
+        server = _Server(config)
+        self._servers.append(server)
+        with warnings.catch_warnings():
+            # uvicorn deprecates its legacy `websockets` protocol; it is the one with flow control
+            # for the 256 MiB frames tests push, so keep it until the sans-io one is proven here.
+            warnings.simplefilter("ignore", UvicornDeprecationWarning)
+            config.load()
+        task = asyncio.create_task(server.serve(sockets=[sock]))
+        self._tasks.append(task)
+        while not server.started:
+            if task.done():
+                task.result()  # re-raise the start-up error
+                raise RuntimeError("simulator server stopped during start-up")
+            await asyncio.sleep(0.01)
+
+    async def _sweep(self) -> None:
+        """End sessions whose timeout passed, so open sockets get `OnSessionTimedOut` promptly."""
+        while True:
+            await asyncio.sleep(_SWEEP_INTERVAL)
+            self._state.expire()
+
+    async def stop(self) -> None:
+        """Close every socket and stop both servers; remove generated certificates."""
+        self._state.close_all_sockets(1001, "Simulator stopping")
+        for server in self._servers:
+            server.should_exit = True
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            self._sweeper = None
+        results = await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+        self._servers.clear()
+        for result in results:
+            if isinstance(result, Exception):
+                logging.getLogger(__name__).warning("simulator server error: %r", result)
+        if self._temp_dir is not None:
+            shutil.rmtree(self._temp_dir, ignore_errors=True)
+            self._temp_dir = None
+
+    # -- URLs -----------------------------------------------------------------------------------
+
+    @property
+    def _url_host(self) -> str:
+        return f"[{self.host}]" if ":" in self.host else self.host
+
+    @property
+    def proxy_url(self) -> str:
+        scheme = "https" if self.https else "http"
+        return f"{scheme}://{self._url_host}:{self.proxy_port}"
+
+    @property
+    def api_url(self) -> str | None:
+        return f"https://{self._url_host}:{self.api_port}" if self.api_port else None
+
+    # -- introspection --------------------------------------------------------------------------
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        return self._state.requests
+
+    @property
+    def frames(self) -> list[RecordedFrame]:
+        return self._state.frames
+
+    def cookie_name(self, prefix: str | None = None) -> str:
+        """The session cookie name of VP `prefix` (first VP by default) on this port's scheme."""
+        vp = self._vp(prefix)
+        return vp.session_cookie_name(self.https)
+
+    def _vp(self, prefix: str | None) -> VirtualProxy:
+        if prefix is None:
+            return self.virtual_proxies[0]
+        return self._state.vps[prefix]
+
+    def logins(self, user: str | None = None, prefix: str | None = None) -> int:
+        """How many sessions were ever created (for `user` "DIR\\id", case-insensitive)."""
+        return len(self._matching(self._state.history, user, prefix))
+
+    def live_sessions(self, user: str | None = None, prefix: str | None = None) -> list[SimSession]:
+        self._state.expire()
+        return self._matching(list(self._state.sessions.values()), user, prefix)
+
+    @staticmethod
+    def _matching(
+        sessions: list[SimSession], user: str | None, prefix: str | None
+    ) -> list[SimSession]:
+        return [
+            s
+            for s in sessions
+            if (user is None or s.user.lower() == user.lower())
+            and (prefix is None or s.prefix == prefix)
+        ]
+
+    def session(self, session_id: str) -> SimSession | None:
+        """The live session with cookie value `session_id`, if any."""
+        return self._state.sessions.get(session_id)
+
+    def clear_log(self) -> None:
+        self._state.requests.clear()
+        self._state.frames.clear()
+
+    def restart(self) -> None:
+        """Forget every session (and cool-down and ticket); open WebSockets get OnSessionClosed."""
+        self._state.restart()
+
+    async def _close_websockets(self, code: int, reason: str) -> int:
+        loop = self._loop
+        if loop is None:
+            return 0
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            return self._state.close_all_sockets(code, reason)
+        future = asyncio.run_coroutine_threadsafe(self._close_in_loop(code, reason), loop)
+        return await asyncio.wrap_future(future)
+
+    async def _close_in_loop(self, code: int, reason: str) -> int:
+        return self._state.close_all_sockets(code, reason)
+
+
+class SimulatorThread:
+    """`QlikSimulator` running in its own event loop on a background thread.
+
+    `with SimulatorThread(...) as sim:` exposes the simulator's attributes; methods that touch state
+    (`restart`, `logins`, `live_sessions`, `clear_log`, `close_websockets`) run inside its loop.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._args = args
+        self._kwargs = kwargs
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True, name="qlik-sim")
+        self.sim: QlikSimulator | None = None
+
+    def __enter__(self) -> SimulatorThread:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        self._thread.start()
+
+        async def make() -> QlikSimulator:
+            sim = QlikSimulator(*self._args, **self._kwargs)
+            await sim.start()
+            return sim
+
+        try:
+            self.sim = self._run(make())
+        except BaseException:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(10)
+            raise
+
+    def stop(self) -> None:
+        if self.sim is not None:
+            self._run(self.sim.stop())
+            self.sim = None
+        if self._thread.is_alive():
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(10)
+        if not self._loop.is_running():
+            self._loop.close()
+
+    def _run(self, coro: Coroutine[Any, Any, T], timeout: float = 60.0) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)
+
+    def _call(self, fn: Callable[[], T]) -> T:
+        async def wrapper() -> T:
+            return fn()
+
+        return self._run(wrapper())
+
+    @property
+    def _sim(self) -> QlikSimulator:
+        if self.sim is None:
+            raise RuntimeError("SimulatorThread is not running")
+        return self.sim
+
+    def __getattr__(self, name: str) -> Any:
+        # Plain attributes (urls, ports, certificates, faults, clock, requests, frames).
+        if name.startswith("_") or name == "sim":
+            raise AttributeError(name)
+        return getattr(self._sim, name)
+
+    def logins(self, user: str | None = None, prefix: str | None = None) -> int:
+        return self._call(lambda: self._sim.logins(user, prefix))
+
+    def live_sessions(self, user: str | None = None, prefix: str | None = None) -> list[SimSession]:
+        return self._call(lambda: self._sim.live_sessions(user, prefix))
+
+    def clear_log(self) -> None:
+        self._call(self._sim.clear_log)
+
+    def restart(self) -> None:
+        self._call(self._sim.restart)
+
+    def close_websockets(self, code: int, reason: str = "") -> int:
+        """Synchronous form of `faults.close_websockets`."""
+        return self._run(self._sim._close_in_loop(code, reason))

@@ -1,0 +1,215 @@
+"""The simulated QPS's memory: sessions, tickets, engine sessions, open sockets and the request log.
+
+All of it lives on the simulator's event loop; nothing here blocks. Public readers (tests in another
+thread) only read lists that are appended to, which is safe in CPython.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from .records import RecordedFrame, RecordedRequest, SimSession
+from .virtual_proxy import VirtualProxy
+
+__all__ = ["LoginRefused", "SimState", "SocketHandle", "Ticket"]
+
+TICKET_LIFETIME = 60.0
+
+
+class LoginRefused(Exception):
+    """A login was refused: `reason` is "max_sessions" or "no_access_pass"."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass
+class Ticket:
+    prefix: str
+    user_directory: str
+    user_id: str
+    attributes: list[tuple[str, str]]
+    created_at: float
+
+
+@dataclass(eq=False)
+class SocketHandle:
+    """An open WebSocket: the simulator pushes control events into `events`."""
+
+    session_id: str | None
+    prefix: str
+    path: str
+    engine_key: tuple[str, ...] | None
+    events: asyncio.Queue[tuple[str, Any]] = field(default_factory=asyncio.Queue)
+
+
+class SimState:
+    """Sessions and tickets of every virtual proxy, with the injectable clock."""
+
+    def __init__(
+        self,
+        virtual_proxies: Sequence[VirtualProxy],
+        clock: Callable[[], float],
+        *,
+        no_access_pass: Callable[[], bool],
+    ) -> None:
+        self.vps: dict[str, VirtualProxy] = {}
+        for vp in virtual_proxies:
+            if vp.prefix in self.vps:
+                raise ValueError(f"virtual_proxies: prefix {vp.prefix!r} used twice")
+            self.vps[vp.prefix] = vp
+        self.clock = clock
+        self._no_access_pass = no_access_pass
+        self.sessions: dict[str, SimSession] = {}
+        self.history: list[SimSession] = []
+        self.tickets: dict[str, Ticket] = {}
+        self.sockets: set[SocketHandle] = set()
+        self.engine_sessions: set[tuple[str, ...]] = set()
+        self.requests: list[RecordedRequest] = []
+        self.frames: list[RecordedFrame] = []
+
+    # -- sessions -------------------------------------------------------------------------------
+
+    def lookup(self, prefix: str, session_id: str | None) -> SimSession | None:
+        """The live session `session_id` of VP `prefix`, sliding its timeout (None: absent)."""
+        if not session_id:
+            return None
+        self.expire()
+        session = self.sessions.get(session_id)
+        if session is None or session.prefix != prefix:
+            return None
+        session.last_seen = self.clock()
+        return session
+
+    def touch(self, session_id: str | None) -> None:
+        """WebSocket traffic slides the inactivity timeout too (unless it has already passed)."""
+        session = self.sessions.get(session_id) if session_id else None
+        if session is None:
+            return
+        now = self.clock()
+        if session.last_seen + self.vps[session.prefix].session_timeout <= now:
+            self.end(session.id, "timeout")
+        else:
+            session.last_seen = now
+
+    def login(
+        self,
+        prefix: str,
+        user_directory: str,
+        user_id: str,
+        attributes: Sequence[tuple[str, str]] = (),
+        session_id: str | None = None,
+    ) -> SimSession:
+        """Create a session, enforcing the no-access-pass mode and the parallel-session cap."""
+        if self._no_access_pass():
+            raise LoginRefused("no_access_pass")
+        self.expire()
+        vp = self.vps[prefix]
+        now = self.clock()
+        used = sum(
+            1
+            for s in self.history
+            if s.prefix == prefix
+            and s.user_directory.lower() == user_directory.lower()
+            and s.user_id.lower() == user_id.lower()
+            and (not s.ended or (s.ended_at is not None and s.ended_at + vp.cooldown > now))
+        )
+        if used >= vp.max_parallel_sessions:
+            raise LoginRefused("max_sessions")
+        if session_id is not None and session_id in self.sessions:
+            self.end(session_id, "replaced")
+        session = SimSession(
+            id=session_id or str(uuid.uuid4()),
+            prefix=prefix,
+            user_directory=user_directory,
+            user_id=user_id,
+            attributes=list(attributes),
+            created_at=now,
+            last_seen=now,
+            csrf_token=secrets.token_urlsafe(24),
+        )
+        self.sessions[session.id] = session
+        self.history.append(session)
+        return session
+
+    def end(self, session_id: str, reason: str) -> SimSession | None:
+        """End a session; its WebSockets get OnSessionTimedOut (timeout) or OnSessionClosed."""
+        session = self.sessions.pop(session_id, None)
+        if session is None:
+            return None
+        session.ended = True
+        session.ended_at = self.clock()
+        session.end_reason = reason
+        notice = "OnSessionTimedOut" if reason == "timeout" else "OnSessionClosed"
+        for handle in list(self.sockets):
+            if handle.session_id == session_id:
+                handle.events.put_nowait(("end", notice))
+        user = (session.prefix, session.user_directory.lower(), session.user_id.lower())
+        if not any(
+            (s.prefix, s.user_directory.lower(), s.user_id.lower()) == user
+            for s in self.sessions.values()
+        ):
+            self.engine_sessions = {k for k in self.engine_sessions if k[:3] != user}
+        return session
+
+    def expire(self) -> None:
+        """End every session whose sliding inactivity timeout has passed."""
+        now = self.clock()
+        for session in list(self.sessions.values()):
+            if session.last_seen + self.vps[session.prefix].session_timeout <= now:
+                self.end(session.id, "timeout")
+
+    def user_sessions(self, prefix: str, user_directory: str, user_id: str) -> list[SimSession]:
+        self.expire()
+        return [
+            s
+            for s in self.sessions.values()
+            if s.prefix == prefix
+            and s.user_directory.lower() == user_directory.lower()
+            and s.user_id.lower() == user_id.lower()
+        ]
+
+    def restart(self) -> None:
+        """Forget everything, like a QPS restart: sessions, cool-downs, tickets, engine sessions."""
+        for session_id in list(self.sessions):
+            self.end(session_id, "restart")
+        for handle in list(self.sockets):
+            handle.events.put_nowait(("end", "OnSessionClosed"))
+        for session in self.history:
+            session.ended_at = float("-inf")  # cool-downs are forgotten too
+        self.tickets.clear()
+        self.engine_sessions.clear()
+
+    # -- tickets --------------------------------------------------------------------------------
+
+    def issue_ticket(
+        self, prefix: str, user_directory: str, user_id: str, attributes: Sequence[tuple[str, str]]
+    ) -> str:
+        ticket = secrets.token_urlsafe(12)
+        self.tickets[ticket] = Ticket(
+            prefix, user_directory, user_id, list(attributes), self.clock()
+        )
+        return ticket
+
+    def redeem_ticket(self, prefix: str, ticket: str) -> Ticket | None:
+        """Single use: the ticket is consumed whatever happens next; expired after 60 s."""
+        found = self.tickets.pop(ticket, None)
+        if found is None or found.prefix != prefix:
+            return None
+        if self.clock() - found.created_at > TICKET_LIFETIME:
+            return None
+        return found
+
+    # -- sockets --------------------------------------------------------------------------------
+
+    def close_all_sockets(self, code: int, reason: str) -> int:
+        handles = list(self.sockets)
+        for handle in handles:
+            handle.events.put_nowait(("close", (code, reason)))
+        return len(handles)
