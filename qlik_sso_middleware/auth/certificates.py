@@ -203,20 +203,25 @@ def load_client_credentials(
             "a client certificate is required: set client_cert (+ client_key) or pfx",
             field="client_cert",
         )
+    if pfx is not None and client_key_password is not None:
+        raise ConfigurationError(
+            "client_key_password applies to client_key; for a PFX use pfx_password",
+            field="client_key_password",
+        )
+    if pfx is None and pfx_password is not None:
+        raise ConfigurationError("pfx_password is set but no pfx is given", field="pfx_password")
+    # The root first: a wrong root path is the most common mistake and explains the rest.
+    current = now() if now is not None else dt.datetime.now(dt.UTC)
+    roots: list[x509.Certificate] = []
+    if root is not None:
+        roots = _load_pem_certificates(_read(root, "root"), "root", root)
+        for ca in roots:
+            _check_validity(ca, "root", current, "root certificate")
     if pfx is not None:
-        if client_key_password is not None:
-            raise ConfigurationError(
-                "client_key_password applies to client_key; for a PFX use pfx_password",
-                field="client_key_password",
-            )
         key, certificate = _load_pfx(pfx, pfx_password)
         cert_option = "pfx"
     else:
         assert client_cert is not None
-        if pfx_password is not None:
-            raise ConfigurationError(
-                "pfx_password is set but no pfx is given", field="pfx_password"
-            )
         cert_data = _read(client_cert, "client_cert")
         certificate = _load_pem_certificates(cert_data, "client_cert", client_cert)[0]
         key_path = client_key if client_key is not None else client_cert
@@ -234,12 +239,6 @@ def load_client_credentials(
             field="client_key" if pfx is None else "pfx",
         )
 
-    current = now() if now is not None else dt.datetime.now(dt.UTC)
-    roots: list[x509.Certificate] = []
-    if root is not None:
-        roots = _load_pem_certificates(_read(root, "root"), "root", root)
-        for ca in roots:
-            _check_validity(ca, "root", current, "root certificate")
     _check_validity(certificate, cert_option, current, "client certificate")
     if roots and not _signed_by(certificate, roots):
         raise CertificateError(
