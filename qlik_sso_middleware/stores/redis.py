@@ -179,7 +179,7 @@ class RedisSessionStore:
         self,
         url_or_client: str | RedisClient,
         *,
-        sealing_keys: Iterable[bytes | str] | Sealer,
+        sealing_keys: Iterable[bytes | str] | Sealer | None = None,
         key_prefix: str = "qlik-sso:",
         lock_timeout: float = 10.0,
         lock_retry_interval: float = 0.05,
@@ -190,6 +190,12 @@ class RedisSessionStore:
         pool_timeout: float = _UNSET,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        if sealing_keys is None:
+            raise ConfigurationError(
+                "is required: values in a shared Redis must be sealed; "
+                "generate a key with Sealer.generate_key()",
+                field="sealing_keys",
+            )
         self._sealer = sealing_keys if isinstance(sealing_keys, Sealer) else Sealer(sealing_keys)
         if not isinstance(key_prefix, str) or "{" in key_prefix or "}" in key_prefix:
             raise ConfigurationError(
@@ -238,10 +244,14 @@ class RedisSessionStore:
 
     @staticmethod
     def _connect(url: str, options: dict[str, Any]) -> aioredis.Redis:
-        def pick(name: str, default: float) -> float:
-            value = options[name]
-            return default if value is _UNSET else _positive(name, value)
-
+        timeouts = {
+            name: default if options[name] is _UNSET else _positive(name, options[name])
+            for name, default in (
+                ("pool_timeout", 5.0),
+                ("socket_timeout", 2.0),
+                ("socket_connect_timeout", 2.0),
+            )
+        }
         max_connections = options["max_connections"]
         if max_connections is _UNSET:
             max_connections = 50
@@ -253,9 +263,9 @@ class RedisSessionStore:
             pool = BlockingConnectionPool.from_url(
                 url,
                 max_connections=max_connections,
-                timeout=pick("pool_timeout", 5.0),
-                socket_timeout=pick("socket_timeout", 2.0),
-                socket_connect_timeout=pick("socket_connect_timeout", 2.0),
+                timeout=timeouts["pool_timeout"],
+                socket_timeout=timeouts["socket_timeout"],
+                socket_connect_timeout=timeouts["socket_connect_timeout"],
                 # One immediate retry heals a connection that died while idle (Redis restarted);
                 # redis-py's default (10 retries with backoff) would turn an outage into a hang.
                 retry=Retry(NoBackoff(), 1),

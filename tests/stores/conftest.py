@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
-# tests/ holds shared helpers (redis_server.py); once the lead's tests/conftest.py imports the
-# fixture, these lines and the import below can move there.
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from redis_server import redis_url
-from store_harness import MemoryHarness, RedisHarness, StoreHarness
+# The Redis fixture lives in tests/redis_server.py so tests/conftest.py can import it for every
+# suite; importing it here makes it available to the store tests either way.
+from tests.redis_server import redis_url
+from tests.stores.store_harness import MemoryHarness, RedisHarness, StoreHarness
 
 __all__ = ["redis_url"]
 

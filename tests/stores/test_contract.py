@@ -6,10 +6,10 @@ import asyncio
 import contextlib
 
 import pytest
-from store_harness import StoreHarness, make_session
 
 from qlik_sso_middleware.errors import StoreUnavailable
 from qlik_sso_middleware.stores.base import SessionStore
+from tests.stores.store_harness import StoreHarness, make_session
 
 KEY = "qlik.example:443|hdr|DIR\\alice"
 
