@@ -1,0 +1,265 @@
+"""`QlikSSOMiddleware`: pure ASGI; proxies the Qlik mount paths, passes everything else through.
+
+    app = QlikSSOMiddleware(app, sso=QlikSSO(QlikTarget("https://qlik.acme.com"), resolver=...))
+    # or, with Starlette/FastAPI:
+    app.add_middleware(QlikSSOMiddleware, target=QlikTarget(...), resolver=...)
+
+Every request under a mount path goes through the same steps, HTTP and WebSocket alike: path
+checks → cross-site checks → identity → the user's cached Qlik session → forward with hostile
+headers stripped. Anything else reaches the wrapped app untouched, with `scope["qlik_sso"]` set so
+routes can log users out of Qlik.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from html import escape
+from typing import Any
+from urllib.parse import quote
+
+from starlette.requests import HTTPConnection
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from .core import QlikSSO
+from .errors import ConfigurationError, NotAuthenticated, QlikSSOError, RequestRefused
+from .identity import QlikIdentity
+from .proxy.guards import check_cross_site
+from .proxy.http import forward_http
+from .proxy.request import ProxiedRequest
+from .proxy.upstream import Upstream
+from .proxy.websocket import forward_websocket
+from .target import QlikTarget
+
+__all__ = ["QlikSSOMiddleware"]
+
+logger = logging.getLogger("qlik_sso_middleware.middleware")
+
+
+class QlikSSOMiddleware:
+    """Wraps any ASGI app. Give either a ready `sso` or the options of `QlikSSO` (`target`/
+    `targets`, `resolver`, `store`, ...). All validation happens here, at construction.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        sso: QlikSSO | None = None,
+        target: QlikTarget | None = None,
+        targets: Sequence[QlikTarget] = (),
+        **options: Any,
+    ) -> None:
+        self.app = app
+        if sso is None:
+            chosen = [target] if target is not None else list(targets)
+            if target is not None and targets:
+                raise ConfigurationError("give target or targets, not both", field="target")
+            if "resolver" not in options:
+                raise ConfigurationError("a resolver is required", field="resolver")
+            sso = QlikSSO(chosen, **options)
+        elif target is not None or targets or options:
+            raise ConfigurationError("give sso or its options, not both", field="sso")
+        self.sso = sso
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "lifespan":
+            await self.app(scope, receive, self._lifespan_send(send))
+            return
+        if kind not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        upstream = self.sso.upstream_for_path(scope["path"])
+        if upstream is None:
+            scope["qlik_sso"] = self.sso
+            await self.app(scope, receive, send)
+            return
+        try:
+            raw_path = scope.get("raw_path") or quote(scope["path"]).encode("ascii")
+            req = ProxiedRequest(scope, upstream.paths.check(raw_path))
+            websocket = kind == "websocket"
+            check_cross_site(
+                req,
+                self.sso.allowed_origins,
+                websocket=websocket,
+                allow_missing_origin=self.sso.allow_missing_origin,
+            )
+            identity = await self.sso.identify(HTTPConnection(scope), upstream)
+        except QlikSSOError as exc:
+            await self._refuse(scope, receive, send, exc)
+            return
+        if kind == "websocket":
+            await self._websocket(scope, receive, send, upstream, req, identity)
+        else:
+            await self._http(scope, receive, send, upstream, req, identity)
+
+    async def _http(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        upstream: Upstream,
+        req: ProxiedRequest,
+        identity: QlikIdentity,
+    ) -> None:
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await forward_http(self.sso, upstream, req, identity, receive, tracking_send)
+        except QlikSSOError as exc:
+            if started:
+                raise
+            await self._refuse(scope, receive, send, exc)
+
+    async def _websocket(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        upstream: Upstream,
+        req: ProxiedRequest,
+        identity: QlikIdentity,
+    ) -> None:
+        message = await receive()
+        if message["type"] != "websocket.connect":
+            return
+        accepted = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal accepted
+            if message["type"] == "websocket.accept":
+                accepted = True
+            await send(message)
+
+        try:
+            await forward_websocket(self.sso, upstream, req, identity, receive, tracking_send)
+        except QlikSSOError as exc:
+            _log_refusal(scope, exc)
+            if accepted:
+                await send({"type": "websocket.close", "code": exc.ws_close_code, "reason": ""})
+            else:
+                await _deny_websocket(scope, send, exc)
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send, exc: QlikSSOError) -> None:
+        _log_refusal(scope, exc)
+        if scope["type"] == "websocket":
+            message = await receive()
+            if message["type"] == "websocket.connect":
+                await _deny_websocket(scope, send, exc)
+            return
+        if isinstance(exc, NotAuthenticated) and self.sso.login_url and _is_page_load(scope):
+            target = scope.get("root_path", "") + scope["path"]
+            if scope.get("query_string"):
+                target += "?" + scope["query_string"].decode("latin-1")
+            sep = "&" if "?" in self.sso.login_url else "?"
+            location = f"{self.sso.login_url}{sep}next={quote(target, safe='/')}"
+            await _respond(
+                send, 302, b"", "text/plain", [(b"location", location.encode("latin-1"))]
+            )
+            return
+        await _error_response(scope, send, exc)
+
+    def _lifespan_send(self, send: Send) -> Send:
+        async def lifespan_send(message: Message) -> None:
+            if message["type"] == "lifespan.startup.complete":
+                self.sso.ensure_open()
+            elif message["type"] == "lifespan.shutdown.complete":
+                await self.sso.aclose()
+            await send(message)
+
+        return lifespan_send
+
+    async def aclose(self) -> None:
+        """Close pooled clients and the store (when not run under an ASGI lifespan)."""
+        await self.sso.aclose()
+
+
+def _log_refusal(scope: Scope, exc: QlikSSOError) -> None:
+    level = logging.WARNING if exc.status_code >= 500 else logging.DEBUG
+    logger.log(level, "%s %s refused: %s", scope["type"], scope["path"], exc.message)
+
+
+def _is_page_load(scope: Scope) -> bool:
+    headers: dict[bytes, bytes] = dict(scope["headers"])
+    mode = headers.get(b"sec-fetch-mode")
+    if mode is not None:
+        return mode == b"navigate"
+    return b"text/html" in headers.get(b"accept", b"") and b"x-requested-with" not in headers
+
+
+def _wants_json(scope: Scope) -> bool:
+    headers: dict[bytes, bytes] = dict(scope["headers"])
+    accept = headers.get(b"accept", b"")
+    return not (b"text/html" in accept and not headers.get(b"x-requested-with"))
+
+
+async def _respond(
+    send: Send,
+    status: int,
+    body: bytes,
+    content_type: str,
+    extra: list[tuple[bytes, bytes]] | None = None,
+) -> None:
+    headers = [
+        (b"content-type", content_type.encode("latin-1")),
+        (b"content-length", str(len(body)).encode("ascii")),
+        (b"cache-control", b"no-store"),
+        (b"x-content-type-options", b"nosniff"),
+        *(extra or []),
+    ]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _error_response(scope: Scope, send: Send, exc: QlikSSOError) -> None:
+    extra: list[tuple[bytes, bytes]] = []
+    if exc.status_code == 503:
+        extra.append((b"retry-after", b"1"))
+    if _wants_json(scope):
+        body = json.dumps({"error": exc.public_message, "status": exc.status_code}).encode()
+        await _respond(send, exc.status_code, body, "application/json", extra)
+        return
+    text = escape(exc.public_message)
+    html = (
+        f"<!doctype html><title>{exc.status_code} {text}</title>"
+        f"<h1>{exc.status_code}</h1><p>{text}</p>"
+    ).encode()
+    await _respond(send, exc.status_code, html, "text/html; charset=utf-8", extra)
+
+
+async def _deny_websocket(scope: Scope, send: Send, exc: QlikSSOError) -> None:
+    """Refuse a handshake.
+
+    Hostile requests (foreign Origin, path tricks) are refused at the HTTP level, never accepted.
+    Otherwise (no user, Qlik trouble) the socket is accepted and closed at once with the error's
+    close code and a short reason, because browser scripts can read those and not an HTTP status.
+    """
+    if not isinstance(exc, RequestRefused):
+        await send({"type": "websocket.accept"})
+        reason = exc.public_message.encode("utf-8")[:120].decode("utf-8", "ignore")
+        await send({"type": "websocket.close", "code": exc.ws_close_code, "reason": reason})
+        return
+    if "websocket.http.response" in scope.get("extensions", {}):
+        body = json.dumps({"error": exc.public_message, "status": exc.status_code}).encode()
+        status = exc.status_code if exc.status_code >= 400 else 403
+        await send(
+            {
+                "type": "websocket.http.response.start",
+                "status": status,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                ],
+            }
+        )
+        await send({"type": "websocket.http.response.body", "body": body})
+        return
+    await send({"type": "websocket.close", "code": exc.ws_close_code, "reason": ""})

@@ -1,0 +1,164 @@
+"""Header sanitising and rewriting: the one code path HTTP and WebSocket forwarding share.
+
+Everything a browser sends is hostile until checked. `RequestHeaderPolicy.upstream_headers` keeps only
+what Qlik may see from a browser and adds what the middleware vouches for (identity header, Qlik
+session cookie, X-Forwarded-*). `response_headers` keeps only what a browser may see from Qlik.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+__all__ = [
+    "HOP_BY_HOP",
+    "RequestHeaderPolicy",
+    "normalise_header_name",
+    "response_headers",
+]
+
+Headers = list[tuple[bytes, bytes]]
+
+#: RFC 9110 §7.6.1 connection-specific fields, plus the legacy ones proxies must not forward.
+HOP_BY_HOP = frozenset(
+    {
+        b"connection",
+        b"keep-alive",
+        b"proxy-connection",
+        b"proxy-authenticate",
+        b"proxy-authorization",
+        b"te",
+        b"trailer",
+        b"transfer-encoding",
+        b"upgrade",
+    }
+)
+
+# WebSocket handshake fields are made by the upstream WebSocket client itself.
+_WEBSOCKET_HANDSHAKE = frozenset(
+    {
+        b"sec-websocket-key",
+        b"sec-websocket-version",
+        b"sec-websocket-extensions",
+        b"sec-websocket-protocol",
+        b"sec-websocket-accept",
+    }
+)
+
+# Never from a browser: credentials for Qlik and claims about the request's path through proxies.
+_ALWAYS_STRIPPED = frozenset(
+    {b"authorization", b"cookie", b"forwarded", b"host", b"x-real-ip", b"content-length"}
+)
+
+
+def normalise_header_name(name: bytes) -> bytes:
+    """Fold the spellings servers treat alike: case, and `_` for `-` (CVE-2025-64484 class)."""
+    return name.strip().lower().replace(b"_", b"-")
+
+
+def _connection_tokens(headers: Iterable[tuple[bytes, bytes]]) -> set[bytes]:
+    tokens: set[bytes] = set()
+    for name, value in headers:
+        if name.lower() == b"connection":
+            tokens.update(normalise_header_name(t) for t in value.split(b",") if t.strip())
+    return tokens
+
+
+@dataclass(frozen=True, slots=True)
+class RequestHeaderPolicy:
+    """What to strip from browser requests, built once per middleware.
+
+    `identity_headers`: every header name any configured strategy uses for identity; stripped in
+    every spelling. `forward_cookies`: app cookie names allowed through to Qlik (none by default:
+    the app's own session and CSRF cookies must never reach Qlik).
+    """
+
+    identity_headers: frozenset[bytes]
+    forward_cookies: frozenset[str] = frozenset()
+
+    @classmethod
+    def build(
+        cls, identity_headers: Iterable[str], forward_cookies: Iterable[str] = ()
+    ) -> RequestHeaderPolicy:
+        return cls(
+            frozenset(normalise_header_name(h.encode("latin-1")) for h in identity_headers),
+            frozenset(forward_cookies),
+        )
+
+    def _is_stripped(self, norm: bytes, connection_tokens: set[bytes]) -> bool:
+        return (
+            norm in HOP_BY_HOP
+            or norm in _ALWAYS_STRIPPED
+            or norm in _WEBSOCKET_HANDSHAKE
+            or norm in self.identity_headers
+            or norm.startswith(b"x-qlik-")
+            or norm.startswith(b"x-forwarded-")
+            or norm.startswith(b"proxy-")
+            or norm in connection_tokens
+        )
+
+    def upstream_headers(
+        self,
+        browser_headers: Sequence[tuple[bytes, bytes]],
+        *,
+        host: bytes,
+        added: Sequence[tuple[bytes, bytes]],
+        session_cookie: bytes | None,
+        forwarded_for: bytes,
+        forwarded_proto: bytes,
+        keep_content_length: bool = True,
+    ) -> Headers:
+        """The request headers Qlik receives for a browser request."""
+        tokens = _connection_tokens(browser_headers)
+        out: Headers = [(b"host", host)]
+        cookies: list[bytes] = []
+        for name, value in browser_headers:
+            norm = normalise_header_name(name)
+            if norm == b"cookie":
+                if self.forward_cookies:
+                    cookies.extend(self._allowed_cookies(value))
+                continue
+            if norm == b"content-length" and keep_content_length:
+                out.append((b"content-length", value))
+                continue
+            if self._is_stripped(norm, tokens):
+                continue
+            out.append((name.lower(), value))
+        if session_cookie is not None:
+            cookies.append(session_cookie)
+        if cookies:
+            out.append((b"cookie", b"; ".join(cookies)))
+        out.extend(added)
+        out.append((b"x-forwarded-for", forwarded_for))
+        out.append((b"x-forwarded-proto", forwarded_proto))
+        out.append((b"x-forwarded-host", host))
+        return out
+
+    def _allowed_cookies(self, header: bytes) -> list[bytes]:
+        kept = []
+        for part in header.split(b";"):
+            name, sep, _ = part.strip().partition(b"=")
+            if not sep:
+                continue
+            text = name.decode("latin-1")
+            # A browser-supplied Qlik session cookie is never forwarded, even if allow-listed.
+            if text in self.forward_cookies and not text.lower().startswith("x-qlik-session"):
+                kept.append(part.strip())
+        return kept
+
+
+def response_headers(upstream: Iterable[tuple[bytes, bytes]]) -> Headers:
+    """Headers a browser may see from Qlik: no hop-by-hop fields and never a `Set-Cookie`.
+
+    Qlik's cookies (its session above all) stay server-side; the browser only ever holds the app's
+    own session.
+    """
+    pairs = list(upstream)
+    tokens = _connection_tokens(pairs)
+    out: Headers = []
+    for name, value in pairs:
+        norm = name.lower()
+        if norm in HOP_BY_HOP or norm == b"set-cookie" or norm in tokens:
+            continue
+        out.append((norm, value))
+    return out

@@ -1,0 +1,223 @@
+"""HTTP forwarding: stream a browser request to Qlik with the user's session, stream the answer back.
+
+Bodies are streamed both ways in constant memory; a browser that goes away mid-response releases the
+upstream connection; a session Qlik no longer honours is renewed, and idempotent requests are retried
+once (never more, so a misconfigured Qlik cannot cause a loop).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
+
+import httpx
+from starlette.types import Message, Receive, Send
+
+from ..auth._proxy_login import session_cookie_from
+from ..errors import QlikTimeout, QlikUnavailable, RequestRefused
+from ..identity import QlikIdentity
+from ..stores.base import QlikSession
+from .headers import response_headers
+from .request import ProxiedRequest
+from .upstream import Upstream
+
+if TYPE_CHECKING:
+    from ..core import QlikSSO
+
+__all__ = ["forward_http"]
+
+logger = logging.getLogger("qlik_sso_middleware.proxy.http")
+
+_RETRYABLE = frozenset({"GET", "HEAD", "OPTIONS"})
+# Responses this small are sent in one piece; no need to watch for a disconnect meanwhile.
+_SMALL = 64 * 1024
+
+
+class _ClientGone(Exception):
+    """The browser disconnected while we were reading its request body."""
+
+
+class _UpstreamBroke(Exception):
+    """Qlik failed after the response had started; the server must abort the connection."""
+
+
+def _body_stream(receive: Receive) -> AsyncIterator[bytes]:
+    async def stream() -> AsyncIterator[bytes]:
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise _ClientGone
+            body = message.get("body", b"")
+            if body:
+                yield body
+            if not message.get("more_body", False):
+                return
+
+    return stream()
+
+
+def _has_body(req: ProxiedRequest) -> bool:
+    length = req.header(b"content-length")
+    if length is not None:
+        return length.strip() not in (b"", b"0")
+    return req.header(b"transfer-encoding") is not None
+
+
+def _session_gone(response: httpx.Response, path: str) -> bool:
+    """Does this answer say Qlik did not know the session we presented?"""
+    if response.status_code in (301, 302, 303, 307, 308):
+        location = response.headers.get("location", "")
+        # Qlik's redirect to its authentication module always carries targetId.
+        return "targetid=" in location.lower()
+    return False
+
+
+async def forward_http(
+    sso: QlikSSO,
+    upstream: Upstream,
+    req: ProxiedRequest,
+    identity: QlikIdentity,
+    receive: Receive,
+    send: Send,
+) -> None:
+    session = await sso.session_for(identity, upstream, req.host)
+    body = _body_stream(receive) if _has_body(req) else None
+    try:
+        response = await _send_upstream(sso, upstream, req, identity, session, body)
+    except _ClientGone:
+        logger.debug("browser disconnected while sending its request body")
+        return
+    method = req.method
+    try:
+        if _session_gone(response, req.sub_path) or await _qps_user_inactive(response, req):
+            stale = session
+            if method not in _RETRYABLE:
+                await response.aclose()
+                await sso.renew(identity, upstream, req.host, stale)
+                raise RequestRefused(
+                    "The Qlik session had expired and was renewed; please retry", status_code=503
+                )
+            await response.aclose()
+            session = await sso.renew(identity, upstream, req.host, stale)
+            response = await _send_upstream(sso, upstream, req, identity, session, None)
+        renewed = session_cookie_from(response.headers.get_list("set-cookie"), session.cookie_name)
+        if renewed is not None and renewed != session.cookie_value:
+            # Qlik re-authenticated the user by header and issued a new session: keep that one.
+            await sso.replace(
+                identity,
+                upstream,
+                QlikSession(session.cookie_name, renewed, session.user_key, session.created_at),
+            )
+        await _relay_response(response, req, receive, send)
+    finally:
+        await response.aclose()
+
+
+async def _send_upstream(
+    sso: QlikSSO,
+    upstream: Upstream,
+    req: ProxiedRequest,
+    identity: QlikIdentity,
+    session: QlikSession,
+    body: AsyncIterator[bytes] | None,
+) -> httpx.Response:
+    headers = sso.header_policy.upstream_headers(
+        req.headers,
+        host=req.upstream_host(upstream),
+        added=upstream.target.auth.upstream_headers(identity),
+        session_cookie=session.cookie_header().encode("latin-1"),
+        forwarded_for=req.forwarded_for(sso.trusted_proxies),
+        forwarded_proto=req.scheme.encode("ascii"),
+    )
+    url = httpx.URL(
+        upstream.target.url,
+        raw_path=upstream.upstream_raw_path(req.sub_path) + req.upstream_query(),
+    )
+    request = httpx.Request(req.method, url, headers=headers, content=body)
+    try:
+        return await upstream.client.send(request, stream=True)
+    except _ClientGone:
+        raise
+    except httpx.TimeoutException as exc:
+        raise QlikTimeout(f"Qlik did not answer {req.method} {req.sub_path} in time") from exc
+    except httpx.TransportError as exc:
+        raise QlikUnavailable(
+            f"Qlik unreachable at {upstream.target.url} ({type(exc).__name__})"
+        ) from exc
+
+
+async def _qps_user_inactive(response: httpx.Response, req: ProxiedRequest) -> bool:
+    """`qps/user` answering `session: inactive` means the session we presented is gone."""
+    if req.method != "GET" or req.sub_path.rstrip("/").lower() != "qps/user":
+        return False
+    if response.status_code != 200:
+        return False
+    await response.aread()
+    try:
+        data = json.loads(response.content)
+    except ValueError:
+        return False
+    return isinstance(data, dict) and data.get("session") == "inactive"
+
+
+async def _relay_response(
+    response: httpx.Response, req: ProxiedRequest, receive: Receive, send: Send
+) -> None:
+    headers = response_headers(response.headers.raw)
+    await send({"type": "http.response.start", "status": response.status_code, "headers": headers})
+    if req.method == "HEAD":
+        await send({"type": "http.response.body", "body": b""})
+        return
+    if response.is_stream_consumed:  # read already (qps/user check)
+        await send({"type": "http.response.body", "body": response.content})
+        return
+    length = response.headers.get("content-length")
+    if length is not None and length.isdigit() and int(length) <= _SMALL:
+        body = b"".join([chunk async for chunk in _raw(response)])
+        await send({"type": "http.response.body", "body": body})
+        return
+    await _stream_watching_disconnect(response, receive, send)
+
+
+async def _raw(response: httpx.Response) -> AsyncIterator[bytes]:
+    try:
+        async for chunk in response.aiter_raw():
+            yield chunk
+    except httpx.HTTPError as exc:
+        raise _UpstreamBroke(f"Qlik broke off the response ({type(exc).__name__})") from exc
+
+
+async def _stream_watching_disconnect(
+    response: httpx.Response, receive: Receive, send: Send
+) -> None:
+    """Stream the body; if the browser disconnects, stop at once and release the upstream."""
+    current = asyncio.current_task()
+    assert current is not None
+    gone = False
+
+    async def watch() -> None:
+        nonlocal gone
+        while True:
+            message: Message = await receive()
+            if message["type"] == "http.disconnect":
+                gone = True
+                current.cancel()
+                return
+
+    watcher = asyncio.create_task(watch())
+    try:
+        async for chunk in _raw(response):
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        await send({"type": "http.response.body", "body": b""})
+    except asyncio.CancelledError:
+        if not gone:
+            raise
+        current.uncancel()
+        logger.debug("browser disconnected mid-response; upstream released")
+    finally:
+        watcher.cancel()
+        if gone and current.cancelling():
+            current.uncancel()

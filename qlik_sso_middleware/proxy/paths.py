@@ -1,0 +1,76 @@
+"""Path checks: keep every forwarded request inside the virtual proxy prefix and off admin surfaces.
+
+The raw path is checked *as received* (percent-encoding kept) and forwarded byte for byte, so what
+we checked is exactly what Qlik parses: no decode-then-forward gap for `%2e%2e` or `%2f` to slip through.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from ..errors import RequestRefused
+
+__all__ = ["DEFAULT_BLOCKED", "PathPolicy"]
+
+#: Admin and developer surfaces no embedded user needs: the repository API (full admin power when
+#: reached with a session), the management console and the dev hub.
+DEFAULT_BLOCKED = ("qrs/", "qmc/", "dev-hub/")
+
+# Encoded `.`, `/`, `\` and `%` let a path say one thing to us and another to Qlik; nothing under
+# a Qlik prefix needs them. NUL and other controls are refused outright.
+_ENCODED_TRICK = re.compile(rb"%(2e|2f|5c|25|00)", re.IGNORECASE)
+_PERCENT_VALID = re.compile(rb"%(?![0-9a-fA-F]{2})")
+_MAX_PATH = 8192
+
+
+@dataclass(frozen=True, slots=True)
+class PathPolicy:
+    """Checks a request path under a mount prefix.
+
+    `blocked` and `allowed` are prefixes relative to the mount path (`qrs/`), compared
+    case-insensitively because Qlik routes `QRS/` like `qrs/`. `allowed` wins over `blocked`.
+    """
+
+    mount: str
+    blocked: tuple[str, ...] = DEFAULT_BLOCKED
+    allowed: tuple[str, ...] = ()
+
+    @classmethod
+    def build(cls, mount: str, blocked: Iterable[str], allowed: Iterable[str]) -> PathPolicy:
+        return cls(
+            mount,
+            tuple(b.lower().lstrip("/") for b in blocked),
+            tuple(a.lower().lstrip("/") for a in allowed),
+        )
+
+    def check(self, raw_path: bytes) -> str:
+        """Validate `raw_path` (which starts with the mount); return the sub-path after the mount.
+
+        Raises `RequestRefused` (400 for malformed or tricky paths, 403 for blocked surfaces).
+        """
+        if len(raw_path) > _MAX_PATH:
+            raise RequestRefused("Path too long", status_code=414)
+        if any(b < 0x21 or b > 0x7E for b in raw_path):
+            raise RequestRefused("Path contains characters that must be percent-encoded")
+        if _ENCODED_TRICK.search(raw_path) or _PERCENT_VALID.search(raw_path):
+            raise RequestRefused("Path contains encoded separators or dots")
+        if b"\\" in raw_path or b";" in raw_path or b"//" in raw_path:
+            raise RequestRefused("Path contains a backslash, ';' or an empty segment")
+        segments = raw_path.split(b"/")
+        if any(s in (b".", b"..") for s in segments):
+            raise RequestRefused("Path contains '.' or '..' segments")
+        path = raw_path.decode("ascii")
+        if not path.startswith(self.mount):
+            raise RequestRefused("Path is outside the Qlik prefix")
+        sub = path[len(self.mount) :]
+        folded = sub.lower()
+        if not any(folded.startswith(a) for a in self.allowed):
+            for blocked in self.blocked:
+                if folded.startswith(blocked) or folded + "/" == blocked:
+                    raise RequestRefused(
+                        "This Qlik surface is not available through the embedding proxy",
+                        status_code=403,
+                    )
+        return sub

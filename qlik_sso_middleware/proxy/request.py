@@ -1,0 +1,75 @@
+"""`ProxiedRequest`: the per-request view of an ASGI scope that both proxy paths need."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from starlette.types import Scope
+
+from ..errors import RequestRefused
+from .upstream import strip_query_params
+
+if TYPE_CHECKING:
+    from .upstream import Upstream
+
+__all__ = ["ProxiedRequest"]
+
+# Never from a browser: a ticket in the query would let Qlik log the request in as the ticket's
+# owner, and a CSRF token is added by us for the session we hold.
+_HTTP_STRIPPED_QUERY = frozenset({b"qlikticket"})
+_WS_STRIPPED_QUERY = frozenset({b"qlikticket", b"qlik-csrf-token"})
+
+
+class ProxiedRequest:
+    """Everything about one browser request that the proxy paths read, parsed once."""
+
+    __slots__ = ("headers", "host", "method", "query", "raw_path", "scheme", "scope", "sub_path")
+
+    def __init__(self, scope: Scope, sub_path: str) -> None:
+        self.scope = scope
+        self.sub_path = sub_path
+        self.headers: list[tuple[bytes, bytes]] = scope["headers"]
+        self.method: str = scope.get("method", "GET")
+        self.query: bytes = scope.get("query_string", b"")
+        self.scheme: str = scope.get("scheme", "http")
+        hosts = [v for k, v in self.headers if k == b"host"]
+        if len(hosts) > 1:
+            raise RequestRefused("More than one Host header")
+        if hosts:
+            self.host = hosts[0].decode("latin-1")
+        else:
+            server = scope.get("server") or ("localhost", None)
+            self.host = f"{server[0]}:{server[1]}" if server[1] else str(server[0])
+
+    def header(self, name: bytes) -> bytes | None:
+        for key, value in self.headers:
+            if key == name:
+                return value
+        return None
+
+    def upstream_host(self, upstream: Upstream) -> bytes:
+        return (upstream.target.host_header or self.host).encode("latin-1")
+
+    def upstream_query(self, *, websocket: bool = False) -> bytes:
+        stripped = _WS_STRIPPED_QUERY if websocket else _HTTP_STRIPPED_QUERY
+        query = strip_query_params(self.query, stripped)
+        return b"?" + query if query else b""
+
+    def forwarded_for(self, trusted_proxies: Sequence[str]) -> bytes:
+        client = self.scope.get("client")
+        peer = client[0] if client else "unknown"
+        if trusted_proxies and _in_networks(peer, trusted_proxies):
+            previous = [v for k, v in self.headers if k == b"x-forwarded-for"]
+            if previous:
+                return b", ".join([*previous, peer.encode("latin-1")])
+        return str(peer).encode("latin-1")
+
+
+def _in_networks(address: str, networks: Sequence[str]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in ipaddress.ip_network(n, strict=False) for n in networks)

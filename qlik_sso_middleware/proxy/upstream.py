@@ -1,0 +1,123 @@
+"""`Upstream`: the runtime side of a `QlikTarget` — its pooled client, path policy and helpers.
+
+Created once at start-up. The client has a cookie jar that never stores anything: a shared jar
+would carry one user's Qlik cookie into another user's request (fastapi-proxy-lib GHSA-7vwr-g6pm-9hc8).
+"""
+
+from __future__ import annotations
+
+import http.cookiejar
+import ssl
+from collections import OrderedDict
+from urllib.parse import unquote_to_bytes, urlsplit
+
+import httpx
+
+from ..auth.base import LoginContext
+from ..target import QlikTarget
+from .paths import PathPolicy
+
+__all__ = ["NoCookieJar", "Upstream", "strip_query_params"]
+
+
+class NoCookieJar(http.cookiejar.CookieJar):
+    """A jar that refuses every cookie, so a pooled client can never mix users' sessions."""
+
+    def set_cookie(self, cookie: http.cookiejar.Cookie) -> None:
+        return None
+
+    def extract_cookies(self, response: object, request: object) -> None:
+        return None
+
+
+def strip_query_params(query: bytes, names: frozenset[bytes]) -> bytes:
+    """Drop query parameters whose (decoded, lower-cased) name is in `names`; keep the rest as-is."""
+    if not query:
+        return query
+    kept = []
+    for part in query.split(b"&"):
+        name = part.split(b"=", 1)[0]
+        if unquote_to_bytes(name.replace(b"+", b" ")).lower() in names:
+            continue
+        kept.append(part)
+    return b"&".join(kept)
+
+
+class Upstream:
+    """One Qlik proxy + virtual proxy at run time."""
+
+    def __init__(self, target: QlikTarget) -> None:
+        self.target = target
+        self.paths = PathPolicy.build(
+            target.mount_path or "/", target.blocked_paths, target.allowed_paths
+        )
+        parts = urlsplit(target.url)
+        self.scheme = parts.scheme
+        self.host = parts.hostname or ""
+        self.port = parts.port or (443 if parts.scheme == "https" else 80)
+        self.ssl_context: ssl.SSLContext | None = None
+        if target.is_https:
+            self.ssl_context = _ssl_context(target.verify)
+        self.client = self._new_client()
+        self._csrf_tokens: OrderedDict[str, str] = OrderedDict()
+
+    def _new_client(self) -> httpx.AsyncClient:
+        limits = httpx.Limits(
+            max_connections=self.target.max_connections,
+            max_keepalive_connections=self.target.max_connections,
+        )
+        return httpx.AsyncClient(
+            verify=self.ssl_context if self.ssl_context is not None else True,
+            timeout=self.target.timeouts.httpx(),
+            limits=limits,
+            cookies=NoCookieJar(),
+            follow_redirects=False,
+            trust_env=False,
+        )
+
+    def ensure_open(self) -> None:
+        """Re-create the pool after a shutdown, for servers that run the lifespan more than once."""
+        if self.client.is_closed:
+            self.client = self._new_client()
+
+    def login_context(self, host: str) -> LoginContext:
+        return LoginContext(
+            client=self.client,
+            proxy_url=self.target.url,
+            prefix=self.target.prefix,
+            host=self.target.host_header or host,
+            cookie_name=self.target.cookie_name or "",
+        )
+
+    def upstream_raw_path(self, sub_path: str) -> bytes:
+        """The path Qlik sees: its prefix + what followed the mount path (usually identical)."""
+        return (self.target.upstream_base_path + sub_path).encode("ascii")
+
+    def cached_csrf_token(self, session_value: str) -> str | None:
+        token = self._csrf_tokens.get(session_value)
+        if token is not None:
+            self._csrf_tokens.move_to_end(session_value)
+        return token
+
+    def remember_csrf_token(self, session_value: str, token: str) -> None:
+        self._csrf_tokens[session_value] = token
+        while len(self._csrf_tokens) > 10_000:
+            self._csrf_tokens.popitem(last=False)
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+        await self.target.auth.aclose()
+
+
+def _ssl_context(verify: bool | str | ssl.SSLContext) -> ssl.SSLContext:
+    if isinstance(verify, ssl.SSLContext):
+        return verify
+    if verify is True:
+        return ssl.create_default_context()
+    if isinstance(verify, str):
+        return ssl.create_default_context(cafile=verify)
+    # verify=False was chosen explicitly; the middleware logs it loudly at start-up.
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context

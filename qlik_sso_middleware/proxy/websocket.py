@@ -1,0 +1,268 @@
+"""WebSocket forwarding: the engine socket (`/<prefix>/app/<appId>`) with the user's Qlik session.
+
+Order matters: the browser's Origin was checked before we got here; we connect upstream first and
+only then accept the browser, with the subprotocol Qlik chose, so a refusal upstream becomes a
+refusal of the handshake. Frames are relayed as they are (no re-encoding, no size limit: Qlik layouts
+can be many MiB), close codes and reasons travel both ways.
+
+Upstream client: the `websockets` library (asyncio implementation). It is already the engine of
+uvicorn's default WebSocket server, frames with a C-accelerated mask, takes `max_size=None`, and lets
+us connect to Qlik's address while presenting the browser's `Host` (Qlik builds URLs from it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import ssl
+from typing import TYPE_CHECKING
+
+import httpx
+from starlette.types import Receive, Send
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
+
+from ..auth._proxy_login import session_cookie_from
+from ..errors import QlikRejected, QlikTimeout, QlikUnavailable, RequestRefused
+from ..identity import QlikIdentity
+from ..stores.base import QlikSession
+from .request import ProxiedRequest
+from .upstream import Upstream
+
+if TYPE_CHECKING:
+    from ..core import QlikSSO
+
+__all__ = ["forward_websocket"]
+
+logger = logging.getLogger("qlik_sso_middleware.proxy.websocket")
+
+# Close codes that must not be sent on the wire (RFC 6455 §7.4.1).
+_RESERVED_CLOSE = {1005: 1000, 1006: 1011, 1015: 1011}
+_NOTICE_PREFIX = '"method":"On'
+
+
+class _SessionGone(Exception):
+    """Qlik's first message said our session is not valid (mustAuthenticate)."""
+
+
+async def forward_websocket(
+    sso: QlikSSO,
+    upstream: Upstream,
+    req: ProxiedRequest,
+    identity: QlikIdentity,
+    receive: Receive,
+    send: Send,
+) -> None:
+    session = await sso.session_for(identity, upstream, req.host)
+    up = await _connect(sso, upstream, req, identity, session)
+    subprotocol = up.subprotocol
+    await send({"type": "websocket.accept", "subprotocol": subprotocol})
+    try:
+        await _relay(sso, upstream, identity, session, up, receive, send)
+    except _SessionGone:
+        # Renew once and reconnect; the browser only ever sees the working socket.
+        session = await sso.renew(identity, upstream, req.host, session)
+        up = await _connect(sso, upstream, req, identity, session)
+        try:
+            await _relay(sso, upstream, identity, session, up, receive, send, first=False)
+        except _SessionGone:  # pragma: no cover - _relay(first=False) never raises it
+            raise
+
+
+async def _csrf_token(
+    sso: QlikSSO,
+    upstream: Upstream,
+    req: ProxiedRequest,
+    identity: QlikIdentity,
+    session: QlikSession,
+) -> str | None:
+    """The session's `qlik-csrf-token` (Qlik's Nov-2024 WebSocket rule), fetched once per session."""
+    cached = upstream.cached_csrf_token(session.cookie_value)
+    if cached is not None:
+        return cached
+    headers = [
+        (b"host", req.upstream_host(upstream)),
+        (b"cookie", session.cookie_header().encode("latin-1")),
+        *upstream.target.auth.upstream_headers(identity),
+    ]
+    url = upstream.target.url + upstream.target.upstream_base_path + "qps/csrftoken"
+    try:
+        response = await upstream.client.get(url, headers=headers)
+    except httpx.TimeoutException as exc:
+        raise QlikTimeout("Qlik did not answer qps/csrftoken in time") from exc
+    except httpx.TransportError as exc:
+        raise QlikUnavailable(f"Qlik unreachable at {upstream.target.url}") from exc
+    token: str | None = response.headers.get("qlik-csrf-token")
+    if response.status_code != 200 or not token:
+        # Older Qlik releases have no CSRF endpoint; the handshake then needs no token.
+        return None
+    renewed = session_cookie_from(response.headers.get_list("set-cookie"), session.cookie_name)
+    if renewed is not None and renewed != session.cookie_value:
+        return None  # the session changed under us; let the handshake sort it out
+    upstream.remember_csrf_token(session.cookie_value, token)
+    return token
+
+
+async def _connect(
+    sso: QlikSSO,
+    upstream: Upstream,
+    req: ProxiedRequest,
+    identity: QlikIdentity,
+    session: QlikSession,
+) -> ClientConnection:
+    token = await _csrf_token(sso, upstream, req, identity, session)
+    query = req.upstream_query(websocket=True)
+    if token is not None:
+        query += (b"&" if query else b"?") + b"qlik-csrf-token=" + token.encode("ascii")
+    headers = sso.header_policy.upstream_headers(
+        req.headers,
+        host=req.upstream_host(upstream),
+        added=upstream.target.auth.upstream_headers(identity),
+        session_cookie=session.cookie_header().encode("latin-1"),
+        forwarded_for=req.forwarded_for(sso.trusted_proxies),
+        forwarded_proto=(b"https" if req.scheme in ("wss", "https") else b"http"),
+        keep_content_length=False,
+    )
+    host = headers[0][1].decode("latin-1")
+    extra = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in headers[1:]]
+    subprotocols = _subprotocols(req)
+    scheme = "wss" if upstream.target.is_https else "ws"
+    path = (upstream.upstream_raw_path(req.sub_path) + query).decode("ascii")
+    # The URI carries the Host Qlik must see; host/port say where to actually connect.
+    uri = f"{scheme}://{host}{path}"
+    ssl_arg: ssl.SSLContext | None = upstream.ssl_context
+    try:
+        return await connect(
+            uri,
+            host=upstream.host,
+            port=upstream.port,
+            ssl=ssl_arg,
+            server_hostname=upstream.host if ssl_arg is not None else None,
+            additional_headers=extra,
+            subprotocols=subprotocols,  # type: ignore[arg-type]
+            compression=None,
+            max_size=None,
+            max_queue=16,
+            ping_interval=None,
+            open_timeout=upstream.target.timeouts.websocket_open,
+            close_timeout=5,
+            user_agent_header=None,
+            proxy=None,
+        )
+    except InvalidStatus as exc:
+        status = exc.response.status_code
+        if status in (401, 403):
+            raise RequestRefused(
+                "Qlik refused the WebSocket (origin not in the virtual proxy's host allow list, "
+                "or CSRF token rejected)",
+                status_code=403,
+            ) from exc
+        raise QlikRejected(f"Qlik answered {status} to the WebSocket handshake") from exc
+    except TimeoutError as exc:
+        raise QlikTimeout("Qlik did not complete the WebSocket handshake in time") from exc
+    except (OSError, InvalidHandshake) as exc:
+        raise QlikUnavailable(
+            f"Qlik WebSocket unreachable at {upstream.target.url} ({type(exc).__name__})"
+        ) from exc
+
+
+def _subprotocols(req: ProxiedRequest) -> list[str] | None:
+    values = [v for k, v in req.headers if k == b"sec-websocket-protocol"]
+    if not values:
+        return None
+    protocols: list[str] = []
+    for value in values:
+        protocols.extend(p.strip() for p in value.decode("latin-1").split(",") if p.strip())
+    return protocols or None
+
+
+def _notice(data: str) -> str | None:
+    """The method of a Qlik notification (`OnSessionClosed`…), read only for small notices."""
+    if len(data) > 4096 or _NOTICE_PREFIX not in data[:64]:
+        return None
+    try:
+        message = json.loads(data)
+    except ValueError:
+        return None
+    if not isinstance(message, dict) or "id" in message:
+        return None
+    method = message.get("method")
+    if method == "OnAuthenticationInformation":
+        params = message.get("params")
+        if isinstance(params, dict) and params.get("mustAuthenticate") is True:
+            return "mustAuthenticate"
+        return None
+    return str(method) if isinstance(method, str) else None
+
+
+async def _relay(
+    sso: QlikSSO,
+    upstream: Upstream,
+    identity: QlikIdentity,
+    session: QlikSession,
+    up: ClientConnection,
+    receive: Receive,
+    send: Send,
+    *,
+    first: bool = True,
+) -> None:
+    """Relay until one side closes. Raises `_SessionGone` only before any browser frame went up."""
+    browser_sent = 0
+
+    async def browser_to_qlik() -> None:
+        nonlocal browser_sent
+        while True:
+            message = await receive()
+            kind = message["type"]
+            if kind == "websocket.receive":
+                text = message.get("text")
+                browser_sent += 1
+                await up.send(text if text is not None else message.get("bytes") or b"")
+            elif kind == "websocket.disconnect":
+                code = int(message.get("code", 1000))
+                code = _RESERVED_CLOSE.get(code, code)
+                await up.close(code, message.get("reason") or "")
+                return
+
+    async def qlik_to_browser() -> None:
+        seen_first = not first
+        try:
+            async for data in up:
+                if isinstance(data, str):
+                    notice = _notice(data)
+                    if notice is not None:
+                        if notice == "mustAuthenticate" and not seen_first and browser_sent == 0:
+                            raise _SessionGone
+                        if notice in ("OnSessionClosed", "OnSessionTimedOut", "mustAuthenticate"):
+                            # The next request of this user gets a fresh session.
+                            await sso.forget(identity, upstream, session)
+                    seen_first = True
+                    await send({"type": "websocket.send", "text": data})
+                else:
+                    seen_first = True
+                    await send({"type": "websocket.send", "bytes": data})
+        except ConnectionClosed:
+            pass
+        code = up.close_code if up.close_code is not None else 1006
+        code = _RESERVED_CLOSE.get(code, code)
+        await send({"type": "websocket.close", "code": code, "reason": up.close_reason or ""})
+
+    down = asyncio.create_task(qlik_to_browser())
+    upward = asyncio.create_task(browser_to_qlik())
+    try:
+        done, _ = await asyncio.wait({down, upward}, return_when=asyncio.FIRST_COMPLETED)
+        if down in done and isinstance(down.exception(), _SessionGone):
+            upward.cancel()
+            await asyncio.gather(upward, return_exceptions=True)
+            await up.close()
+            raise _SessionGone
+        for task in done:
+            exc = task.exception()
+            if exc is not None and not isinstance(exc, ConnectionClosed):
+                logger.warning("WebSocket relay ended with %s", type(exc).__name__)
+    finally:
+        for task in (down, upward):
+            task.cancel()
+        await asyncio.gather(down, upward, return_exceptions=True)
+        await up.close()

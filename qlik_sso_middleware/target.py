@@ -1,0 +1,112 @@
+"""`QlikTarget`: one Qlik virtual proxy the middleware serves, validated once at construction."""
+
+from __future__ import annotations
+
+import re
+import ssl
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+import httpx
+
+from .auth.base import AuthStrategy
+from .auth.header import HeaderAuth
+from .errors import ConfigurationError
+from .proxy.paths import DEFAULT_BLOCKED
+
+__all__ = ["QlikTarget", "Timeouts"]
+
+_PREFIX = re.compile(r"^[a-z0-9\-._~]+(/[a-z0-9\-._~]+)*$")
+
+
+@dataclass(frozen=True, slots=True)
+class Timeouts:
+    """Upstream timeouts in seconds. `read` is long because Qlik exports take minutes."""
+
+    connect: float = 5.0
+    read: float = 300.0
+    write: float = 60.0
+    pool: float = 10.0
+    websocket_open: float = 10.0
+
+    def httpx(self) -> httpx.Timeout:
+        return httpx.Timeout(connect=self.connect, read=self.read, write=self.write, pool=self.pool)
+
+
+@dataclass(frozen=True, slots=True)
+class QlikTarget:
+    """A Qlik proxy + virtual proxy, and how to get sessions from it.
+
+    - `url`: the proxy port's base URL, scheme + host [+ port], no path (`https://qlik.acme.com`).
+    - `prefix`: the virtual proxy prefix, lowercase, no slashes (`"sso"`; `""` = the default VP).
+    - `cookie_name`: the VP's "Session cookie header name" (default `X-Qlik-Session-<prefix>`);
+      Qlik appends `-HTTP` over plain http, which the middleware knows.
+    - `mount_path`: where the app serves it (default `/<prefix>/`, so Qlik's absolute URLs work
+      without rewriting any body).
+    - `session_ttl`: sliding cache lifetime, a margin under the VP's inactivity timeout (30 min).
+    - `host_header`: the `Host` Qlik must see; `None` preserves the browser's (Qlik's advice).
+    - `verify`: TLS verification of the proxy port (True, a CA file path, or an SSLContext).
+    """
+
+    url: str
+    prefix: str = "sso"
+    auth: AuthStrategy = field(default_factory=HeaderAuth)
+    cookie_name: str | None = None
+    mount_path: str | None = None
+    name: str | None = None
+    session_ttl: float = 25 * 60.0
+    host_header: str | None = None
+    verify: bool | str | ssl.SSLContext = True
+    timeouts: Timeouts = field(default_factory=Timeouts)
+    blocked_paths: Sequence[str] = DEFAULT_BLOCKED
+    allowed_paths: Sequence[str] = ()
+    max_connections: int = 100
+
+    def __post_init__(self) -> None:
+        parts = urlsplit(self.url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ConfigurationError(
+                f"{self.url!r} must be http(s)://host[:port] of the Qlik proxy", field="url"
+            )
+        if parts.path not in ("", "/") or parts.query or parts.fragment:
+            raise ConfigurationError(
+                "must not contain a path: give the virtual proxy as `prefix`", field="url"
+            )
+        object.__setattr__(self, "url", f"{parts.scheme}://{parts.netloc}")
+        if self.prefix and not _PREFIX.match(self.prefix):
+            raise ConfigurationError(
+                f"{self.prefix!r}: Qlik prefixes are lowercase a-z 0-9 - . _ ~ without leading "
+                "or trailing '/'",
+                field="prefix",
+            )
+        if self.cookie_name is None:
+            default = f"X-Qlik-Session-{self.prefix}" if self.prefix else "X-Qlik-Session"
+            object.__setattr__(self, "cookie_name", default)
+        elif not re.match(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$", self.cookie_name):
+            raise ConfigurationError("is not a valid cookie name", field="cookie_name")
+        mount = self.mount_path or (f"/{self.prefix}/" if self.prefix else "/")
+        if not (mount.startswith("/") and mount.endswith("/")):
+            raise ConfigurationError("must start and end with '/'", field="mount_path")
+        object.__setattr__(self, "mount_path", mount)
+        if self.name is None:
+            object.__setattr__(self, "name", self.prefix or "default")
+        if self.session_ttl <= 0:
+            raise ConfigurationError("must be positive", field="session_ttl")
+        if self.max_connections < 1:
+            raise ConfigurationError("must be at least 1", field="max_connections")
+        if not isinstance(self.auth, object) or not hasattr(self.auth, "login"):
+            raise ConfigurationError("must implement the AuthStrategy protocol", field="auth")
+
+    @property
+    def upstream_base_path(self) -> str:
+        return f"/{self.prefix}/" if self.prefix else "/"
+
+    @property
+    def key(self) -> str:
+        """Identifies this Qlik server + virtual proxy in session keys."""
+        return f"{self.url}|{self.prefix}"
+
+    @property
+    def is_https(self) -> bool:
+        return self.url.startswith("https://")
