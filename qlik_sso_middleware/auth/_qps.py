@@ -40,6 +40,8 @@ import httpx
 from ..errors import (
     ClientCertificateRejected,
     ConfigurationError,
+    QlikAccessDenied,
+    QlikError,
     QlikTimeout,
     QlikUnavailable,
     QPSError,
@@ -48,7 +50,7 @@ from ..errors import (
 from ..identity import QlikIdentity
 from .certificates import client_ssl_context, load_client_credentials
 
-__all__ = ["QPSClient", "QPSSettings", "QPSTicket", "new_xrfkey"]
+__all__ = ["QPSClient", "QPSSettings", "QPSTicket", "field_of", "new_xrfkey"]
 
 logger = logging.getLogger("qlik_sso_middleware.qps")
 
@@ -177,7 +179,7 @@ def _segment(value: str) -> str:
     return quote(value, safe="")
 
 
-def _field(body: dict[str, Any], name: str) -> Any:
+def field_of(body: dict[str, Any], name: str) -> Any:
     """`body[name]`, key matched case-insensitively (QPS answers PascalCase, docs camelCase)."""
     lowered = name.lower()
     for key, value in body.items():
@@ -253,10 +255,10 @@ class QPSClient:
         if target_id is not None:
             body["TargetId"] = target_id
         answer = await self._call("POST", "ticket", "POST ticket", body)
-        ticket = _field(answer, "Ticket") if isinstance(answer, dict) else None
+        ticket = field_of(answer, "Ticket") if isinstance(answer, dict) else None
         if not isinstance(ticket, str) or not ticket:
             raise QPSError("QPS answered POST ticket without a Ticket in its JSON")
-        target = _field(answer, "TargetUri")
+        target = field_of(answer, "TargetUri")
         return QPSTicket(ticket, target if isinstance(target, str) else None)
 
     async def create_session(self, identity: QlikIdentity, session_id: str) -> dict[str, Any]:
@@ -408,7 +410,7 @@ class QPSClient:
         )
 
     @staticmethod
-    def _status_error(status: int, content: bytes, operation: str) -> QPSError:
+    def _status_error(status: int, content: bytes, operation: str) -> QlikError:
         text = content[:2048].decode("utf-8", "replace")
         if status == 403 and "xsrf" in text.lower():
             return XrfkeyRejected(
@@ -422,10 +424,17 @@ class QPSClient:
             named = [name for name in _FIELDS if name.lower() in lowered]
             what = f"the field {named[0]}" if named else "the request body"
             return QPSError(f"QPS rejected {operation} (400): {what} was not accepted", status=400)
+        if status == 403 and "too many sessions" in text.lower():
+            return QlikAccessDenied(
+                f"QPS refused {operation}: too many sessions active in parallel for this user "
+                "(limit 5 per user and virtual proxy)"
+            )
+        if status == 403 and "access pass" in text.lower():
+            return QlikAccessDenied(f"QPS refused {operation}: the user has no access pass")
         if status in (401, 403):
             return QPSError(
-                f"QPS refused {operation} with {status}: the client certificate is not allowed "
-                "to use the QPS API",
+                f"QPS refused {operation} with {status} (is this client certificate allowed to "
+                "use the QPS API?)",
                 status=status,
             )
         return QPSError(f"QPS answered {operation} with {status}", status=status)

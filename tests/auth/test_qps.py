@@ -16,7 +16,6 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
-from tls_app_server import free_port, serve_tls
 
 from qlik_sso_middleware.auth._qps import QPSClient, QPSSettings, new_xrfkey
 from qlik_sso_middleware.errors import (
@@ -29,6 +28,8 @@ from qlik_sso_middleware.errors import (
 )
 from qlik_sso_middleware.identity import QlikIdentity
 from qlik_sso_middleware.testing.certificates import CertificateFiles, generate_certificates
+
+from .tls_app_server import free_port, serve_tls
 
 ALICE = QlikIdentity("ACME", "alice", {"Group": ["Sales", "EMEA"]})
 SESSION_ID = "0123456789abcdef0123456789abcdef"
