@@ -48,7 +48,7 @@ from ..errors import ConfigurationError, StoreUnavailable
 from ._sealing import Sealer
 from .base import QlikSession
 
-__all__ = ["RedisSessionStore"]
+__all__ = ["RedisSessionStore", "Sealer"]
 
 logger = logging.getLogger(__name__)
 

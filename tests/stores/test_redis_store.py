@@ -19,6 +19,11 @@ KEY = "qlik.example:443|hdr|DIR\\alice"
 SEALING_LOGGER = "qlik_sso_middleware.stores._sealing"
 
 
+def as_bytes(value: object) -> bytes:
+    assert isinstance(value, bytes), value
+    return value
+
+
 async def session_key_of(harness: RedisHarness, kind: str = "s") -> bytes:
     keys = [k for k in await harness.keys() if k.startswith(f"{harness.prefix}{kind}:".encode())]
     assert len(keys) == 1, keys
@@ -36,9 +41,9 @@ async def test_redis_holds_neither_the_cookie_nor_the_user_name(
         dump += key
         if await raw.type(key) == b"hash":
             for field, value in (await raw.hgetall(key)).items():
-                dump += field + value
+                dump += as_bytes(field) + as_bytes(value)
         else:
-            dump += await raw.get(key)
+            dump += as_bytes(await raw.get(key))
     assert dump
     for secret in (b"cookie-secret-1", b"alice", b"qlik.example", b"X-Qlik-Session"):
         assert secret not in dump
@@ -65,7 +70,7 @@ async def test_damaged_values_are_misses_logged_once(
     raw = redis_harness.raw
     await store.set(KEY, make_session(), ttl=100)
     rkey = await session_key_of(redis_harness)
-    value: bytes = await raw.get(rkey)
+    value = as_bytes(await raw.get(rkey))
     target = KEY
     if damage == "tamper":
         await raw.set(rkey, value[:-1] + bytes([value[-1] ^ 1]), px=100_000)
