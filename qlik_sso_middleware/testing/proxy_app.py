@@ -43,6 +43,8 @@ MAX_SESSIONS_TEXT = (
 )
 NO_ACCESS_PASS_TEXT = "You cannot access Qlik Sense because you have no access pass"
 XRF_FAILED = "XSRF prevention check failed. Possible XSRF discovered."
+#: Requests with more header bytes than this get QPS's 400 "header is incorrect" page.
+MAX_HEADER_BYTES = 64 * 1024
 
 
 @dataclass
@@ -239,7 +241,8 @@ class ProxyApp:
             page = html_page(f"Error {forced}", "Injected failure")
             await send_body(recording_send, forced, page)
             return
-        if ctx is None:
+        if ctx is None or _header_bytes(record.headers) > MAX_HEADER_BYTES:
+            await drain(receive)
             page = html_page("Bad request", "The http request header is incorrect.")
             await send_body(recording_send, 400, page)
             return
@@ -350,6 +353,10 @@ class ProxyApp:
                 "logoutUri": f"{ctx.base}/qps/user",
             },
         )
+
+
+def _header_bytes(headers: list[tuple[str, str]]) -> int:
+    return sum(len(k) + len(v) + 4 for k, v in headers)
 
 
 def _valid_xrfkey(key: str) -> bool:

@@ -202,6 +202,7 @@ class QlikSimulator:
             # uvicorn deprecates its legacy `websockets` protocol; it is the one with flow control
             # for the 256 MiB frames tests push, so keep it until the sans-io one is proven here.
             warnings.simplefilter("ignore", UvicornDeprecationWarning)
+            warnings.simplefilter("ignore", DeprecationWarning)  # websockets.legacy
             config.load()
         task = asyncio.create_task(server.serve(sockets=[sock]))
         self._tasks.append(task)

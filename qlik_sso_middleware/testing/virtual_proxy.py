@@ -26,6 +26,8 @@ _RESERVED_HEADER_PARTS = (
     "x-qlik-app",
     "x-qlik-capabilities",
 )
+#: Longer identity header values are treated as carrying no identity.
+MAX_IDENTITY_LENGTH = 512
 _AUTH_METHODS = ("ticket", "header_static", "header_dynamic")
 _ANONYMOUS = ("none", "allow", "always")
 _SAMESITE = (None, "None", "Lax", "Strict")
@@ -137,7 +139,7 @@ class VirtualProxy:
         if not value.isascii():
             return None
         value = value.strip()
-        if not value:
+        if not value or len(value) > MAX_IDENTITY_LENGTH:
             return None
         if self.auth == "header_static":
             if "\\" in value or "," in value:

@@ -21,6 +21,8 @@ from urllib.parse import unquote, urlsplit
 from ._asgi import Receive, Scope, Send, hostname_of, query_get
 from .engine import EngineRpc, notification
 from .records import FRAME_DATA_LIMIT, RecordedFrame
+
+MAX_HEADER_BYTES = 64 * 1024  # as on the HTTP side (proxy_app.MAX_HEADER_BYTES)
 from .state import LoginRefused, SocketHandle
 
 if TYPE_CHECKING:
@@ -127,7 +129,7 @@ async def serve_websocket(proxy: ProxyApp, scope: Scope, receive: Receive, send:
     connect = await receive()
     if connect["type"] != "websocket.connect":
         return
-    if ctx is None:
+    if ctx is None or sum(len(k) + len(v) + 4 for k, v in record.headers) > MAX_HEADER_BYTES:
         await _refuse(record, send, 400, "The http request header is incorrect.")
         return
     match = _ENGINE_PATH.fullmatch(ctx.rest)
