@@ -21,8 +21,6 @@ from urllib.parse import unquote, urlsplit
 from ._asgi import Receive, Scope, Send, hostname_of, query_get
 from .engine import EngineRpc, notification
 from .records import FRAME_DATA_LIMIT, RecordedFrame
-
-MAX_HEADER_BYTES = 64 * 1024  # as on the HTTP side (proxy_app.MAX_HEADER_BYTES)
 from .state import LoginRefused, SocketHandle
 
 if TYPE_CHECKING:
@@ -30,6 +28,7 @@ if TYPE_CHECKING:
 
 __all__ = ["NOTICE_CLOSE_CODE", "serve_websocket"]
 
+MAX_HEADER_BYTES = 64 * 1024  # as on the HTTP side (proxy_app.MAX_HEADER_BYTES)
 #: Close code after a fatal notice (QPS closes normally once the notice is delivered).
 NOTICE_CLOSE_CODE = 1000
 _ENGINE_PATH = re.compile(r"app/(?P<app>[^/]+)(?:/identity/(?P<identity>[^/]+))?(?:/ttl/\d+)?/?")
