@@ -396,17 +396,24 @@ class QPSClient:
                 f"QPS at {self._where} presented a certificate not signed by the configured "
                 f"root ({reason or 'verification failed'})"
             )
-        if isinstance(exc, httpx.ConnectError) and not any(
-            isinstance(e, ssl.SSLError) for e in chain
-        ):
+        tls_error = next((e for e in chain if isinstance(e, ssl.SSLError)), None)
+        reason = str(getattr(tls_error, "reason", "") or "").upper()
+        if tls_error is not None and "ALERT" not in reason:
+            # Not QPS refusing us but no TLS peer at all (e.g. a plain-http port).
+            return QlikUnavailable(
+                f"TLS with QPS at {self._where} failed ({reason or type(tls_error).__name__}): "
+                "is api_url the QPS API port (4243)?"
+            )
+        if tls_error is None and isinstance(exc, httpx.ConnectError):
             return QlikUnavailable(f"QPS unreachable at {self._where}")
         if got_headers:
             return QPSError(f"QPS at {self._where} broke off its answer to {operation}")
         # TLS 1.3 finishes the client's side of the handshake before the server checks our
         # certificate, so a rejected certificate shows up as an alert or a reset on first read.
+        how = f"TLS alert {reason}" if tls_error is not None else "connection closed"
         return ClientCertificateRejected(
-            f"client certificate not accepted by QPS at {self._where} (the TLS connection was "
-            f"closed during {operation}): is client.pem from this Qlik site's export?"
+            f"client certificate not accepted by QPS at {self._where} ({how} during "
+            f"{operation}): is client.pem from this Qlik site's export?"
         )
 
     @staticmethod

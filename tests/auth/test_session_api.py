@@ -5,15 +5,21 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 
-from qlik_sso_middleware.auth._qps import QPSClient
+from qlik_sso_middleware.auth._qps import QPSClient, QPSSettings
 from qlik_sso_middleware.auth.base import AuthStrategy
 from qlik_sso_middleware.auth.session_api import SessionApiAuth
-from qlik_sso_middleware.errors import ConfigurationError, QlikAccessDenied
+from qlik_sso_middleware.errors import (
+    ClientCertificateRejected,
+    ConfigurationError,
+    QlikAccessDenied,
+    QlikUnavailable,
+)
 from qlik_sso_middleware.identity import QlikIdentity
-from qlik_sso_middleware.testing import QlikSimulator, VirtualProxy
+from qlik_sso_middleware.testing import QlikSimulator, VirtualProxy, generate_certificates
 
 from .sim_helpers import login_context, qps_settings, whoami
 
@@ -149,3 +155,41 @@ async def test_no_session_id_in_logs(sim: QlikSimulator, caplog: pytest.LogCaptu
     assert "POST session" in caplog.text
     assert session.cookie_value not in caplog.text
     assert session.cookie_value not in repr(session)
+
+
+async def test_foreign_client_certificate_is_rejected_by_the_simulator(
+    sim: QlikSimulator, tmp_path: Path
+) -> None:
+    # Verification is off (loopback) so that the handshake reaches the client-certificate check.
+    other = generate_certificates(tmp_path)
+    settings = QPSSettings(
+        api_url=str(sim.api_url),
+        prefix="api",
+        root=None,
+        verify=False,
+        client_cert=other.client,
+        client_key=other.client_key,
+    )
+    auth = SessionApiAuth(settings)
+    async with login_context(sim, "api") as ctx:
+        with pytest.raises(ClientCertificateRejected, match="client certificate not accepted"):
+            await auth.login(ALICE, ctx)
+    await auth.aclose()
+    assert sim.live_sessions() == []
+
+
+async def test_plain_http_port_is_not_qps(sim: QlikSimulator) -> None:
+    files = sim.certificates
+    assert files is not None
+    settings = QPSSettings(
+        api_url=sim.proxy_url.replace("http://", "https://"),
+        prefix="api",
+        root=files.root,
+        client_cert=files.client,
+        client_key=files.client_key,
+    )
+    auth = SessionApiAuth(settings)
+    async with login_context(sim, "api") as ctx:
+        with pytest.raises(QlikUnavailable, match="4243"):
+            await auth.login(ALICE, ctx)
+    await auth.aclose()
