@@ -208,7 +208,7 @@ async def test_unsafe_cross_site_requests_are_refused(simulator: QlikSimulator) 
 
 
 async def test_logout_ends_the_qlik_session_and_clears_the_cache(simulator: QlikSimulator) -> None:
-    app, sso = build_app(simulator)
+    app, _sso = build_app(simulator)
     async with (
         serve(app) as url,
         httpx.AsyncClient(base_url=url, cookies={"app_user": "alice"}) as client,

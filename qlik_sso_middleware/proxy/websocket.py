@@ -16,6 +16,7 @@ import asyncio
 import json
 import logging
 import ssl
+import time
 from typing import TYPE_CHECKING
 
 import httpx
@@ -55,7 +56,7 @@ async def forward_websocket(
     send: Send,
 ) -> None:
     session = await sso.session_for(identity, upstream, req.host)
-    up = await _connect(sso, upstream, req, identity, session)
+    session, up = await _connect(sso, upstream, req, identity, session)
     subprotocol = up.subprotocol
     await send({"type": "websocket.accept", "subprotocol": subprotocol})
     try:
@@ -63,7 +64,7 @@ async def forward_websocket(
     except _SessionGone:
         # Renew once and reconnect; the browser only ever sees the working socket.
         session = await sso.renew(identity, upstream, req.host, session)
-        up = await _connect(sso, upstream, req, identity, session)
+        session, up = await _connect(sso, upstream, req, identity, session)
         try:
             await _relay(sso, upstream, identity, session, up, receive, send, first=False)
         except _SessionGone:  # pragma: no cover - _relay(first=False) never raises it
@@ -76,32 +77,42 @@ async def _csrf_token(
     req: ProxiedRequest,
     identity: QlikIdentity,
     session: QlikSession,
-) -> str | None:
-    """The session's `qlik-csrf-token` (Qlik's Nov-2024 WebSocket rule), fetched once per session."""
+) -> tuple[QlikSession, str | None]:
+    """The session's `qlik-csrf-token` (Qlik's Nov-2024 WebSocket rule), fetched once per session.
+
+    Asking for it is also a cheap probe of the session: when Qlik re-authenticates the user by
+    header and issues a new cookie we adopt it; when it redirects to its login, we renew once.
+    """
     cached = upstream.cached_csrf_token(session.cookie_value)
     if cached is not None:
-        return cached
-    headers = [
-        (b"host", req.upstream_host(upstream)),
-        (b"cookie", session.cookie_header().encode("latin-1")),
-        *upstream.target.auth.upstream_headers(identity),
-    ]
+        return session, cached
     url = upstream.target.url + upstream.target.upstream_base_path + "qps/csrftoken"
-    try:
-        response = await upstream.client.get(url, headers=headers)
-    except httpx.TimeoutException as exc:
-        raise QlikTimeout("Qlik did not answer qps/csrftoken in time") from exc
-    except httpx.TransportError as exc:
-        raise QlikUnavailable(f"Qlik unreachable at {upstream.target.url}") from exc
-    token: str | None = response.headers.get("qlik-csrf-token")
-    if response.status_code != 200 or not token:
-        # Older Qlik releases have no CSRF endpoint; the handshake then needs no token.
-        return None
-    renewed = session_cookie_from(response.headers.get_list("set-cookie"), session.cookie_name)
-    if renewed is not None and renewed != session.cookie_value:
-        return None  # the session changed under us; let the handshake sort it out
-    upstream.remember_csrf_token(session.cookie_value, token)
-    return token
+    for attempt in (1, 2):
+        headers = [
+            (b"host", req.upstream_host(upstream)),
+            (b"cookie", session.cookie_header().encode("latin-1")),
+            *upstream.target.auth.upstream_headers(identity),
+        ]
+        try:
+            response = await upstream.client.get(url, headers=headers)
+        except httpx.TimeoutException as exc:
+            raise QlikTimeout("Qlik did not answer qps/csrftoken in time") from exc
+        except httpx.TransportError as exc:
+            raise QlikUnavailable(f"Qlik unreachable at {upstream.target.url}") from exc
+        if response.status_code in (301, 302, 303, 307, 308) and attempt == 1:
+            session = await sso.renew(identity, upstream, req.host, session)
+            continue
+        renewed = session_cookie_from(response.headers.get_list("set-cookie"), session.cookie_name)
+        if renewed is not None and renewed != session.cookie_value:
+            session = QlikSession(session.cookie_name, renewed, session.user_key, time.time())
+            await sso.replace(identity, upstream, session)
+        token: str | None = response.headers.get("qlik-csrf-token")
+        if response.status_code != 200 or not token:
+            # Qlik releases before November 2024 have no CSRF endpoint and need no token.
+            return session, None
+        upstream.remember_csrf_token(session.cookie_value, token)
+        return session, token
+    return session, None
 
 
 async def _connect(
@@ -110,8 +121,8 @@ async def _connect(
     req: ProxiedRequest,
     identity: QlikIdentity,
     session: QlikSession,
-) -> ClientConnection:
-    token = await _csrf_token(sso, upstream, req, identity, session)
+) -> tuple[QlikSession, ClientConnection]:
+    session, token = await _csrf_token(sso, upstream, req, identity, session)
     query = req.upstream_query(websocket=True)
     if token is not None:
         query += (b"&" if query else b"?") + b"qlik-csrf-token=" + token.encode("ascii")
@@ -133,7 +144,7 @@ async def _connect(
     uri = f"{scheme}://{host}{path}"
     ssl_arg: ssl.SSLContext | None = upstream.ssl_context
     try:
-        return await connect(
+        connection = await connect(
             uri,
             host=upstream.host,
             port=upstream.port,
@@ -165,6 +176,7 @@ async def _connect(
         raise QlikUnavailable(
             f"Qlik WebSocket unreachable at {upstream.target.url} ({type(exc).__name__})"
         ) from exc
+    return session, connection
 
 
 def _subprotocols(req: ProxiedRequest) -> list[str] | None:

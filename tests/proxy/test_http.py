@@ -1,0 +1,216 @@
+"""The HTTP path through the middleware: streaming both ways, headers, timeouts, disconnects."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import hashlib
+from collections.abc import AsyncIterator
+
+import httpx
+import psutil
+import pytest
+
+from qlik_sso_middleware import Timeouts
+from qlik_sso_middleware.testing import QlikSimulator
+
+from ..apps import build_app
+from ..servers import serve
+
+MiB = 1024 * 1024
+
+
+class PeakRss:
+    """Samples this process's RSS while a block runs (the servers run in this process)."""
+
+    def __init__(self) -> None:
+        self.process = psutil.Process()
+        self.start = 0
+        self.peak = 0
+        self._task: asyncio.Task[None] | None = None
+
+    async def _sample(self) -> None:
+        while True:
+            self.peak = max(self.peak, self.process.memory_info().rss)
+            await asyncio.sleep(0.005)
+
+    async def __aenter__(self) -> PeakRss:
+        self.start = self.peak = self.process.memory_info().rss
+        self._task = asyncio.create_task(self._sample())
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._task is not None
+        self._task.cancel()
+        await asyncio.gather(self._task, return_exceptions=True)
+
+    @property
+    def growth(self) -> int:
+        return self.peak - self.start
+
+
+def pattern(size: int) -> bytes:
+    block = bytes(range(256))
+    return (block * (size // 256 + 1))[:size]
+
+
+@pytest.mark.slow
+async def test_100_mib_download_streams_in_bounded_memory(simulator: QlikSimulator) -> None:
+    app, _ = build_app(simulator)
+    size = 100 * MiB
+    digest = hashlib.sha256()
+    received = 0
+    async with (
+        serve(app) as url,
+        httpx.AsyncClient(base_url=url, cookies={"app_user": "alice"}, timeout=120) as client,
+    ):
+        await client.get("/sso/qps/user")  # log in first: measure only the transfer
+        async with (
+            PeakRss() as rss,
+            client.stream("GET", f"/sso/content/_sim/bytes?size={size}") as response,
+        ):
+            assert response.status_code == 200
+            async for chunk in response.aiter_raw():
+                digest.update(chunk)
+                received += len(chunk)
+    assert received == size
+    expected = hashlib.sha256()
+    block = pattern(MiB)
+    for _ in range(100):
+        expected.update(block)
+    assert digest.hexdigest() == expected.hexdigest()
+    assert rss.growth < 40 * MiB, f"RSS grew {rss.growth / MiB:.1f} MiB for a 100 MiB download"
+
+
+@pytest.mark.slow
+async def test_100_mib_upload_streams_in_bounded_memory(simulator: QlikSimulator) -> None:
+    app, _ = build_app(simulator)
+    chunk = pattern(MiB)
+    expected = hashlib.sha256()
+    for _ in range(100):
+        expected.update(chunk)
+
+    async def body() -> AsyncIterator[bytes]:
+        for _ in range(100):
+            yield chunk
+
+    async with (
+        serve(app) as url,
+        httpx.AsyncClient(base_url=url, cookies={"app_user": "alice"}, timeout=120) as client,
+    ):
+        await client.get("/sso/qps/user")
+        async with PeakRss() as rss:
+            response = await client.post(
+                "/sso/content/_sim/upload", content=body(), headers={"origin": url}
+            )
+    assert response.status_code == 200
+    assert response.json() == {"size": 100 * MiB, "sha256": expected.hexdigest()}
+    assert rss.growth < 40 * MiB, f"RSS grew {rss.growth / MiB:.1f} MiB for a 100 MiB upload"
+
+
+async def test_gzip_passes_through_untouched(simulator: QlikSimulator) -> None:
+    app, _ = build_app(simulator)
+    async with (
+        serve(app) as url,
+        httpx.AsyncClient(base_url=url, cookies={"app_user": "alice"}) as client,
+    ):
+        response = await client.get(
+            "/sso/content/_sim/bytes?size=100000&gzip=1", headers={"accept-encoding": "gzip"}
+        )
+        raw = (
+            b"".join([c async for c in response.aiter_raw()])
+            if not response.is_stream_consumed
+            else None
+        )
+    assert response.headers["content-encoding"] == "gzip"
+    compressed = raw if raw is not None else gzip.compress(response.content)
+    assert gzip.decompress(compressed) == pattern(100000)
+
+
+async def test_server_sent_events_are_not_buffered(simulator: QlikSimulator) -> None:
+    app, _ = build_app(simulator)
+    async with (
+        serve(app) as url,
+        httpx.AsyncClient(base_url=url, cookies={"app_user": "alice"}, timeout=30) as client,
+    ):
+        async with client.stream("GET", "/sso/content/_sim/sse?count=3&interval=5") as response:
+            # The first event arrives while the upstream is still holding back the next ones.
+            first = await asyncio.wait_for(response.aiter_raw().__anext__(), timeout=4)
+    assert b"data:" in first
+
+
+async def test_qlik_set_cookie_and_hop_by_hop_headers_never_reach_the_browser(
+    simulator: QlikSimulator,
+) -> None:
+    app, _ = build_app(simulator)
+    async with (
+        serve(app) as url,
+        httpx.AsyncClient(base_url=url, cookies={"app_user": "alice"}) as client,
+    ):
+        first = await client.get("/sso/qps/user")
+        echo = await client.get(
+            "/sso/content/_sim/echo",
+            headers={
+                "connection": "keep-alive, x-secret-hop",
+                "x-secret-hop": "1",
+                "te": "trailers",
+            },
+        )
+    assert "set-cookie" not in first.headers
+    assert client.cookies.get("X-Qlik-Session-sso-HTTP") is None
+    seen = {k.lower() for k, _ in echo.json()["headers"]}
+    assert "x-secret-hop" not in seen
+    assert "te" not in seen
+    record = simulator.requests[-1]
+    assert record.header("x-forwarded-for") == ["127.0.0.1"]
+    assert record.header("x-forwarded-proto") == ["http"]
+    # Host is preserved, as Qlik requires behind a reverse proxy.
+    assert record.header("host") == [url.removeprefix("http://")]
+
+
+async def test_slow_qlik_gives_504(simulator: QlikSimulator) -> None:
+    app, _ = build_app(simulator, target={"timeouts": Timeouts(read=0.5)})
+    async with (
+        serve(app) as url,
+        httpx.AsyncClient(base_url=url, cookies={"app_user": "alice"}) as client,
+    ):
+        await client.get("/sso/qps/user")
+        simulator.faults.latency = 2.0
+        response = await client.get("/sso/hub/", headers={"accept": "application/json"})
+        simulator.faults.latency = 0.0
+    assert response.status_code == 504
+    assert response.json()["error"] == "Qlik Sense did not answer in time"
+
+
+def upstream_connections(port: int) -> int:
+    """Established TCP connections from this process to `port` (the simulator's proxy port)."""
+    return sum(
+        1
+        for c in psutil.Process().net_connections(kind="tcp")
+        if c.raddr and c.raddr.port == port and c.status == psutil.CONN_ESTABLISHED
+    )
+
+
+async def test_browser_disconnect_mid_download_releases_the_upstream(
+    simulator: QlikSimulator,
+) -> None:
+    app, _ = build_app(simulator)
+    port = simulator.proxy_port
+    async with (
+        serve(app) as url,
+        httpx.AsyncClient(base_url=url, cookies={"app_user": "alice"}, timeout=30) as client,
+    ):
+        await client.get("/sso/qps/user")
+        async with client.stream(
+            "GET", f"/sso/content/_sim/bytes?size={1024 * MiB}&chunk=65536&delay=0.01"
+        ) as response:
+            await response.aiter_raw().__anext__()
+            during = upstream_connections(port)
+        assert during >= 1
+        # The browser is gone: the proxy must drop the busy upstream connection (it cannot be
+        # reused mid-body), not drain 1 GiB.
+        for _ in range(250):
+            if upstream_connections(port) < during:
+                break
+            await asyncio.sleep(0.02)
+        assert upstream_connections(port) == during - 1
