@@ -16,14 +16,12 @@ import ssl
 import tempfile
 import threading
 import time
-import warnings
 from collections.abc import Callable, Coroutine, Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
 
 import uvicorn
-from uvicorn.config import UvicornDeprecationWarning
 
 from .api_app import ApiApp
 from .certificates import CertificateFiles, generate_certificates
@@ -188,7 +186,9 @@ class QlikSimulator:
         config = uvicorn.Config(
             app,
             lifespan="off",
-            ws="websockets",
+            # The sans-io implementation: same max_size handling as the legacy `websockets` one,
+            # without its per-connection deprecation warnings (uvicorn 0.36+).
+            ws="websockets-sansio",
             ws_max_size=512 * 1024 * 1024,
             ws_ping_interval=None,
             log_level="warning",
@@ -198,12 +198,7 @@ class QlikSimulator:
         )
         server = _Server(config)
         self._servers.append(server)
-        with warnings.catch_warnings():
-            # uvicorn deprecates its legacy `websockets` protocol; it is the one with flow control
-            # for the 256 MiB frames tests push, so keep it until the sans-io one is proven here.
-            warnings.simplefilter("ignore", UvicornDeprecationWarning)
-            warnings.simplefilter("ignore", DeprecationWarning)  # websockets.legacy
-            config.load()
+        config.load()
         task = asyncio.create_task(server.serve(sockets=[sock]))
         self._tasks.append(task)
         while not server.started:
