@@ -1,6 +1,6 @@
 """The QPS REST API client (port 4243): tickets, sessions, and a user's sessions.
 
-    QPSSettings   what to connect to and with which certificate (validated at construction)
+    QPSSettings   what to connect to and with which certificate (`_qps_settings.py`)
     QPSClient     one mutual-TLS connection pool, one method per QPS call
 
 Every call carries a fresh xrfkey (16 of `[0-9a-zA-Z]` from `secrets`) in the `xrfkey` query
@@ -23,7 +23,6 @@ the id.
 from __future__ import annotations
 
 import datetime as dt
-import ipaddress
 import json
 import logging
 import secrets
@@ -31,7 +30,6 @@ import ssl
 import string
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -39,7 +37,6 @@ import httpx
 
 from ..errors import (
     ClientCertificateRejected,
-    ConfigurationError,
     QlikAccessDenied,
     QlikError,
     QlikTimeout,
@@ -48,15 +45,14 @@ from ..errors import (
     XrfkeyRejected,
 )
 from ..identity import QlikIdentity
+from ._qps_settings import QPSSettings
 from .certificates import client_ssl_context, load_client_credentials
 
 __all__ = ["QPSClient", "QPSSettings", "QPSTicket", "field_of", "new_xrfkey"]
 
 logger = logging.getLogger("qlik_sso_middleware.qps")
 
-QPS_API_PORT = 4243
 _XRF_ALPHABET = string.ascii_letters + string.digits
-_PREFIX_CHARS = frozenset(string.ascii_lowercase + string.digits + "-._~")
 _MAX_BODY = 4 * 1024 * 1024
 _FIELDS = ("UserDirectory", "UserId", "Attributes", "SessionId", "TargetId")
 
@@ -64,107 +60,6 @@ _FIELDS = ("UserDirectory", "UserId", "Attributes", "SessionId", "TargetId")
 def new_xrfkey() -> str:
     """A fresh 16-character xrfkey from `secrets` (QPS accepts `[0-9a-zA-Z]` only)."""
     return "".join(secrets.choice(_XRF_ALPHABET) for _ in range(16))
-
-
-@dataclass(frozen=True)
-class QPSSettings:
-    """How to reach the QPS API of one virtual proxy, validated on construction.
-
-    - `api_url`: `https://host[:port]` of the QPS API; the port defaults to 4243 (QPS's API port,
-      not 443). Only the origin: the path is built from `prefix` (`/qps/<prefix>/`).
-    - `prefix`: the virtual proxy prefix (lowercase, no slashes; "" for the default VP).
-    - `root`: the site's `root.pem`, the only CA trusted for the server certificate.
-    - `client_cert` + `client_key` (+ `client_key_password`), or `pfx` (+ `pfx_password`).
-    - `server_name`: the name to verify in the QPS certificate when it differs from the URL host
-      (Qlik's certificate often names the short host name); it is also sent as SNI.
-    - `verify=False` turns server verification off; refused unless the host is loopback or
-      `force_insecure=True`, and logged at WARNING. Never do this in production.
-    - `timeout`: seconds for connect, read and write of each call.
-    """
-
-    api_url: str
-    root: str | Path | None
-    prefix: str = ""
-    client_cert: str | Path | None = None
-    client_key: str | Path | None = None
-    client_key_password: str | None = field(default=None, repr=False)
-    pfx: str | Path | None = None
-    pfx_password: str | None = field(default=None, repr=False)
-    server_name: str | None = None
-    verify: bool = True
-    force_insecure: bool = False
-    timeout: float = 10.0
-
-    def __post_init__(self) -> None:
-        self._parsed_url()
-        if not isinstance(self.prefix, str) or any(c not in _PREFIX_CHARS for c in self.prefix):
-            raise ConfigurationError(
-                "the virtual proxy prefix is lowercase a-z 0-9 - . _ ~ without slashes",
-                field="prefix",
-            )
-        if self.server_name is not None and (
-            not isinstance(self.server_name, str)
-            or not self.server_name
-            or any(c in self.server_name for c in "/:@ \t\r\n")
-        ):
-            raise ConfigurationError("a host name without scheme or port", field="server_name")
-        if isinstance(self.timeout, bool) or not isinstance(self.timeout, int | float):
-            raise ConfigurationError("a number of seconds", field="timeout")
-        if not 0 < self.timeout <= 300:
-            raise ConfigurationError("must be between 0 and 300 seconds", field="timeout")
-        if self.verify and self.root is None:
-            raise ConfigurationError(
-                "root.pem is required to verify QPS's certificate", field="root"
-            )
-        if not self.verify and not self.force_insecure and not self._is_loopback():
-            raise ConfigurationError(
-                "turning TLS verification off is refused for a non-loopback QPS host; give root "
-                "(and server_name) instead, or set force_insecure=True if you really must",
-                field="verify",
-            )
-
-    def _parsed_url(self) -> httpx.URL:
-        try:
-            url = httpx.URL(self.api_url)
-        except (httpx.InvalidURL, TypeError) as exc:
-            raise ConfigurationError("not a URL", field="api_url") from exc
-        if url.scheme != "https":
-            raise ConfigurationError(
-                "the QPS API is served over https only (https://host:4243)", field="api_url"
-            )
-        if not url.host:
-            raise ConfigurationError("has no host", field="api_url")
-        if url.path not in ("", "/") or url.query or url.fragment:
-            raise ConfigurationError(
-                "give the origin only (https://host:4243); the virtual proxy goes in prefix",
-                field="api_url",
-            )
-        return url
-
-    def _is_loopback(self) -> bool:
-        host = self._parsed_url().host
-        if host == "localhost":
-            return True
-        try:
-            return ipaddress.ip_address(host).is_loopback
-        except ValueError:
-            return False
-
-    @property
-    def host(self) -> str:
-        return self._parsed_url().host
-
-    @property
-    def port(self) -> int:
-        return self._parsed_url().port or QPS_API_PORT
-
-    @property
-    def base_url(self) -> str:
-        """`https://host:port/qps/<prefix>/` (IPv6 hosts bracketed)."""
-        host = self.host
-        shown = f"[{host}]" if ":" in host else host
-        path = f"/qps/{self.prefix}/" if self.prefix else "/qps/"
-        return f"https://{shown}:{self.port}{path}"
 
 
 @dataclass(frozen=True)
@@ -268,6 +163,10 @@ class QPSClient:
         answer = await self._call("POST", "session", "POST session", body)
         if not isinstance(answer, dict):
             raise QPSError("QPS answered POST session with an unexpected JSON shape")
+        returned = field_of(answer, "SessionId")
+        if returned is not None and returned != session_id:
+            # The cookie we would hand out is not the session QPS created.
+            raise QPSError("QPS answered POST session with a different SessionId")
         return answer
 
     async def get_session(self, session_id: str) -> dict[str, Any] | None:

@@ -199,6 +199,17 @@ async def test_bad_answers_map_to_qps_error(
     assert not isinstance(info.value, XrfkeyRejected)
 
 
+async def test_session_id_must_come_back_unchanged(
+    certs: CertificateFiles, fake: tuple[FakeQPS, int]
+) -> None:
+    qps, port = fake
+    qps.answer = {"POST /qps/tkt/session": JSONResponse({"SessionId": "someone-else"}, 201)}
+    async with QPSClient(pem_settings(certs, port)) as client:
+        with pytest.raises(QPSError, match="different SessionId") as info:
+            await client.create_session(ALICE, SESSION_ID)
+    assert "someone-else" not in str(info.value)
+
+
 async def test_user_sessions_wrong_shape(
     certs: CertificateFiles, fake: tuple[FakeQPS, int]
 ) -> None:
