@@ -193,6 +193,15 @@ class QPSClient:
         """`DELETE user/{directory}/{id}` (Qlik's logout API); returns the sessions it ended."""
         return await self._user_call("DELETE", identity)
 
+    async def probe(self) -> None:
+        """Check reachability, both TLS directions and the xrfkey rule with one harmless call.
+
+        Looks up a random, nonexistent session (`GET session/{id}`, answered 404). Raises what
+        any call raises (`QlikUnavailable`, `ClientCertificateRejected`, `XrfkeyRejected`, ...);
+        meant for start-up checks and health endpoints.
+        """
+        await self.get_session("probe-" + secrets.token_hex(8))
+
     # -- plumbing -----------------------------------------------------------------------------
 
     @staticmethod

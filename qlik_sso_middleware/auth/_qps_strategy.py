@@ -103,6 +103,10 @@ class QPSStrategy:
         """
         return [_public_session(s) for s in await self.qps.get_user_sessions(identity)]
 
+    async def probe(self) -> None:
+        """One harmless QPS call that proves the API, both certificates and xrfkey work."""
+        await self.qps.probe()
+
     async def aclose(self) -> None:
         if self._owns_client:
             await self.qps.aclose()

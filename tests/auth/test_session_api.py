@@ -192,4 +192,15 @@ async def test_plain_http_port_is_not_qps(sim: QlikSimulator) -> None:
     async with login_context(sim, "api") as ctx:
         with pytest.raises(QlikUnavailable, match="4243"):
             await auth.login(ALICE, ctx)
+    with pytest.raises(QlikUnavailable, match="4243"):
+        await auth.probe()
     await auth.aclose()
+
+
+async def test_probe_succeeds_against_the_simulator(sim: QlikSimulator) -> None:
+    auth = SessionApiAuth(qps_settings(sim, "api"))
+    await auth.probe()
+    await auth.aclose()
+    probes = [r for r in sim.requests if r.port == "api"]
+    assert [(r.method, r.status) for r in probes] == [("GET", 404)]
+    assert sim.live_sessions() == []
