@@ -114,7 +114,8 @@ def test_not_pem(tmp_path: Path) -> None:
     )
 
 
-def test_key_passwords(tmp_path: Path) -> None:
+def test_key_passwords(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
     enc = generate_certificates(tmp_path / "enc", now=NOW, client_key_password=KEY_PW)
     plain = generate_certificates(tmp_path / "plain", now=NOW)
     pem = {"root": enc.root, "client_cert": enc.client, "client_key": enc.client_key}
@@ -128,6 +129,9 @@ def test_key_passwords(tmp_path: Path) -> None:
         client_key=plain.client_key,
         client_key_password="wrong-pw",
     )
+
+    assert KEY_PW not in caplog.text
+    assert "wrong-pw" not in caplog.text
 
 
 def test_pfx_passwords_and_missing_key(tmp_path: Path) -> None:

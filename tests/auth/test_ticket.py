@@ -9,7 +9,7 @@ from urllib.parse import parse_qs
 import httpx
 import pytest
 
-from qlik_sso_middleware.auth.ticket import TicketAuth
+from qlik_sso_middleware.auth.ticket import TicketAuth, mask_tickets_in_httpx_logs
 from qlik_sso_middleware.errors import QlikAccessDenied, QlikRejected
 from qlik_sso_middleware.identity import QlikIdentity
 from qlik_sso_middleware.testing import ManualClock, QlikSimulator, VirtualProxy
@@ -142,3 +142,25 @@ async def test_logout_everywhere_and_list(sim: QlikSimulator) -> None:
     assert sim.live_sessions() == []
     for session in (first, second):
         assert (await whoami(sim, "tkt", session.cookie_header())).get("session") == "inactive"
+
+
+def test_ticket_mask_is_installed_once() -> None:
+    mask_tickets_in_httpx_logs()
+    mask_tickets_in_httpx_logs()
+    masks = [
+        f
+        for f in logging.getLogger("httpx").filters
+        if isinstance(f, logging.Filter) and type(f).__name__ == "_MaskTickets"
+    ]
+    assert len(masks) == 1
+    record = logging.LogRecord(
+        "httpx",
+        logging.INFO,
+        __file__,
+        1,
+        "GET %s",
+        ("http://h/p?a=1&qlikTicket=SECRET1&b=2",),
+        None,
+    )
+    assert masks[0].filter(record)
+    assert record.getMessage() == "GET http://h/p?a=1&qlikTicket=***&b=2"
