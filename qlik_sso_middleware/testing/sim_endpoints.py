@@ -13,7 +13,7 @@ import json
 import zlib
 from typing import Any
 
-from ._asgi import Receive, Send, query_get, send_body, send_json
+from ._asgi import Receive, Send, drain, query_get, send_body, send_json
 
 __all__ = ["handle_sim_endpoint"]
 
@@ -27,6 +27,15 @@ def _number(query: str, name: str, default: float) -> float:
         return float(raw) if raw is not None else default
     except ValueError:
         return default
+
+
+async def _pause(receive: Receive, delay: float) -> bool:
+    """Wait `delay` seconds; True when the client went away meanwhile (stop streaming then)."""
+    try:
+        message = await asyncio.wait_for(receive(), delay)
+    except TimeoutError:
+        return False
+    return bool(message["type"] == "http.disconnect")
 
 
 def _pattern_chunk(offset: int, length: int) -> bytes:
@@ -49,7 +58,8 @@ async def handle_sim_endpoint(
     """Serve `content/_sim/<name>`; unknown names get 404."""
     query = scope.get("query_string", b"").decode("latin-1")
     if name == "bytes" and method in ("GET", "HEAD"):
-        await _bytes(query, send, head=method == "HEAD")
+        await drain(receive)
+        await _bytes(query, receive, send, head=method == "HEAD")
     elif name == "upload" and method in ("POST", "PUT"):
         size, digest = 0, hashlib.sha256()
         while True:
@@ -85,6 +95,7 @@ async def handle_sim_endpoint(
             },
         )
     elif name == "sse" and method == "GET":
+        await drain(receive)
         count = int(_number(query, "count", 3))
         interval = _number(query, "interval", 0.0)
         await send(
@@ -98,8 +109,8 @@ async def handle_sim_endpoint(
             }
         )
         for index in range(count):
-            if index and interval > 0:
-                await asyncio.sleep(interval)
+            if index and interval > 0 and await _pause(receive, interval):
+                return
             event = f"id: {index}\nevent: tick\ndata: {json.dumps({'n': index})}\n\n"
             await send({"type": "http.response.body", "body": event.encode(), "more_body": True})
         await send({"type": "http.response.body", "body": b""})
@@ -115,7 +126,7 @@ async def handle_sim_endpoint(
         await send_body(send, 404, "Not found", "text/plain; charset=utf-8")
 
 
-async def _bytes(query: str, send: Send, *, head: bool) -> None:
+async def _bytes(query: str, receive: Receive, send: Send, *, head: bool) -> None:
     size = max(0, int(_number(query, "size", 0)))
     chunk = max(1, int(_number(query, "chunk", _DEFAULT_CHUNK)))
     delay = _number(query, "delay", 0.0)
@@ -132,8 +143,8 @@ async def _bytes(query: str, send: Send, *, head: bool) -> None:
     compressor = zlib.compressobj(6, zlib.DEFLATED, 31) if gzip_on else None
     offset = 0
     while offset < size:
-        if offset and delay > 0:
-            await asyncio.sleep(delay)
+        if offset and delay > 0 and await _pause(receive, delay):
+            return
         length = min(chunk, size - offset)
         data = _pattern_chunk(offset, length)
         offset += length
