@@ -3,7 +3,8 @@
 `redis_url` is a session fixture (import it into a conftest). Without `REDIS_URL` and without
 `redis-server` on PATH the tests that need Redis skip, except when `CI` is set: then a missing Redis
 is a failure, never a skip. `RedisServer` lets failure tests start, pause, kill and restart their
-own server on a fixed port.
+own server on a fixed port. `redis_cluster_node` is a private three-primary Redis Cluster (always
+started from `redis-server`; `host:port` of one node).
 """
 
 from __future__ import annotations
@@ -16,10 +17,18 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
-__all__ = ["RedisServer", "free_port", "redis_url", "require_redis_server"]
+__all__ = [
+    "RedisCluster",
+    "RedisServer",
+    "free_port",
+    "redis_cluster_node",
+    "redis_url",
+    "require_redis_server",
+]
 
 _START_TIMEOUT = 10.0
 
@@ -43,11 +52,19 @@ def require_redis_server() -> str:
     return path
 
 
+def _command(port: int, *args: str) -> bytes:
+    """One command over a fresh socket, as RESP; the reply's first 64 KiB (enough for tests)."""
+    request = f"*{len(args)}\r\n".encode()
+    for arg in args:
+        request += f"${len(arg.encode())}\r\n{arg}\r\n".encode()
+    with socket.create_connection(("127.0.0.1", port), timeout=2) as sock:
+        sock.sendall(request)
+        return sock.recv(65536)
+
+
 def _ping(port: int) -> bool:
     try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.5) as sock:
-            sock.sendall(b"PING\r\n")
-            return sock.recv(16).startswith(b"+PONG")
+        return _command(port, "PING").startswith(b"+PONG")
     except OSError:
         return False
 
@@ -55,8 +72,11 @@ def _ping(port: int) -> bool:
 class RedisServer:
     """One `redis-server` process on 127.0.0.1:`port`, no persistence, stopped by PID."""
 
-    def __init__(self, executable: str, port: int | None = None) -> None:
+    def __init__(
+        self, executable: str, port: int | None = None, extra_args: tuple[str, ...] = ()
+    ) -> None:
         self.executable = executable
+        self.extra_args = extra_args
         self.port = port or free_port()
         self._dir = tempfile.TemporaryDirectory(prefix="qlik-sso-redis-")
         self.process: subprocess.Popen[bytes] | None = None
@@ -79,6 +99,9 @@ class RedisServer:
             "no",
             "--dir",
             self._dir.name,
+            "--logfile",
+            str(Path(self._dir.name, "redis.log")),
+            *self.extra_args,
         ]
         self.process = subprocess.Popen(
             args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
@@ -86,7 +109,9 @@ class RedisServer:
         deadline = time.monotonic() + _START_TIMEOUT
         while not _ping(self.port):
             if self.process.poll() is not None:
-                raise RuntimeError(f"redis-server exited with {self.process.returncode}")
+                log = Path(self._dir.name, "redis.log")
+                tail = log.read_text(errors="replace")[-500:] if log.exists() else ""
+                raise RuntimeError(f"redis-server exited with {self.process.returncode}: {tail}")
             if time.monotonic() > deadline:
                 self.stop()
                 raise RuntimeError(f"redis-server did not answer PING on port {self.port}")
@@ -113,6 +138,59 @@ class RedisServer:
     def close(self) -> None:
         self.stop()
         self._dir.cleanup()
+
+
+class RedisCluster:
+    """Three cluster-enabled `redis-server`s, slots split evenly, joined with CLUSTER MEET."""
+
+    def __init__(self, executable: str) -> None:
+        # The cluster bus defaults to port + 10000, which may be taken or above 65535.
+        self.bus_ports = [free_port() for _ in range(3)]
+        self.servers = [
+            RedisServer(
+                executable, extra_args=("--cluster-enabled", "yes", "--cluster-port", str(bus))
+            )
+            for bus in self.bus_ports
+        ]
+
+    @property
+    def node(self) -> str:
+        return f"127.0.0.1:{self.servers[0].port}"
+
+    def start(self) -> None:
+        for server in self.servers:
+            server.start()
+        bounds = [(0, 5460), (5461, 10922), (10923, 16383)]
+        for server, (low, high) in zip(self.servers, bounds, strict=True):
+            _command(server.port, "CLUSTER", "ADDSLOTSRANGE", str(low), str(high))
+        for server, bus in zip(self.servers[1:], self.bus_ports[1:], strict=True):
+            _command(
+                self.servers[0].port, "CLUSTER", "MEET", "127.0.0.1", str(server.port), str(bus)
+            )
+        deadline = time.monotonic() + _START_TIMEOUT
+        while not all(
+            b"cluster_state:ok" in _command(server.port, "CLUSTER", "INFO")
+            for server in self.servers
+        ):
+            if time.monotonic() > deadline:
+                self.close()
+                raise RuntimeError("the test Redis Cluster did not reach cluster_state:ok")
+            time.sleep(0.05)
+
+    def close(self) -> None:
+        for server in self.servers:
+            server.close()
+
+
+@pytest.fixture(scope="session")
+def redis_cluster_node() -> Iterator[str]:
+    """`host:port` of one node of a private three-node Redis Cluster for this test session."""
+    cluster = RedisCluster(require_redis_server())
+    cluster.start()
+    try:
+        yield cluster.node
+    finally:
+        cluster.close()
 
 
 @pytest.fixture(scope="session")

@@ -119,8 +119,9 @@ def _describe_url(url: str) -> str:
 
 def _describe_client(client: RedisClient) -> str:
     if isinstance(client, RedisCluster):
-        node = client.get_default_node()
-        return f"cluster via {node.host}:{node.port}" if node else "cluster"
+        # Before the first command only the startup nodes are known.
+        nodes = sorted(client.nodes_manager.startup_nodes)
+        return f"cluster via {nodes[0]}" if nodes else "cluster"
     pool = client.connection_pool
     service = getattr(pool, "service_name", None)
     if service:

@@ -8,10 +8,10 @@ import pytest
 
 # The Redis fixture lives in tests/redis_server.py so tests/conftest.py can import it for every
 # suite; importing it here makes it available to the store tests either way.
-from tests.redis_server import redis_url
+from tests.redis_server import redis_cluster_node, redis_url
 from tests.stores.store_harness import MemoryHarness, RedisHarness, StoreHarness
 
-__all__ = ["redis_url"]
+__all__ = ["redis_cluster_node", "redis_url"]
 
 
 @pytest.fixture
@@ -28,7 +28,14 @@ async def redis_harness(redis_url: str) -> AsyncIterator[RedisHarness]:
     await harness.close()
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture
+async def redis_cluster_harness(redis_cluster_node: str) -> AsyncIterator[RedisHarness]:
+    harness = RedisHarness(f"redis://{redis_cluster_node}", cluster_node=redis_cluster_node)
+    yield harness
+    await harness.close()
+
+
+@pytest.fixture(params=["memory", "redis", "redis_cluster"])
 def harness(request: pytest.FixtureRequest) -> StoreHarness:
     fixture: StoreHarness = request.getfixturevalue(f"{request.param}_harness")
     return fixture

@@ -18,6 +18,7 @@ import redis.asyncio as aioredis
 
 from qlik_sso_middleware.stores.base import QlikSession, SessionStore
 from qlik_sso_middleware.stores.memory import MemorySessionStore
+from qlik_sso_middleware.stores.redis import RedisSessionStore
 
 __all__ = ["FakeClock", "MemoryHarness", "RedisHarness", "StoreHarness", "make_session"]
 
@@ -80,20 +81,32 @@ class MemoryHarness:
 class RedisHarness:
     kind = "redis"
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, cluster_node: str | None = None) -> None:
         self.url = url
+        self.cluster_node = cluster_node
         self.clock = FakeClock()
         self.prefix = f"qlik-sso-test:{uuid.uuid4().hex}:"
         self.sealing_key = base64.b64encode(os.urandom(32)).decode()
-        self.raw = aioredis.Redis.from_url(url)
+        self.raw: aioredis.Redis | aioredis.RedisCluster = (
+            self._cluster_client() if cluster_node else aioredis.Redis.from_url(url)
+        )
         self._stores: list[SessionStore] = []
+        self._clients: list[aioredis.RedisCluster] = []
+
+    def _cluster_client(self) -> aioredis.RedisCluster:
+        assert self.cluster_node is not None
+        host, port = self.cluster_node.rsplit(":", 1)
+        return aioredis.RedisCluster(host=host, port=int(port))
 
     def make(self, **options: Any) -> SessionStore:
-        from qlik_sso_middleware.stores.redis import RedisSessionStore
-
         options.setdefault("lock_retry_interval", 0.01)
         options.setdefault("sealing_keys", [self.sealing_key])
-        store = RedisSessionStore(self.url, key_prefix=self.prefix, clock=self.clock, **options)
+        target: str | aioredis.RedisCluster = self.url
+        if self.cluster_node:
+            # Each store gets its own client, like separate processes would.
+            target = self._cluster_client()
+            self._clients.append(target)
+        store = RedisSessionStore(target, key_prefix=self.prefix, clock=self.clock, **options)
         self._stores.append(store)
         return store
 
@@ -115,7 +128,8 @@ class RedisHarness:
     async def close(self) -> None:
         for store in self._stores:
             await store.aclose()
-        keys = await self.keys()
-        if keys:
-            await self.raw.delete(*keys)
+        for client in self._clients:
+            await client.aclose()
+        for key in await self.keys():  # one by one: keys of a cluster live on several nodes
+            await self.raw.delete(key)
         await self.raw.aclose()

@@ -169,6 +169,11 @@ async def test_lock_held_by_another_instance_times_out(redis_harness: RedisHarne
         pass
 
 
+async def test_cluster_store_names_a_node(redis_cluster_harness: RedisHarness) -> None:
+    store = redis_cluster_harness.make()
+    assert f"cluster via {redis_cluster_harness.cluster_node}" in repr(store)
+
+
 async def test_passed_in_client_is_used_and_left_open(redis_harness: RedisHarness) -> None:
     client = aioredis.Redis.from_url(redis_harness.url)
     try:
