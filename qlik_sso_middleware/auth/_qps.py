@@ -96,7 +96,9 @@ class QPSClient:
     """Mutual-TLS client for the QPS API of one virtual proxy.
 
     Construction loads and checks the certificate files (`CertificateError` on any problem) and
-    builds the connection pool once; `aclose()` releases it. Safe for concurrent use.
+    builds the connection pool once. `aclose()` closes the pooled connections; the client stays
+    usable (the next call opens new ones), so an app whose lifespan runs twice, or on a new event
+    loop, keeps working. Safe for concurrent use within one event loop.
     `now` (aware datetimes) is injectable for the certificate validity checks.
     """
 

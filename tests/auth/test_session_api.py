@@ -204,3 +204,14 @@ async def test_probe_succeeds_against_the_simulator(sim: QlikSimulator) -> None:
     probes = [r for r in sim.requests if r.port == "api"]
     assert [(r.method, r.status) for r in probes] == [("GET", 404)]
     assert sim.live_sessions() == []
+
+
+async def test_strategy_works_again_after_aclose(sim: QlikSimulator) -> None:
+    """Servers may run the lifespan (and so `aclose`) more than once."""
+    auth = SessionApiAuth(qps_settings(sim, "api"))
+    async with login_context(sim, "api") as ctx:
+        await auth.login(ALICE, ctx)
+        await auth.aclose()
+        await auth.login(ALICE, ctx)
+    await auth.aclose()
+    assert len(sim.live_sessions()) == 2
