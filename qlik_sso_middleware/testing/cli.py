@@ -1,0 +1,147 @@
+"""`qlik-sso simulate`: run the Qlik Sense simulator standalone until Ctrl-C / SIGTERM.
+
+    python -m qlik_sso_middleware.testing.cli --prefix sso --json
+
+Virtual proxies come from `--prefix` (repeatable, header auth with `--header-name`) or from a TOML
+file (`--config`), whose `[[virtual_proxy]]` tables take `VirtualProxy` keyword arguments and whose
+top-level `port`, `api_port`, `https`, `cert_dir`, `host` set defaults for the flags:
+
+    https = false
+    [[virtual_proxy]]
+    prefix = "sso"
+    header_name = "hdr-usr"
+    additional_response_headers = [["X-Frame-Options", "SAMEORIGIN"]]
+
+Hazard: the certificates it writes are test credentials; keep the simulator on loopback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import signal
+import sys
+import tomllib
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigurationError
+from .server import QlikSimulator
+from .virtual_proxy import VirtualProxy
+
+__all__ = ["build_parser", "main"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="qlik-sso simulate", description="Run a simulated Qlik Sense proxy + QPS API."
+    )
+    parser.add_argument("--host", default=None, help="address to bind (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=None, help="proxy port (default: any free)")
+    parser.add_argument("--api-port", type=int, default=None, help="QPS API port (default: any)")
+    parser.add_argument("--https", action="store_true", default=None, help="TLS on the proxy port")
+    parser.add_argument("--no-api", action="store_true", help="do not start the QPS API port")
+    parser.add_argument("--cert-dir", default=None, help="where to write/reuse the certificates")
+    parser.add_argument(
+        "--prefix", action="append", default=None, help="virtual proxy prefix (repeatable)"
+    )
+    parser.add_argument("--header-name", default="hdr-usr", help="identity header of the VPs")
+    parser.add_argument("--config", default=None, help="TOML file describing virtual proxies")
+    parser.add_argument("--json", action="store_true", help="print one JSON line with the URLs")
+    return parser
+
+
+def _virtual_proxies(args: argparse.Namespace, config: dict[str, Any]) -> list[VirtualProxy]:
+    if args.prefix:
+        return [VirtualProxy(prefix=p, header_name=args.header_name) for p in args.prefix]
+    tables = config.get("virtual_proxy", [])
+    if not isinstance(tables, list) or not tables:
+        return [VirtualProxy(header_name=args.header_name)]
+    proxies = []
+    for table in tables:
+        if not isinstance(table, dict):
+            raise ConfigurationError("must be a table", field="virtual_proxy")
+        options = dict(table)
+        if "additional_response_headers" in options:
+            options["additional_response_headers"] = [
+                tuple(pair) for pair in options["additional_response_headers"]
+            ]
+        try:
+            proxies.append(VirtualProxy(**options))
+        except TypeError as exc:
+            raise ConfigurationError(str(exc), field="virtual_proxy") from exc
+    return proxies
+
+
+def _options(args: argparse.Namespace) -> dict[str, Any]:
+    config: dict[str, Any] = {}
+    if args.config:
+        try:
+            config = tomllib.loads(Path(args.config).read_text(encoding="utf-8"))
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigurationError(f"cannot read: {exc}", field="--config") from exc
+
+    def pick(flag: Any, key: str, default: Any) -> Any:
+        return flag if flag is not None else config.get(key, default)
+
+    return {
+        "virtual_proxies": _virtual_proxies(args, config),
+        "https": bool(pick(args.https, "https", False)),
+        "api": not args.no_api and bool(config.get("api", True)),
+        "cert_dir": pick(args.cert_dir, "cert_dir", None),
+        "host": pick(args.host, "host", "127.0.0.1"),
+        "port": int(pick(args.port, "port", 0)),
+        "api_port": int(pick(args.api_port, "api_port", 0)),
+    }
+
+
+async def _run(options: dict[str, Any], as_json: bool) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    async with QlikSimulator(**options) as sim:
+        certs = str(sim.certificates.directory) if sim.certificates else None
+        proxies = [
+            {"prefix": vp.prefix, "cookie_name": vp.session_cookie_name(sim.https)}
+            for vp in sim.virtual_proxies
+        ]
+        info = {
+            "proxy_url": sim.proxy_url,
+            "api_url": sim.api_url,
+            "cert_dir": certs,
+            "virtual_proxies": proxies,
+        }
+        if as_json:
+            print(json.dumps(info), flush=True)
+        else:
+            print(f"Qlik simulator proxy: {sim.proxy_url}", flush=True)
+            if sim.api_url:
+                print(f"QPS API (mutual TLS): {sim.api_url}", flush=True)
+            if certs:
+                print(f"certificates: {certs}", flush=True)
+            for vp in proxies:
+                print(f"virtual proxy '{vp['prefix']}': cookie {vp['cookie_name']}", flush=True)
+            print("Ctrl-C to stop.", flush=True)
+        await stop.wait()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of `qlik-sso simulate`; returns the process exit code."""
+    args = build_parser().parse_args(list(argv) if argv is not None else None)
+    try:
+        options = _options(args)
+        asyncio.run(_run(options, args.json))
+    except ConfigurationError as exc:
+        print(f"qlik-sso simulate: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"qlik-sso simulate: cannot start: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
