@@ -71,12 +71,15 @@ async def login_via_proxy(
         ) from exc
     vp = f"'{ctx.prefix}'" if ctx.prefix else "(default, no prefix)"
     status = response.status_code
+    not_accepted = (
+        "check that its authentication method matches this strategy (header authentication "
+        "with the right user directory mode, or ticket) and that the header name is exactly "
+        "the one configured here."
+    )
     if status in (301, 302, 303, 307, 308):
         raise QlikRejected(
             f"The virtual proxy {vp} redirected to its login page instead of accepting {how}: "
-            "check that its authentication method matches this strategy (header authentication "
-            "with the right user directory mode, or ticket) and that the header name is exactly "
-            "the one configured here."
+            + not_accepted
         )
     if status == 400:
         raise QlikRejected(
@@ -94,6 +97,11 @@ async def login_via_proxy(
         raise QlikRejected(f"Qlik answered 403 to the login of {identity}")
     if status >= 400:
         raise QlikRejected(f"Qlik answered {status} to the login of {identity}")
+    if _inactive(response):
+        raise QlikRejected(
+            f"The virtual proxy {vp} did not log the user in with {how} (qps/user says the "
+            "session is inactive): " + not_accepted
+        )
     set_cookies = response.headers.get_list("set-cookie")
     cookie_name = ctx.effective_cookie_name
     value = session_cookie_from(set_cookies, cookie_name)
@@ -111,6 +119,14 @@ async def login_via_proxy(
         )
     _check_logged_in_user(response, identity, vp)
     return QlikSession(cookie_name, value, identity.user_key(), time.time())
+
+
+def _inactive(response: httpx.Response) -> bool:
+    try:
+        body = json.loads(response.content)
+    except ValueError:
+        return False
+    return isinstance(body, dict) and body.get("session") == "inactive"
 
 
 def _check_logged_in_user(response: httpx.Response, identity: QlikIdentity, vp: str) -> None:

@@ -111,7 +111,7 @@ async def forward_http(
                 upstream,
                 QlikSession(session.cookie_name, renewed, session.user_key, session.created_at),
             )
-        await _relay_response(response, req, receive, send)
+        await _relay_response(upstream, response, req, receive, send)
     finally:
         await response.aclose()
 
@@ -164,9 +164,18 @@ async def _qps_user_inactive(response: httpx.Response, req: ProxiedRequest) -> b
 
 
 async def _relay_response(
-    response: httpx.Response, req: ProxiedRequest, receive: Receive, send: Send
+    upstream: Upstream,
+    response: httpx.Response,
+    req: ProxiedRequest,
+    receive: Receive,
+    send: Send,
 ) -> None:
     headers = response_headers(response.headers.raw)
+    if upstream.rewrites_locations:
+        headers = [
+            (k, upstream.rewrite_location(v, req.host, req.scheme) if k == b"location" else v)
+            for k, v in headers
+        ]
     await send({"type": "http.response.start", "status": response.status_code, "headers": headers})
     if req.method == "HEAD":
         await send({"type": "http.response.body", "body": b""})

@@ -58,6 +58,10 @@ class Upstream:
         self.ssl_context: ssl.SSLContext | None = None
         if target.is_https:
             self.ssl_context = _ssl_context(target.verify)
+        # Location needs rewriting only when Qlik sees another host or prefix than the browser.
+        self.rewrites_locations = (
+            target.host_header is not None or target.mount_path != target.upstream_base_path
+        )
         self.client = self._new_client()
         self._csrf_tokens: OrderedDict[str, str] = OrderedDict()
 
@@ -92,6 +96,24 @@ class Upstream:
     def upstream_raw_path(self, sub_path: str) -> bytes:
         """The path Qlik sees: its prefix + what followed the mount path (usually identical)."""
         return (self.target.upstream_base_path + sub_path).encode("ascii")
+
+    def rewrite_location(self, location: bytes, browser_host: str, browser_scheme: str) -> bytes:
+        """Point a Qlik redirect back at the app: Qlik's own host names become the browser's host,
+        and its prefix becomes the mount path (when they differ)."""
+        text = location.decode("latin-1")
+        parts = urlsplit(text)
+        internal = {self.target.host_header, urlsplit(self.target.url).netloc} - {None}
+        if parts.netloc and parts.netloc.lower() in {h.lower() for h in internal if h}:
+            text = (
+                f"{browser_scheme}://{browser_host}"
+                + text[len(f"{parts.scheme}://{parts.netloc}") :]
+            )
+            parts = urlsplit(text)
+        base, mount = self.target.upstream_base_path, self.target.mount_path or "/"
+        if base != mount and parts.path.startswith(base):
+            prefix_end = text.find(parts.path) if parts.netloc else 0
+            text = text[:prefix_end] + mount + text[prefix_end + len(base) :]
+        return text.encode("latin-1")
 
     def cached_csrf_token(self, session_value: str) -> str | None:
         token = self._csrf_tokens.get(session_value)

@@ -40,7 +40,6 @@ logger = logging.getLogger("qlik_sso_middleware.proxy.websocket")
 
 # Close codes that must not be sent on the wire (RFC 6455 §7.4.1).
 _RESERVED_CLOSE = {1005: 1000, 1006: 1011, 1015: 1011}
-_NOTICE_PREFIX = '"method":"On'
 
 
 class _SessionGone(Exception):
@@ -191,7 +190,8 @@ def _subprotocols(req: ProxiedRequest) -> list[str] | None:
 
 def _notice(data: str) -> str | None:
     """The method of a Qlik notification (`OnSessionClosed`…), read only for small notices."""
-    if len(data) > 4096 or _NOTICE_PREFIX not in data[:64]:
+    # Cheap filters first: notices are small JSON-RPC messages without an "id".
+    if len(data) > 4096 or '"method"' not in data or '"id"' in data:
         return None
     try:
         message = json.loads(data)
