@@ -23,6 +23,7 @@ import pytest
 
 __all__ = [
     "RedisCluster",
+    "RedisSentinel",
     "RedisServer",
     "free_port",
     "redis_cluster_node",
@@ -180,6 +181,39 @@ class RedisCluster:
     def close(self) -> None:
         for server in self.servers:
             server.close()
+
+
+class RedisSentinel:
+    """A `redis-server --sentinel` watching `master` as service `name` (quorum 1)."""
+
+    def __init__(self, executable: str, master: RedisServer, name: str = "mymaster") -> None:
+        self.name = name
+        self.port = free_port()
+        self._dir = tempfile.TemporaryDirectory(prefix="qlik-sso-sentinel-")
+        config = Path(self._dir.name, "sentinel.conf")
+        # Sentinel rewrites its configuration file, so it must be a private, writable copy.
+        config.write_text(
+            f"port {self.port}\nbind 127.0.0.1\ndir {self._dir.name}\n"
+            f"sentinel monitor {name} 127.0.0.1 {master.port} 1\n"
+        )
+        self.process = subprocess.Popen(
+            [executable, str(config), "--sentinel"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + _START_TIMEOUT
+        while not _ping(self.port):
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.close()
+                raise RuntimeError("redis sentinel did not start")
+            time.sleep(0.02)
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=10)
+        self._dir.cleanup()
 
 
 @pytest.fixture(scope="session")

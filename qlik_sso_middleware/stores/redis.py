@@ -90,7 +90,6 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0
 """
 
-_UNSET: Any = object()
 _TOUCH_MEMORY = 10_000
 
 
@@ -125,7 +124,7 @@ def _describe_client(client: RedisClient) -> str:
     pool = client.connection_pool
     service = getattr(pool, "service_name", None)
     if service:
-        return f"sentinel service {service!r}"
+        return f"Sentinel service {service!r}"
     kwargs = pool.connection_kwargs
     if kwargs.get("path"):
         return f"unix:{kwargs['path']}"
@@ -159,9 +158,10 @@ class RedisSessionStore:
     """Sessions in Redis, sealed, shared by every process that uses the same Redis and prefix.
 
     `url_or_client` is a `redis://`, `rediss://` or `unix://` URL (the store then owns a bounded,
-    blocking pool of `max_connections`, waiting up to `pool_timeout` for a free connection) or a
-    ready `redis.asyncio.Redis` (for example `Sentinel.master_for(...)`) or `RedisCluster`, which
-    the caller configures and closes. The pool options apply only to a URL.
+    blocking pool of `max_connections` (default 50), waiting up to `pool_timeout` (5 s) for a free
+    connection, with `socket_timeout` and `socket_connect_timeout` (2 s each) and one immediate
+    retry) or a ready `redis.asyncio.Redis` (for example `Sentinel.master_for(...)`) or
+    `RedisCluster`, which the caller configures and closes. The pool options apply only to a URL.
 
     `sealing_keys` (newest first, 32 bytes or base64 each, or a `Sealer`) is mandatory: a shared
     Redis must never yield a live Qlik session. All instances must share the key list; rotate by
@@ -185,10 +185,10 @@ class RedisSessionStore:
         lock_timeout: float = 10.0,
         lock_retry_interval: float = 0.05,
         lock_wait: float = 15.0,
-        socket_timeout: float = _UNSET,
-        socket_connect_timeout: float = _UNSET,
-        max_connections: int = _UNSET,
-        pool_timeout: float = _UNSET,
+        socket_timeout: float | None = None,
+        socket_connect_timeout: float | None = None,
+        max_connections: int | None = None,
+        pool_timeout: float | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if sealing_keys is None:
@@ -221,7 +221,7 @@ class RedisSessionStore:
             self._target = _describe_url(url_or_client)
         elif isinstance(url_or_client, aioredis.Redis | RedisCluster):
             for name, value in pool_options.items():
-                if value is not _UNSET:
+                if value is not None:
                     raise ConfigurationError(
                         "applies only when a URL is given; configure the client instead",
                         field=name,
@@ -246,7 +246,7 @@ class RedisSessionStore:
     @staticmethod
     def _connect(url: str, options: dict[str, Any]) -> aioredis.Redis:
         timeouts = {
-            name: default if options[name] is _UNSET else _positive(name, options[name])
+            name: default if options[name] is None else _positive(name, options[name])
             for name, default in (
                 ("pool_timeout", 5.0),
                 ("socket_timeout", 2.0),
@@ -254,7 +254,7 @@ class RedisSessionStore:
             )
         }
         max_connections = options["max_connections"]
-        if max_connections is _UNSET:
+        if max_connections is None:
             max_connections = 50
         if isinstance(max_connections, bool) or not isinstance(max_connections, int):
             raise ConfigurationError("must be an integer", field="max_connections")
@@ -417,9 +417,9 @@ class RedisSessionStore:
     async def aclose(self) -> None:
         """Close the connection pool if this store created it; a passed-in client is left open."""
         if self._owns_client:
-            await self._client.aclose()
-            if isinstance(self._client, aioredis.Redis):
-                await self._client.connection_pool.disconnect()
+            # The pool was handed to the client, so the client does not close it by default.
+            assert isinstance(self._client, aioredis.Redis)
+            await self._client.aclose(close_connection_pool=True)
 
     # -- helpers -------------------------------------------------------------------------------
 

@@ -36,8 +36,8 @@ async def store(server: RedisServer) -> AsyncIterator[RedisSessionStore]:
     store = RedisSessionStore(
         server.url,
         sealing_keys=[SEALING_KEY],
-        socket_timeout=0.5,
-        socket_connect_timeout=0.5,
+        socket_timeout=0.25,
+        socket_connect_timeout=0.25,
         lock_wait=1,
     )
     yield store

@@ -8,11 +8,13 @@ import os
 
 import pytest
 import redis.asyncio as aioredis
+from redis.asyncio.sentinel import Sentinel
 
 from qlik_sso_middleware.errors import ConfigurationError, StoreUnavailable
 from qlik_sso_middleware.stores._sealing import Sealer
 from qlik_sso_middleware.stores.base import SessionStore
 from qlik_sso_middleware.stores.redis import RedisSessionStore
+from tests.redis_server import RedisSentinel, RedisServer, require_redis_server
 from tests.stores.store_harness import RedisHarness, make_session
 
 KEY = "qlik.example:443|hdr|DIR\\alice"
@@ -172,6 +174,28 @@ async def test_lock_held_by_another_instance_times_out(redis_harness: RedisHarne
 async def test_cluster_store_names_a_node(redis_cluster_harness: RedisHarness) -> None:
     store = redis_cluster_harness.make()
     assert f"cluster via {redis_cluster_harness.cluster_node}" in repr(store)
+
+
+async def test_sentinel_client_is_followed_to_the_master() -> None:
+    master = RedisServer(require_redis_server())
+    master.start()
+    sentinel = RedisSentinel(require_redis_server(), master)
+    sentinels = Sentinel([("127.0.0.1", sentinel.port)], socket_timeout=2)  # type: ignore[no-untyped-call]
+    client = sentinels.master_for("mymaster")
+    try:
+        store = RedisSessionStore(client, sealing_keys=[Sealer.generate_key()])
+        assert "Sentinel service 'mymaster'" in repr(store)
+        await store.set(KEY, make_session(), ttl=100)
+        assert await store.get(KEY) == make_session()
+        assert await store.keys_for_user("DIR\\alice") == [KEY]
+        async with asyncio.timeout(30):
+            async with store.lock(KEY):
+                pass
+        await store.aclose()
+    finally:
+        await client.aclose()
+        sentinel.close()
+        master.close()
 
 
 async def test_passed_in_client_is_used_and_left_open(redis_harness: RedisHarness) -> None:
