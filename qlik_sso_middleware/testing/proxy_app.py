@@ -301,7 +301,9 @@ class ProxyApp:
             await _page_or_404(send, page)
         elif segments[:2] == ["sense", "app"] and len(segments) >= 3:
             app_id = segments[2]
-            obj = segments[6] if len(segments) > 6 and segments[5] == "state" else None
+            # Any later segment naming one of the app's objects selects it (else the first).
+            app = self.apps.get(app_id)
+            obj = next((seg for seg in segments[3:] if app and app.object(seg)), None)
             page = client_page("sense", self.apps, app_id, _object_or_none(self.apps, app_id, obj))
             await _page_or_404(send, page)
         elif segments[0] == "qmc":
