@@ -78,6 +78,8 @@ class RedisServer:
     ) -> None:
         self.executable = executable
         self.extra_args = extra_args
+        # An automatic port may be taken by someone else between probe and bind: then retry.
+        self._may_move = port is None
         self.port = port or free_port()
         self._dir = tempfile.TemporaryDirectory(prefix="qlik-sso-redis-")
         self.process: subprocess.Popen[bytes] | None = None
@@ -87,7 +89,18 @@ class RedisServer:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> None:
-        """Start and wait (bounded) until it answers PING."""
+        """Start and wait (bounded) until it answers PING; later starts reuse the port."""
+        for attempt in range(3):
+            try:
+                self._start()
+                break
+            except RuntimeError:
+                if not self._may_move or attempt == 2:
+                    raise
+                self.port = free_port()
+        self._may_move = False
+
+    def _start(self) -> None:
         args = [
             self.executable,
             "--port",
@@ -159,6 +172,13 @@ class RedisCluster:
         return f"127.0.0.1:{self.servers[0].port}"
 
     def start(self) -> None:
+        try:
+            self._start()
+        except BaseException:
+            self.close()  # never leave a half-started cluster behind
+            raise
+
+    def _start(self) -> None:
         for server in self.servers:
             server.start()
         bounds = [(0, 5460), (5461, 10922), (10923, 16383)]
@@ -174,7 +194,6 @@ class RedisCluster:
             for server in self.servers
         ):
             if time.monotonic() > deadline:
-                self.close()
                 raise RuntimeError("the test Redis Cluster did not reach cluster_state:ok")
             time.sleep(0.05)
 
@@ -235,8 +254,8 @@ def redis_url() -> Iterator[str]:
         yield url
         return
     server = RedisServer(require_redis_server())
-    server.start()
     try:
+        server.start()
         yield server.url
     finally:
         server.close()

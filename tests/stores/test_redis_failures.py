@@ -24,8 +24,8 @@ SEALING_KEY = Sealer.generate_key()
 @pytest.fixture
 def server() -> Iterator[RedisServer]:
     redis = RedisServer(require_redis_server())
-    redis.start()
     try:
+        redis.start()
         yield redis
     finally:
         redis.close()

@@ -178,8 +178,12 @@ async def test_cluster_store_names_a_node(redis_cluster_harness: RedisHarness) -
 
 async def test_sentinel_client_is_followed_to_the_master() -> None:
     master = RedisServer(require_redis_server())
-    master.start()
-    sentinel = RedisSentinel(require_redis_server(), master)
+    try:
+        master.start()
+        sentinel = RedisSentinel(require_redis_server(), master)
+    except BaseException:
+        master.close()
+        raise
     sentinels = Sentinel([("127.0.0.1", sentinel.port)], socket_timeout=2)  # type: ignore[no-untyped-call]
     client = sentinels.master_for("mymaster")
     try:
