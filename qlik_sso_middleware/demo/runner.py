@@ -1,0 +1,133 @@
+"""Run the demo: simulator + demo app + middleware in one event loop, until SIGINT/SIGTERM.
+
+Start-up prints the fixed settings and one URL to open (`Open: http://127.0.0.1:<port>/`); the
+last line is printed only once everything serves, so scripts can wait for it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import logging
+import secrets
+import signal
+import socket
+from collections.abc import Iterator
+from typing import TextIO
+
+import uvicorn
+
+from ..testing import QlikSimulator, VirtualProxy
+from .app import build_demo_app
+from .settings import (
+    DEMO_APP_ID,
+    DEMO_DIRECTORY,
+    DEMO_HEADER,
+    DEMO_PASSWORD,
+    DEMO_PREFIX,
+    DEMO_USERS,
+)
+
+__all__ = ["DemoStartError", "run_demo"]
+
+logger = logging.getLogger("qlik_sso_middleware.demo")
+
+
+class DemoStartError(Exception):
+    """The demo cannot start (port taken...); the message says what to do."""
+
+
+class _Server(uvicorn.Server):
+    """Signals are ours (we stop the simulator too), not uvicorn's."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise DemoStartError(
+                f"port {port} on {host} is already in use: choose another with --port N"
+            ) from None
+        raise DemoStartError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    sock.listen(512)
+    sock.setblocking(False)
+    return sock
+
+
+async def run_demo(port: int, *, out: TextIO, host: str = "127.0.0.1") -> int:
+    """Serve the demo on `host:port` (0 = any free port) until SIGINT/SIGTERM; return 0."""
+    sock = _bind(host, port)  # first, so a taken port fails before any work
+    port = sock.getsockname()[1]
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    print("Starting the Qlik simulator (generating test certificates)…", file=out, flush=True)
+    simulator = QlikSimulator([VirtualProxy(prefix=DEMO_PREFIX, header_name=DEMO_HEADER)])
+    try:
+        await simulator.start()
+        app = build_demo_app(simulator.proxy_url, secret_key=secrets.token_urlsafe(32))
+        config = uvicorn.Config(
+            app,
+            lifespan="on",
+            ws="websockets-sansio",
+            ws_max_size=512 * 1024 * 1024,
+            log_level="warning",
+            access_log=False,
+            timeout_graceful_shutdown=2,
+        )
+        server = _Server(config)
+        task = asyncio.create_task(server.serve(sockets=[sock]))
+        while not server.started:
+            if task.done():
+                task.result()
+                raise DemoStartError("the demo server stopped during start-up")
+            await asyncio.sleep(0.02)
+        _print_banner(out, host, port, simulator)
+        stopper = asyncio.create_task(stop.wait())
+        await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        print("Stopping…", file=out, flush=True)
+        server.should_exit = True
+        stopper.cancel()
+        await task
+    finally:
+        await simulator.stop()
+        sock.close()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+    return 0
+
+
+def _print_banner(out: TextIO, host: str, port: int, sim: QlikSimulator) -> None:
+    certs = sim.certificates
+    users = ", ".join(f"{u} / {DEMO_PASSWORD}" for u in DEMO_USERS)
+    lines = [
+        "",
+        "qlik-sso demo: simulated Qlik Sense + demo app + middleware, loopback only.",
+        "Fixed settings:",
+        f"  virtual proxy prefix   {DEMO_PREFIX}  (mounted at /{DEMO_PREFIX}/)",
+        f"  header name            {DEMO_HEADER}  (dynamic user directory, value "
+        f"{DEMO_DIRECTORY}\\<user>)",
+        f"  users                  {users}  (directory {DEMO_DIRECTORY})",
+        "  login                  POST /login  (HTML form: username, password, csrf)",
+        "  logout                 POST /logout (HTML form: csrf)",
+        f"  demo Qlik app id       {DEMO_APP_ID}",
+        "Qlik simulator:",
+        f"  proxy                  {sim.proxy_url}/{DEMO_PREFIX}/",
+    ]
+    if sim.api_url and certs is not None:
+        lines += [
+            f"  QPS API                {sim.api_url}/qps/{DEMO_PREFIX}/",
+            f"  test certificates      {certs.directory}  (root.pem, client.pem, client_key.pem)",
+        ]
+    lines += ["", "Stop with Ctrl-C.", f"Open: http://{host}:{port}/", ""]
+    print("\n".join(lines), file=out, flush=True)
