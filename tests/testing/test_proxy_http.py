@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import ssl
 import uuid
@@ -392,3 +393,37 @@ async def test_bad_input_never_hangs_or_crashes(sim: QlikSimulator) -> None:
     assert binary.status_code == 302
     assert long_id.status_code == 302
     assert after.status_code == 200
+
+
+async def test_header_auth_works_for_any_method(sim: QlikSimulator) -> None:
+    async with httpx.AsyncClient(base_url=sim.proxy_url) as client:
+        response = await client.post(
+            "/sso/content/_sim/echo", headers={"hdr-usr": USER}, content=b"x" * 10
+        )
+    assert response.status_code == 200
+    assert response.json()["body_size"] == 10
+    assert sim.logins(USER) == 1
+
+
+async def test_unknown_or_foreign_cookie_is_no_session(clock: ManualClock) -> None:
+    vps = [VirtualProxy(prefix="a"), VirtualProxy(prefix="b", auth="ticket")]
+    async with QlikSimulator(vps, clock=clock, api=False) as sim:
+        session_a, _, _ = await login(sim, prefix="a")
+        async with httpx.AsyncClient(base_url=sim.proxy_url) as client:
+            unknown = await client.get(
+                "/a/hub/", headers={"Cookie": "X-Qlik-Session-a-HTTP=not-a-session"}
+            )
+            foreign = await client.get(
+                "/b/hub/", headers={"Cookie": f"X-Qlik-Session-b-HTTP={session_a}"}
+            )
+    assert unknown.status_code == 302
+    assert foreign.status_code == 302
+
+
+async def test_concurrent_requests_with_one_cookie_reuse_one_session(sim: QlikSimulator) -> None:
+    _, cookie, _ = await login(sim)
+    async with httpx.AsyncClient(base_url=sim.proxy_url, headers={"Cookie": cookie}) as client:
+        responses = await asyncio.gather(*(client.get("/sso/qps/user") for _ in range(100)))
+    assert {r.json()["userId"] for r in responses} == {"alice"}
+    assert sim.logins() == 1
+    assert len({r.session_id for r in sim.requests}) == 1
