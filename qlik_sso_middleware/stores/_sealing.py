@@ -14,8 +14,8 @@ without revealing anything usable about it. Rotation follows itsdangerous: the n
 the list) seals, every key in the list opens. To rotate, prepend a new key everywhere, wait one
 session TTL, then drop the old key.
 
-Hazard: a random 96-bit nonce per seal is safe for far more than 2**32 seals per key only in the
-sense NIST allows (2**32); rotate keys long before any single key seals billions of values.
+Hazard: nonces are random (96 bits), and NIST SP 800-38D allows at most 2**32 seals per key with
+random nonces; rotate keys long before any one key has sealed billions of values.
 """
 
 from __future__ import annotations

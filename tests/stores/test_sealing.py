@@ -7,6 +7,8 @@ import logging
 import os
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from qlik_sso_middleware.errors import ConfigurationError
 from qlik_sso_middleware.stores._sealing import Sealer
@@ -103,3 +105,20 @@ def test_bad_blobs_are_misses_logged_once_per_cause(caplog: pytest.LogCaptureFix
     assert sum("malformed" in m for m in messages) == 1
     assert all(r.levelno == logging.WARNING for r in caplog.records if r.name == LOGGER)
     assert not any(b"data".hex() in m or "key-a" in m for m in messages)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    data=st.binary(max_size=512),
+    binding=st.text(max_size=64),
+    flip=st.integers(min_value=0),
+)
+def test_every_single_bit_flip_is_a_miss(data: bytes, binding: str, flip: int) -> None:
+    sealer = Sealer([K1, K2])
+    blob = sealer.seal(binding, data)
+    assert sealer.open(binding, blob) == data
+    bit = flip % (len(blob) * 8)
+    damaged = bytearray(blob)
+    damaged[bit // 8] ^= 1 << (bit % 8)
+    assert sealer.open(binding, bytes(damaged)) is None
+    assert sealer.open(binding + "x", blob) is None
