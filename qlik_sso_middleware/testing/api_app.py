@@ -202,7 +202,7 @@ def _json_object(body: bytes, too_big: bool) -> dict[str, Any]:
         raise _BadRequest("Body too large")
     try:
         data = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise _BadRequest("Malformed JSON") from None
     if not isinstance(data, dict):
         raise _BadRequest("Expected a JSON object")

@@ -63,7 +63,7 @@ class EngineRpc:
         """Answer one text frame; None for a notification-style request (no id) that needs none."""
         try:
             request = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):
             return self._error(None, _PARSE_ERROR, "Parse error")
         if not isinstance(request, dict) or not isinstance(request.get("method"), str):
             return self._error(None, _INVALID_REQUEST, "Invalid Request")
@@ -74,7 +74,7 @@ class EngineRpc:
             )
         except _RpcError as exc:
             return self._error(request_id, exc.code, exc.message, exc.parameter)
-        except (TypeError, ValueError, KeyError, IndexError):
+        except Exception:  # any malformed params: answer, never kill the socket
             return self._error(request_id, _INVALID_PARAMS, "Invalid params")
         if request_id is None:
             return None

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import math
 import zlib
 from typing import Any
 
@@ -19,14 +20,16 @@ __all__ = ["handle_sim_endpoint"]
 
 _PATTERN = bytes(range(256))
 _DEFAULT_CHUNK = 64 * 1024
+_MAX_CHUNK = 16 * 1024 * 1024  # memory stays bounded whatever the query asks
 
 
 def _number(query: str, name: str, default: float) -> float:
     raw = query_get(query, name)
     try:
-        return float(raw) if raw is not None else default
+        value = float(raw) if raw is not None else default
     except ValueError:
         return default
+    return value if math.isfinite(value) else default
 
 
 async def _pause(receive: Receive, delay: float) -> bool:
@@ -128,7 +131,7 @@ async def handle_sim_endpoint(
 
 async def _bytes(query: str, receive: Receive, send: Send, *, head: bool) -> None:
     size = max(0, int(_number(query, "size", 0)))
-    chunk = max(1, int(_number(query, "chunk", _DEFAULT_CHUNK)))
+    chunk = min(_MAX_CHUNK, max(1, int(_number(query, "chunk", _DEFAULT_CHUNK))))
     delay = _number(query, "delay", 0.0)
     gzip_on = query_get(query, "gzip") in ("1", "true")
     headers = [(b"content-type", b"application/octet-stream")]

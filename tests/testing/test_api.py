@@ -204,3 +204,12 @@ async def test_api_latency_fault_delays_but_answers(sim: QlikSimulator) -> None:
         sim.faults.api_latency = 0
         ok = await api.post(path, headers=headers, json=ALICE)
     assert ok.status_code == 201
+
+
+async def test_deeply_nested_json_is_400_not_a_crash(sim: QlikSimulator) -> None:
+    async with api_client(sim) as api:
+        path, headers = xrf("/qps/sso/ticket")
+        response = await api.post(path, headers=headers, content=b"[" * 100_000)
+        after = await api.post(path, headers=headers, json=ALICE)
+    assert response.status_code == 400
+    assert after.status_code == 201

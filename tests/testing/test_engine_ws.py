@@ -315,3 +315,25 @@ async def test_faults_close_websockets_with_a_code(sim: QlikSimulator) -> None:
         assert await sim.faults.close_websockets(1011, "engine crashed") == 1
         code, reason = await _closed(ws)
     assert (code, reason) == (1011, "engine crashed")
+
+
+async def test_malformed_requests_get_errors_and_the_socket_survives(sim: QlikSimulator) -> None:
+    _, cookie, token = await login(sim)
+    url = ws_url(sim, f"/sso/app/{APP}?qlik-csrf-token={token}")
+    async with connect(url, additional_headers={"Cookie": cookie}) as ws:
+        await recv_json(ws)
+        await recv_json(ws)
+        await rpc(ws, 1, "OpenDoc", -1, APP)
+        obj = await rpc(ws, 2, "GetObject", 1, "sales-table")
+        handle = obj["result"]["qReturn"]["qHandle"]
+        bad_pages = await rpc(ws, 3, "GetHyperCubeData", handle, "/qHyperCubeDef", [1, "x"])
+        await ws.send("[" * 100_000)
+        deep = await recv_json(ws)
+        await ws.send(json.dumps([1, 2]))
+        not_object = await recv_json(ws)
+        await ws.send(b"\x00\x01binary")
+        still = await rpc(ws, 4, "EngineVersion", -1)
+    assert bad_pages["error"]["code"] == -32602
+    assert deep["error"]["code"] == -32700
+    assert not_object["error"]["code"] == -32600
+    assert "result" in still

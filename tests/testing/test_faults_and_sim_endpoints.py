@@ -155,3 +155,15 @@ async def test_restart_forgets_sessions(sim: QlikSimulator, client: httpx.AsyncC
     assert after.status_code == 302
     assert sim.live_sessions() == []
     assert sim.logins(USER) == 1
+
+
+async def test_odd_query_values_fall_back_to_defaults(client: httpx.AsyncClient) -> None:
+    nan = await client.get("/sso/content/_sim/bytes?size=nan&chunk=inf")
+    text = await client.get("/sso/content/_sim/bytes?size=abc")
+    head = await client.head("/sso/content/_sim/bytes?size=1000")
+    hub_head = await client.head("/sso/hub/")
+    assert (nan.status_code, nan.content) == (200, b"")
+    assert (text.status_code, text.content) == (200, b"")
+    assert head.headers["content-length"] == "1000"
+    assert head.content == b""
+    assert hub_head.status_code == 200
