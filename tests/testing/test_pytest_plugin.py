@@ -12,7 +12,7 @@ from qlik_sso_middleware.testing.pytest_plugin import (  # noqa: F401 - fixtures
 
 
 async def test_fixture_gives_a_running_simulator_on_a_manual_clock(
-    qlik_simulator: QlikSimulator,
+    qlik_simulator: QlikSimulator,  # noqa: F811 - the imported fixture
 ) -> None:
     assert isinstance(qlik_simulator.clock, ManualClock)
     async with httpx.AsyncClient(base_url=qlik_simulator.proxy_url) as client:
