@@ -51,6 +51,7 @@ class FakeQPS:
             {
                 "method": request.method,
                 "path": request.url.path,
+                "raw_path": request.scope["raw_path"].decode("ascii"),
                 "query_xrfkey": query_key,
                 "header_xrfkey": request.headers.get("x-qlik-xrfkey"),
                 "json": json.loads(body) if body else None,
@@ -159,7 +160,7 @@ async def test_session_and_user_calls_quote_path_segments(
         assert await client.delete_user_sessions(odd) == [{"SessionId": "a"}]
     assert qps.seen[0]["json"]["SessionId"] == SESSION_ID
     # '/' inside the directory is one encoded segment, not two.
-    assert qps.seen[3]["path"] == user_path
+    assert qps.seen[3]["raw_path"] == "/qps/tkt/user/ACME%2FEU/zo%C3%AB%20smith"
 
 
 async def test_xrfkey_rejection_maps_to_xrfkey_rejected(
