@@ -4,8 +4,12 @@ Identity → one cached Qlik session per user → a safe same-origin HTTP + WebS
 virtual proxy prefix. See README.md for the flow and the security model.
 """
 
+from .auth._qps import QPSClient
+from .auth._qps_settings import QPSSettings
 from .auth.base import AuthStrategy, LoginContext
 from .auth.header import HeaderAuth
+from .auth.session_api import SessionApiAuth
+from .auth.ticket import TicketAuth
 from .core import QlikSSO
 from .errors import (
     CertificateError,
@@ -53,7 +57,9 @@ __all__ = [
     "LoginContext",
     "MemorySessionStore",
     "NotAuthenticated",
+    "QPSClient",
     "QPSError",
+    "QPSSettings",
     "QlikAccessDenied",
     "QlikError",
     "QlikIdentity",
@@ -69,10 +75,12 @@ __all__ = [
     "Resolved",
     "Resolver",
     "ScopeUserResolver",
+    "SessionApiAuth",
     "SessionStore",
     "StoreUnavailable",
     "Tenant",
     "TenantResolver",
+    "TicketAuth",
     "Timeouts",
     "TrustedHeaderResolver",
     "XrfkeyRejected",

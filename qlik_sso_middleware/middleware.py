@@ -45,6 +45,7 @@ class QlikSSOMiddleware:
     def __init__(
         self,
         app: ASGIApp,
+        /,  # positional-only: lets mypy accept `add_middleware(QlikSSOMiddleware, **options)`
         *,
         sso: QlikSSO | None = None,
         target: QlikTarget | None = None,
