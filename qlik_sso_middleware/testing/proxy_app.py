@@ -310,7 +310,7 @@ class ProxyApp:
             await send_body(send, 200, qmc_page())
         elif segments[0] == "qrs":
             await self._qrs(ctx, segments[1:], send)
-        elif segments[0] == "resources":
+        elif segments[0] in ("resources", "extensions"):
             await _resource(rest, send)
         elif segments[0] == "api" and rest.startswith("api/about/v1/"):
             await send_json(send, 200, {"name": "Qlik Sense (simulated)"})

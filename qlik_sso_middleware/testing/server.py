@@ -128,7 +128,11 @@ class QlikSimulator:
     # -- life cycle -----------------------------------------------------------------------------
 
     async def __aenter__(self) -> QlikSimulator:
-        await self.start()
+        try:
+            await self.start()
+        except BaseException:
+            await self.stop()  # a half-started simulator must not leave a server running
+            raise
         return self
 
     async def __aexit__(

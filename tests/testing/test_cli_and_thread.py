@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -13,6 +14,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import connect as ws_connect
 
 from qlik_sso_middleware.testing import ManualClock, SimulatorThread, VirtualProxy
 from qlik_sso_middleware.testing.cli import main
@@ -115,5 +118,24 @@ def test_simulator_thread_from_sync_code() -> None:
             sim.clear_log()
             assert sim.requests == []
             assert sim.close_websockets(1000) == 0
+            _ = client.get("/sso/hub/", headers={"hdr-usr": USER})
+            session_id = client.cookies[sim.cookie_name()]
+            token = client.get("/sso/qps/csrftoken").headers["qlik-csrf-token"]
+        url = sim.proxy_url.replace("http", "ws", 1) + f"/sso/app/_sim_echo?qlik-csrf-token={token}"
+        cookie = f"{sim.cookie_name()}={session_id}"
+        with ws_connect(url, additional_headers={"Cookie": cookie}, open_timeout=30) as ws:
+            ws.send("ping")
+            assert ws.recv(timeout=30) == "ping"
+            # from another event loop than the simulator's
+            assert asyncio.run(sim.faults.close_websockets(4003, "bye")) == 1
+            with pytest.raises(ConnectionClosed):
+                ws.recv(timeout=30)
+            assert (ws.close_code, ws.close_reason) == (4003, "bye")
     with pytest.raises(RuntimeError):
         _ = sim.proxy_url
+
+
+def test_cli_port_in_use_exits_1(capsys: pytest.CaptureFixture[str]) -> None:
+    with SimulatorThread(api=False) as sim:
+        assert main(["--port", str(sim.proxy_port), "--no-api"]) == 1
+    assert "cannot start" in capsys.readouterr().err

@@ -338,6 +338,8 @@ async def test_pages_need_a_session_and_carry_the_client_script(sim: QlikSimulat
         unknown = await client.get("/sso/single/?appid=nope")
         resource = await client.get("/sso/resources/js/qlik")
         resource_anon = await client.get("/sso/resources/js/qlik", headers={"Cookie": ""})
+        extension = await client.get("/sso/extensions/ext1/ext1.js")
+        missing = await client.get("/sso/resources/img/logo.png")
     assert anonymous.status_code == 302
     for page in (single, sense):
         assert page.status_code == 200
@@ -352,6 +354,8 @@ async def test_pages_need_a_session_and_carry_the_client_script(sim: QlikSimulat
     assert resource.status_code == 200
     assert resource.headers["content-type"].startswith("application/javascript")
     assert resource_anon.status_code == 302
+    assert extension.status_code == 200
+    assert missing.status_code == 404
 
 
 async def test_request_log_keeps_what_was_received(sim: QlikSimulator) -> None:
