@@ -1,0 +1,437 @@
+"""One configuration schema for the CLI and the middleware: a TOML file + `QLIK_SSO_*` variables.
+
+    [qlik]                                   # the Qlik proxy and virtual proxy
+    url = "https://qlik.acme.com"            # QLIK_SSO_QLIK_URL (environment wins over the file)
+    prefix = "sso"
+    [auth]
+    strategy = "header"                      # header | session_api | ticket
+    header_name = "hdr-usr"
+    [qps]                                    # QPS API (session_api, ticket, and `qlik-sso check`)
+    api_url = "https://qlik.acme.com:4243"
+    root = "certs/root.pem"
+    client_cert = "certs/client.pem"
+    client_key = "certs/client_key.pem"
+    [app]
+    origin = "https://portal.acme.com"       # the app's public origin
+    [store]  [resolver]  [serve]  [check]  [metrics]  [logging]
+
+Every section is a frozen dataclass below; its fields are the keys (see docs/cli.md for the full
+table). `load_config(path, env)` validates everything at start-up: unknown keys (with a
+suggestion), wrong types, missing files and bad values are `ConfigurationError`s that name the key
+and the file line or the variable. `build_sso(config)` turns it into a `QlikSSO`.
+Relative file paths in the TOML file are relative to the file's directory.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ._config_loader import ENV_PREFIX, RawConfig, Secret, config_error, read_sources, to_section
+from .auth.base import AuthStrategy
+from .auth.header import HeaderAuth
+from .errors import ConfigurationError, InvalidIdentity
+from .identity import QlikIdentity
+from .target import QlikTarget, Timeouts
+
+if TYPE_CHECKING:
+    from .auth._qps import QPSSettings
+    from .core import QlikSSO
+    from .resolvers.base import Resolver
+    from .stores.base import SessionStore
+
+__all__ = [
+    "AppSection",
+    "AuthSection",
+    "CheckSection",
+    "LoggingSection",
+    "MetricsSection",
+    "QPSSection",
+    "QlikSSOConfig",
+    "QlikSection",
+    "ResolverSection",
+    "Secret",
+    "ServeSection",
+    "StoreSection",
+    "build_auth",
+    "build_qps_settings",
+    "build_resolver",
+    "build_sso",
+    "build_store",
+    "build_target",
+    "load_config",
+]
+
+
+def _choices(*values: str) -> Any:
+    return field(default=values[0], metadata={"choices": values})
+
+
+@dataclass(frozen=True)
+class QlikSection:
+    """The Qlik proxy port and virtual proxy (`QlikTarget`)."""
+
+    url: str | None = None
+    prefix: str = "sso"
+    cookie_name: str | None = None
+    mount_path: str | None = None
+    host_header: str | None = None
+    #: true, false (never in production) or the path of a CA bundle for the proxy's certificate.
+    verify: bool | str = True
+    session_ttl: float = 25 * 60.0
+    connect_timeout: float = 5.0
+    read_timeout: float = 300.0
+    max_connections: int = 100
+
+
+@dataclass(frozen=True)
+class AuthSection:
+    """How sessions are obtained: header virtual proxy, QPS session API or QPS ticket."""
+
+    strategy: str = _choices("header", "session_api", "ticket")
+    header_name: str = "hdr-usr"
+    static_user_directory: str | None = None
+    pattern: str = "$ud\\$id"
+    logout_scope: str = _choices("user", "session")
+
+
+@dataclass(frozen=True)
+class QPSSection:
+    """The QPS REST API (port 4243) and the client certificate exported from the QMC."""
+
+    api_url: str | None = None
+    root: str | None = None
+    client_cert: str | None = None
+    client_key: str | None = None
+    client_key_password: Secret | None = None
+    pfx: str | None = None
+    pfx_password: Secret | None = None
+    server_name: str | None = None
+    timeout: float = 10.0
+
+
+@dataclass(frozen=True)
+class AppSection:
+    """The app in front of Qlik: its origin, and the middleware's browser-facing options."""
+
+    #: The app's public origin (`https://portal.acme.com`): `check` sends it as WebSocket Origin.
+    origin: str | None = None
+    #: "proxy": Qlik only through the middleware (same origin, the usual case); "cross-site": pages
+    #: of another site embed Qlik's own origin (needs SameSite=None; Secure on Qlik's cookie).
+    embedding: str = _choices("proxy", "cross-site")
+    allowed_origins: list[str] = field(default_factory=list)
+    trusted_proxies: list[str] = field(default_factory=list)
+    forward_cookies: list[str] = field(default_factory=list)
+    login_url: str | None = None
+    allow_missing_origin: bool = False
+
+
+@dataclass(frozen=True)
+class StoreSection:
+    """Where Qlik sessions are cached: this process, or Redis shared by all app processes."""
+
+    kind: str = _choices("memory", "redis")
+    url: Secret | None = None  # redis://user:password@host:6379/0 may carry a password
+    sealing_keys: list[Secret] = field(default_factory=list)
+    key_prefix: str = "qlik-sso:"
+    max_entries: int = 100_000
+
+
+@dataclass(frozen=True)
+class ResolverSection:
+    """Who the user is when no code supplies a resolver (`serve`, `from_config`)."""
+
+    kind: str = _choices("none", "trusted_header", "handoff")
+    header: str = "X-Remote-User"
+    user_directory: str | None = None
+    trusted_networks: list[str] = field(default_factory=lambda: ["127.0.0.0/8", "::1/128"])
+
+
+@dataclass(frozen=True)
+class ServeSection:
+    """`qlik-sso serve`: the standalone reverse proxy."""
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    upstream: str | None = None
+    #: Signing keys, newest first: the newest signs, all verify (rotation). Handoff tokens and the
+    #: proxy's own session cookie are signed with these (different salts).
+    keys: list[Secret] = field(default_factory=list)
+    handoff_max_age: int = 60
+    session_max_age: int = 8 * 3600
+    cookie_name: str = "qlik_sso_session"
+    cookie_secure: bool = True
+    #: Where the app sends users after login (`?token=...&next=/path`).
+    handoff_path: str = "/_qlik_sso/handoff"
+
+
+@dataclass(frozen=True)
+class CheckSection:
+    """`qlik-sso check`: the identity to log in with (DIRECTORY\\user; Qlik creates it if new)."""
+
+    test_user: str | None = None
+    #: The app to open the engine WebSocket for (default: `engineData`, which needs no app).
+    app_id: str = "engineData"
+
+
+@dataclass(frozen=True)
+class MetricsSection:
+    enabled: bool = False
+    path: str = "/_qlik_sso/metrics"
+
+
+@dataclass(frozen=True)
+class LoggingSection:
+    level: str = _choices("INFO", "DEBUG", "WARNING", "ERROR")
+
+
+_SCHEMA: dict[str, type[Any]] = {
+    "qlik": QlikSection,
+    "auth": AuthSection,
+    "qps": QPSSection,
+    "app": AppSection,
+    "store": StoreSection,
+    "resolver": ResolverSection,
+    "serve": ServeSection,
+    "check": CheckSection,
+    "metrics": MetricsSection,
+    "logging": LoggingSection,
+}
+_PATH_KEYS = ("qps.root", "qps.client_cert", "qps.client_key", "qps.pfx")
+
+
+@dataclass(frozen=True)
+class QlikSSOConfig:
+    """The validated configuration; `location(key)` says where a key's value came from."""
+
+    qlik: QlikSection
+    auth: AuthSection
+    qps: QPSSection
+    app: AppSection
+    store: StoreSection
+    resolver: ResolverSection
+    serve: ServeSection
+    check: CheckSection
+    metrics: MetricsSection
+    logging: LoggingSection
+    raw: RawConfig = field(repr=False, compare=False)
+
+    def location(self, key: str) -> str | None:
+        return self.raw.location(key)
+
+    def error(self, key: str, message: str) -> ConfigurationError:
+        return config_error(self.location(key), key, message)
+
+
+def load_config(
+    path: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None
+) -> QlikSSOConfig:
+    """Read and validate the configuration. `path` defaults to `$QLIK_SSO_CONFIG` (if set);
+    `env` to `os.environ`. Raises `ConfigurationError` naming the key and its file line."""
+    env = os.environ if env is None else env
+    if path is None and env.get(f"{ENV_PREFIX}CONFIG"):
+        path = env[f"{ENV_PREFIX}CONFIG"]
+    raw = read_sources(path, env, _SCHEMA)
+    sections = {name: to_section(cls, name, raw) for name, cls in _SCHEMA.items()}
+    config = QlikSSOConfig(raw=raw, **sections)
+    config = _resolve_paths(config)
+    _validate(config)
+    return config
+
+
+def _resolve_paths(config: QlikSSOConfig) -> QlikSSOConfig:
+    """Relative paths from the file are relative to the file, not to the working directory."""
+    base = config.raw.path.parent if config.raw.path is not None else None
+    changes: dict[str, Any] = {}
+    for key in _PATH_KEYS:
+        value = getattr(config.qps, key.split(".")[1])
+        where = config.location(key) or ""
+        if (
+            value
+            and base is not None
+            and not where.startswith("$")
+            and not Path(value).is_absolute()
+        ):
+            changes[key.split(".")[1]] = str(base / value)
+    verify = config.qlik.verify
+    from_file = not (config.location("qlik.verify") or "").startswith("$")
+    relative = isinstance(verify, str) and not Path(verify).is_absolute()
+    if relative and base is not None and from_file:
+        config = dataclasses.replace(
+            config, qlik=dataclasses.replace(config.qlik, verify=str(base / str(verify)))
+        )
+    if changes:
+        config = dataclasses.replace(config, qps=dataclasses.replace(config.qps, **changes))
+    return config
+
+
+def _validate(config: QlikSSOConfig) -> None:
+    """Cross-field rules the types cannot express; object construction checks the rest."""
+    if config.qlik.url is None:
+        raise config.error("qlik.url", "is required (the Qlik proxy, e.g. https://qlik.acme.com)")
+    if config.auth.strategy in ("session_api", "ticket") and config.qps.api_url is None:
+        raise config.error(
+            "qps.api_url", f"is required for auth.strategy = {config.auth.strategy!r}"
+        )
+    if config.store.kind == "redis" and config.store.url is None:
+        raise config.error("store.url", "is required for store.kind = 'redis'")
+    if config.check.test_user is not None:
+        try:
+            QlikIdentity.parse(config.check.test_user)
+        except InvalidIdentity as exc:
+            raise config.error("check.test_user", str(exc)) from None
+    for name, section in (("qps", config.qps),):
+        for key in ("root", "client_cert", "client_key", "pfx"):
+            value = getattr(section, key)
+            if value is not None and not Path(value).is_file():
+                raise config.error(f"{name}.{key}", f"file not found: {value}")
+
+
+@contextlib.contextmanager
+def _located(
+    config: QlikSSOConfig, section: str, fields: Mapping[str, str] | None = None
+) -> Iterator[None]:
+    """Re-raise a constructor's `ConfigurationError(field=...)` at the key's file line."""
+    try:
+        yield
+    except ConfigurationError as exc:
+        if exc.field is not None and "." in exc.field:
+            raise  # already located
+        if exc.field is None:
+            key = section
+        else:
+            key = (fields or {}).get(exc.field) or f"{section}.{exc.field}"
+        message = exc.message.split(": ", 1)[1] if exc.field else exc.message
+        raise config.error(key, message) from None
+
+
+def build_qps_settings(config: QlikSSOConfig) -> QPSSettings:
+    """`QPSSettings` from `[qps]` (prefix from `[qlik]`)."""
+    from .auth._qps import QPSSettings
+
+    qps = config.qps
+    if qps.api_url is None:
+        raise config.error("qps.api_url", "is required for the QPS API")
+    with _located(config, "qps", {"prefix": "qlik.prefix"}):
+        return QPSSettings(
+            api_url=qps.api_url,
+            root=qps.root,
+            prefix=config.qlik.prefix,
+            client_cert=qps.client_cert,
+            client_key=qps.client_key,
+            client_key_password=_reveal(qps.client_key_password),
+            pfx=qps.pfx,
+            pfx_password=_reveal(qps.pfx_password),
+            server_name=qps.server_name,
+            timeout=qps.timeout,
+        )
+
+
+def build_auth(config: QlikSSOConfig) -> AuthStrategy:
+    """The `[auth]` strategy (QPS strategies load the certificates here)."""
+    auth = config.auth
+    if auth.strategy == "header":
+        with _located(config, "auth"):
+            return HeaderAuth(
+                auth.header_name,
+                static_user_directory=auth.static_user_directory,
+                pattern=auth.pattern,
+            )
+    settings = build_qps_settings(config)
+    scope: Any = auth.logout_scope
+    with _located(config, "qps"):
+        if auth.strategy == "ticket":
+            from .auth.ticket import TicketAuth
+
+            return TicketAuth(settings, logout_scope=scope)
+        from .auth.session_api import SessionApiAuth
+
+        return SessionApiAuth(settings, logout_scope=scope)
+
+
+def build_target(config: QlikSSOConfig, auth: AuthStrategy | None = None) -> QlikTarget:
+    q = config.qlik
+    timeouts = Timeouts(connect=q.connect_timeout, read=q.read_timeout)
+    assert q.url is not None  # checked by load_config
+    with _located(config, "qlik"):
+        return QlikTarget(
+            q.url,
+            prefix=q.prefix,
+            auth=auth if auth is not None else build_auth(config),
+            cookie_name=q.cookie_name,
+            mount_path=q.mount_path,
+            host_header=q.host_header,
+            verify=q.verify,
+            session_ttl=q.session_ttl,
+            timeouts=timeouts,
+            max_connections=q.max_connections,
+        )
+
+
+def build_store(config: QlikSSOConfig) -> SessionStore:
+    store = config.store
+    if store.kind == "memory":
+        from .stores.memory import MemorySessionStore
+
+        with _located(config, "store"):
+            return MemorySessionStore(max_entries=store.max_entries)
+    try:
+        from .stores.redis import RedisSessionStore
+    except ImportError:
+        raise config.error(
+            "store.kind", "'redis' needs the redis extra: pip install 'qlik-sso-middleware[redis]'"
+        ) from None
+    assert store.url is not None
+    with _located(config, "store"):
+        return RedisSessionStore(
+            store.url.reveal(),
+            sealing_keys=[k.reveal() for k in store.sealing_keys] or None,
+            key_prefix=store.key_prefix,
+        )
+
+
+def build_resolver(config: QlikSSOConfig) -> Resolver | None:
+    """The `[resolver]` of kind `trusted_header`; None for `none` and `handoff` (serve's own)."""
+    r = config.resolver
+    if r.kind != "trusted_header":
+        return None
+    from .resolvers.headers import TrustedHeaderResolver
+
+    with _located(config, "resolver"):
+        return TrustedHeaderResolver(
+            r.header, user_directory=r.user_directory, trusted_networks=r.trusted_networks
+        )
+
+
+def build_sso(config: QlikSSOConfig, *, resolver: Any = None) -> QlikSSO:
+    """A `QlikSSO` from the configuration; `resolver` (code) overrides `[resolver]`."""
+    from .core import QlikSSO
+
+    chosen = resolver if resolver is not None else build_resolver(config)
+    if chosen is None:
+        raise config.error(
+            "resolver.kind",
+            "no resolver: pass resolver=... in code, or set kind = 'trusted_header'",
+        )
+    target = build_target(config)
+    app = config.app
+    with _located(config, "app"):
+        return QlikSSO(
+            target,
+            resolver=chosen,
+            store=build_store(config),
+            allowed_origins=app.allowed_origins,
+            trusted_proxies=app.trusted_proxies,
+            forward_cookies=app.forward_cookies,
+            login_url=app.login_url,
+            allow_missing_origin=app.allow_missing_origin,
+        )
+
+
+def _reveal(secret: Secret | None) -> str | None:
+    return secret.reveal() if secret is not None else None
