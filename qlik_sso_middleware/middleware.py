@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
+import os
+from collections.abc import Mapping, Sequence
 from html import escape
 from typing import Any
 from urllib.parse import quote
@@ -63,6 +64,21 @@ class QlikSSOMiddleware:
         elif target is not None or targets or options:
             raise ConfigurationError("give sso or its options, not both", field="sso")
         self.sso = sso
+
+    @classmethod
+    def from_config(
+        cls,
+        app: ASGIApp,
+        path: str | os.PathLike[str] | None = None,
+        env: Mapping[str, str] = os.environ,
+        *,
+        resolver: Any = None,
+    ) -> QlikSSOMiddleware:
+        """Build from the TOML file / `QLIK_SSO_*` schema (see `config.py`); a `resolver` given in
+        code wins over `[resolver]`. Raises `ConfigurationError` naming the key and file line."""
+        from .config import build_sso, load_config
+
+        return cls(app, sso=build_sso(load_config(path, env), resolver=resolver))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
