@@ -2,13 +2,18 @@
 
 The raw path is checked *as received* (percent-encoding kept) and forwarded byte for byte, so what
 we checked is exactly what Qlik parses: no decode-then-forward gap for `%2e%2e` or `%2f` to slip through.
+Admin surfaces are matched on the *canonical* path, the most a lenient server could read into it
+(percent-decoded, NFKC, case-folded, trailing dots and spaces dropped as Windows does): `%71rs/`,
+`qrs./` and a full-width `ｑrs/` all name `qrs/` to some server between us and QRS.
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
+from urllib.parse import unquote
 
 from ..errors import RequestRefused
 
@@ -19,8 +24,8 @@ __all__ = ["DEFAULT_BLOCKED", "PathPolicy"]
 DEFAULT_BLOCKED = ("qrs/", "qmc/", "dev-hub/")
 
 # Encoded `.`, `/`, `\` and `%` let a path say one thing to us and another to Qlik; nothing under
-# a Qlik prefix needs them. NUL and other controls are refused outright.
-_ENCODED_TRICK = re.compile(rb"%(2e|2f|5c|25|00)", re.IGNORECASE)
+# a Qlik prefix needs them. NUL, CR, LF and the other controls are refused outright.
+_ENCODED_TRICK = re.compile(rb"%(2e|2f|5c|25|3b|[01][0-9a-f]|7f)", re.IGNORECASE)
 _PERCENT_VALID = re.compile(rb"%(?![0-9a-fA-F]{2})")
 _MAX_PATH = 8192
 
@@ -65,7 +70,7 @@ class PathPolicy:
         if not path.startswith(self.mount):
             raise RequestRefused("Path is outside the Qlik prefix")
         sub = path[len(self.mount) :]
-        folded = sub.lower()
+        folded = _canonical(sub)
         if not any(folded.startswith(a) for a in self.allowed):
             for blocked in self.blocked:
                 if folded.startswith(blocked) or folded + "/" == blocked:
@@ -74,3 +79,13 @@ class PathPolicy:
                         status_code=403,
                     )
         return sub
+
+
+def _canonical(sub: str) -> str:
+    """`sub` as the most lenient server could read it, for comparing against blocked prefixes."""
+    text = unicodedata.normalize("NFKC", unquote(sub, errors="replace")).casefold()
+    # NFKC turns full-width `／` and `．` into `/` and `.`, so segments are split after it.
+    segments = text.replace("\\", "/").split("/")
+    if any(segment in (".", "..") for segment in segments):
+        raise RequestRefused("Path contains '.' or '..' segments")
+    return "/".join(segment.rstrip(". ") for segment in segments)
