@@ -20,7 +20,8 @@ from .clock import ManualClock
 from .demo_apps import DEMO_APPS, DemoApp, DemoObject
 from .faults import Faults
 from .records import RecordedFrame, RecordedRequest, SimSession
-from .server import QlikSimulator, SimulatorThread
+from .server import QlikSimulator
+from .thread import SimulatorThread
 from .virtual_proxy import VirtualProxy
 
 __all__ = [

@@ -4,7 +4,9 @@ The inline script does what Qlik's client does since November 2024: fetch `qps/c
 to the prefix taken from `location.pathname`, open the engine WebSocket under the same prefix with
 `?qlik-csrf-token=`, `OpenDoc`, `GetObject`, `GetLayout`, then render the connected user
 (`#qlik-user`) and the object (`<table id="qlik-object">` or an SVG bar chart). The page marks
-`document.body.dataset.state` as "connected", "error" or "logged-out" for browser tests.
+`document.body.dataset.state` as "connected", "error" or "logged-out" (no session, or the
+session ended: `OnSessionClosed` / `OnSessionTimedOut`) for browser tests; `#qlik-status` holds the
+last notice.
 """
 
 from __future__ import annotations
@@ -66,6 +68,10 @@ _SCRIPT = r"""
         try { await render(); } catch (e) { fail(String(e)); }
       } else if (msg.params && msg.params.severity === "fatal") {
         fail(msg.method);
+        // The Qlik session is gone: the page is logged out, not broken.
+        if (msg.method === "OnSessionClosed" || msg.method === "OnSessionTimedOut") {
+          body.dataset.state = "logged-out";
+        }
       }
     };
     ws.onerror = () => fail("websocket error");

@@ -82,5 +82,5 @@ async def test_page_reports_logged_out_when_the_session_ends(
     await page.goto(f"{sim.proxy_url}/sso/single/?appid={APP}&obj=sales-table")
     await page.locator("body[data-state=connected]").wait_for(timeout=20_000)
     sim.restart()
-    await page.locator("body[data-state=error]").wait_for(timeout=20_000)
+    await page.locator("body[data-state=logged-out]").wait_for(timeout=20_000)
     assert await page.locator("#qlik-status").inner_text() == "OnSessionClosed"
