@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -20,6 +21,10 @@ __all__ = ["ProxiedRequest"]
 # owner, and a CSRF token is added by us for the session we hold.
 _HTTP_STRIPPED_QUERY = frozenset({b"qlikticket"})
 _WS_STRIPPED_QUERY = frozenset({b"qlikticket", b"qlik-csrf-token"})
+# host [":" port]: a name, IPv4 or bracketed IPv6 address. The Host is put in front of the path to
+# build the upstream WebSocket URL, so `me/sso/qrs/about?`, `x@y` or `x#` would rewrite that URL
+# past every path check; and Qlik builds its own URLs from it.
+_HOST = re.compile(rb"(?:[A-Za-z0-9\-._~]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?")
 
 
 class ProxiedRequest:
@@ -38,6 +43,8 @@ class ProxiedRequest:
         if len(hosts) > 1:
             raise RequestRefused("More than one Host header")
         if hosts:
+            if not _HOST.fullmatch(hosts[0]):
+                raise RequestRefused("Invalid Host header")
             self.host = hosts[0].decode("latin-1")
         else:
             server = scope.get("server") or ("localhost", None)
