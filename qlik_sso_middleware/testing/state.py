@@ -21,6 +21,10 @@ __all__ = ["LoginRefused", "SimState", "SocketHandle", "Ticket"]
 TICKET_LIFETIME = 60.0
 
 
+def _user_key(prefix: str, user_directory: str, user_id: str) -> tuple[str, str, str]:
+    return (prefix, user_directory.lower(), user_id.lower())
+
+
 class LoginRefused(Exception):
     """A login was refused: `reason` is "max_sessions" or "no_access_pass"."""
 
@@ -68,6 +72,8 @@ class SimState:
         self._no_access_pass = no_access_pass
         self.sessions: dict[str, SimSession] = {}
         self.history: list[SimSession] = []
+        # Sessions holding one of a user's parallel-session slots: live, or ended within cool-down.
+        self._slots: dict[tuple[str, str, str], list[SimSession]] = {}
         self.tickets: dict[str, Ticket] = {}
         self.sockets: set[SocketHandle] = set()
         self.engine_sessions: set[tuple[str, ...]] = set()
@@ -80,23 +86,26 @@ class SimState:
         """The live session `session_id` of VP `prefix`, sliding its timeout (None: absent)."""
         if not session_id:
             return None
-        self.expire()
         session = self.sessions.get(session_id)
-        if session is None or session.prefix != prefix:
+        if session is None or session.prefix != prefix or self._expired(session):
             return None
         session.last_seen = self.clock()
         return session
 
+    def _expired(self, session: SimSession) -> bool:
+        """End `session` if its inactivity timeout has passed; True when it is (now) ended."""
+        if session.ended:
+            return True
+        if session.last_seen + self.vps[session.prefix].session_timeout <= self.clock():
+            self.end(session.id, "timeout")
+            return True
+        return False
+
     def touch(self, session_id: str | None) -> None:
         """WebSocket traffic slides the inactivity timeout too (unless it has already passed)."""
         session = self.sessions.get(session_id) if session_id else None
-        if session is None:
-            return
-        now = self.clock()
-        if session.last_seen + self.vps[session.prefix].session_timeout <= now:
-            self.end(session.id, "timeout")
-        else:
-            session.last_seen = now
+        if session is not None and not self._expired(session):
+            session.last_seen = self.clock()
 
     def login(
         self,
@@ -109,18 +118,18 @@ class SimState:
         """Create a session, enforcing the no-access-pass mode and the parallel-session cap."""
         if self._no_access_pass():
             raise LoginRefused("no_access_pass")
-        self.expire()
         vp = self.vps[prefix]
+        key = _user_key(prefix, user_directory, user_id)
+        for held in self._slots.get(key, []):
+            self._expired(held)
         now = self.clock()
-        used = sum(
-            1
-            for s in self.history
-            if s.prefix == prefix
-            and s.user_directory.lower() == user_directory.lower()
-            and s.user_id.lower() == user_id.lower()
-            and (not s.ended or (s.ended_at is not None and s.ended_at + vp.cooldown > now))
-        )
-        if used >= vp.max_parallel_sessions:
+        slots = [
+            s
+            for s in self._slots.get(key, [])
+            if not s.ended or (s.ended_at is not None and s.ended_at + vp.cooldown > now)
+        ]
+        self._slots[key] = slots
+        if len(slots) >= vp.max_parallel_sessions:
             raise LoginRefused("max_sessions")
         if session_id is not None and session_id in self.sessions:
             self.end(session_id, "replaced")
@@ -136,6 +145,7 @@ class SimState:
         )
         self.sessions[session.id] = session
         self.history.append(session)
+        slots.append(session)
         return session
 
     def end(self, session_id: str, reason: str) -> SimSession | None:
@@ -150,11 +160,9 @@ class SimState:
         for handle in list(self.sockets):
             if handle.session_id == session_id:
                 handle.events.put_nowait(("end", notice))
-        user = (session.prefix, session.user_directory.lower(), session.user_id.lower())
-        if not any(
-            (s.prefix, s.user_directory.lower(), s.user_id.lower()) == user
-            for s in self.sessions.values()
-        ):
+        user = _user_key(session.prefix, session.user_directory, session.user_id)
+        if all(s.ended for s in self._slots.get(user, [])):
+            # The user's last proxy session is gone: so are their engine sessions.
             self.engine_sessions = {k for k in self.engine_sessions if k[:3] != user}
         return session
 
@@ -166,14 +174,9 @@ class SimState:
                 self.end(session.id, "timeout")
 
     def user_sessions(self, prefix: str, user_directory: str, user_id: str) -> list[SimSession]:
-        self.expire()
-        return [
-            s
-            for s in self.sessions.values()
-            if s.prefix == prefix
-            and s.user_directory.lower() == user_directory.lower()
-            and s.user_id.lower() == user_id.lower()
-        ]
+        """The user's live sessions on VP `prefix` (directory and id compared case-insensitively)."""
+        held = self._slots.get(_user_key(prefix, user_directory, user_id), [])
+        return [s for s in held if not self._expired(s)]
 
     def restart(self) -> None:
         """Forget everything, like a QPS restart: sessions, cool-downs, tickets, engine sessions."""
@@ -181,8 +184,7 @@ class SimState:
             self.end(session_id, "restart")
         for handle in list(self.sockets):
             handle.events.put_nowait(("end", "OnSessionClosed"))
-        for session in self.history:
-            session.ended_at = float("-inf")  # cool-downs are forgotten too
+        self._slots.clear()  # cool-downs are forgotten too
         self.tickets.clear()
         self.engine_sessions.clear()
 
