@@ -60,6 +60,7 @@ from django.shortcuts import resolve_url
 from django.utils.crypto import constant_time_compare
 from django.utils.module_loading import import_string
 from starlette.requests import HTTPConnection
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..auth.header import HeaderAuth
 from ..core import QlikSSO
@@ -296,7 +297,26 @@ def get_asgi_application(*, sso: QlikSSO | None = None) -> LoopRecorder:
     to_identity = _signal_identity(sso, _options() if hasattr(settings, "QLIK_SSO") else {})
     if to_identity is not None:
         connect_logout_signal(sso, to_identity)
-    return LoopRecorder(QlikSSOMiddleware(django_app, sso=sso), sso)  # type: ignore[arg-type]
+    return LoopRecorder(QlikSSOMiddleware(_with_lifespan(django_app), sso=sso), sso)
+
+
+def _with_lifespan(django_app: Any) -> ASGIApp:
+    """Django's handler refuses lifespan scopes; answer them here so the core still learns of
+    start-up and shutdown (it opens and closes its Qlik clients then)."""
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "lifespan":
+            await django_app(scope, receive, send)
+            return
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    return app
 
 
 def get_wsgi_application(*, sso: QlikSSO | None = None) -> QlikWSGIMiddleware:

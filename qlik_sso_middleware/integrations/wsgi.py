@@ -65,11 +65,16 @@ async def _not_mounted(scope: Scope, receive: Receive, send: Send) -> None:
     await send({"type": "http.response.body", "body": b""})
 
 
-class _RawPath:
-    """Give the core the path as the client sent it, when the WSGI server kept it.
+class _FromWSGI:
+    """Repair what a2wsgi's environ → scope translation loses or invents, before the core runs.
 
-    WSGI's PATH_INFO is already percent-decoded (`%2f` became `/`), which would hide encoded
-    tricks from the core's path checks; `RAW_URI` (gunicorn) or `REQUEST_URI` keep the original.
+    - WSGI's PATH_INFO is already percent-decoded (`%2f` became `/`), which would hide encoded
+      tricks from the core's path checks; `RAW_URI` (gunicorn) or `REQUEST_URI` keep the original
+      and become `raw_path`.
+    - Servers put empty `CONTENT_LENGTH` / `CONTENT_TYPE` in the environ (wsgiref always does);
+      forwarded as empty headers they make the request invalid HTTP, so they are dropped.
+    - a2wsgi sets the client address only when the server gives `REMOTE_PORT` too (wsgiref
+      does not); the address alone still matters for trusted-peer checks and X-Forwarded-For.
     """
 
     def __init__(self, app: QlikSSOMiddleware) -> None:
@@ -77,10 +82,17 @@ class _RawPath:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         environ: dict[str, Any] = scope.get("wsgi_environ") or {}
+        scope = dict(scope)
         uri = environ.get("RAW_URI") or environ.get("REQUEST_URI")
         if isinstance(uri, str) and uri.startswith("/"):
-            raw = uri.split("?", 1)[0].encode("latin-1")
-            scope = {**scope, "raw_path": raw}
+            scope["raw_path"] = uri.split("?", 1)[0].encode("latin-1")
+        if scope.get("client") is None and environ.get("REMOTE_ADDR"):
+            scope["client"] = (environ["REMOTE_ADDR"], int(environ.get("REMOTE_PORT") or 0))
+        scope["headers"] = [
+            (name, value)
+            for name, value in scope["headers"]
+            if value.strip() or name not in (b"content-length", b"content-type")
+        ]
         await self.app(scope, receive, send)
 
 
@@ -111,7 +123,7 @@ class QlikWSGIMiddleware:
         )
         self._thread.start()
         bind_loop(self.sso, self.loop)
-        self._asgi = ASGIMiddleware(_RawPath(self.middleware), loop=self.loop)  # type: ignore[arg-type]
+        self._asgi = ASGIMiddleware(_FromWSGI(self.middleware), loop=self.loop)  # type: ignore[arg-type]
         self._closed = False
 
     def __call__(self, environ: dict[str, Any], start_response: _StartResponse) -> Iterable[bytes]:
