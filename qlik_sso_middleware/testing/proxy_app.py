@@ -27,9 +27,10 @@ from ._asgi import (
     send_body,
     send_json,
 )
+from .content import serve_content
 from .demo_apps import DemoApp
 from .faults import Faults
-from .pages import client_page, forms_login_page, qmc_page
+from .pages import forms_login_page
 from .records import RecordedRequest, SimSession
 from .sim_endpoints import handle_sim_endpoint
 from .state import LoginRefused, SimState
@@ -42,7 +43,6 @@ MAX_SESSIONS_TEXT = (
     "You cannot access Qlik Sense because you have too many sessions active in parallel"
 )
 NO_ACCESS_PASS_TEXT = "You cannot access Qlik Sense because you have no access pass"
-XRF_FAILED = "XSRF prevention check failed. Possible XSRF discovered."
 #: Requests with more header bytes than this get QPS's 400 "header is incorrect" page.
 MAX_HEADER_BYTES = 64 * 1024
 
@@ -288,47 +288,7 @@ class ProxyApp:
             )
         else:
             await drain(receive)
-            await self._static(ctx, rest, send)
-
-    async def _static(self, ctx: RequestContext, rest: str, send: Send) -> None:
-        segments = rest.split("/")
-        if rest in ("", "hub", "hub/") or segments[0] == "hub":
-            await send_body(send, 200, client_page("hub", self.apps, None, None))
-        elif segments[0] == "single":
-            app_id = query_get(ctx.query, "appid") or ""
-            obj = query_get(ctx.query, "obj") or query_get(ctx.query, "sheet")
-            page = client_page("single", self.apps, app_id, _object_or_none(self.apps, app_id, obj))
-            await _page_or_404(send, page)
-        elif segments[:2] == ["sense", "app"] and len(segments) >= 3:
-            app_id = segments[2]
-            # Any later segment naming one of the app's objects selects it (else the first).
-            app = self.apps.get(app_id)
-            obj = next((seg for seg in segments[3:] if app and app.object(seg)), None)
-            page = client_page("sense", self.apps, app_id, _object_or_none(self.apps, app_id, obj))
-            await _page_or_404(send, page)
-        elif segments[0] == "qmc":
-            await send_body(send, 200, qmc_page())
-        elif segments[0] == "qrs":
-            await self._qrs(ctx, segments[1:], send)
-        elif segments[0] in ("resources", "extensions"):
-            await _resource(rest, send)
-        elif segments[0] == "api" and rest.startswith("api/about/v1/"):
-            await send_json(send, 200, {"name": "Qlik Sense (simulated)"})
-        elif segments[0] == "app":
-            await send_body(send, 400, "WebSocket upgrade required", "text/plain")
-        else:
-            await send_body(send, 404, html_page("Not found", "Not found"))
-
-    async def _qrs(self, ctx: RequestContext, segments: list[str], send: Send) -> None:
-        key = query_get(ctx.query, "xrfkey")
-        header = ctx.header_values("X-Qlik-Xrfkey")
-        if not key or not _valid_xrfkey(key) or header[:1] != [key]:
-            await send_body(send, 403, XRF_FAILED, "text/plain; charset=utf-8")
-            return
-        if segments[:1] == ["about"]:
-            await send_json(send, 200, {"buildVersion": "24.2.6.0", "databaseProvider": "sim"})
-        else:
-            await send_json(send, 200, [])
+            await serve_content(self.apps, rest, ctx.query, ctx.header_values, send)
 
     async def _qps_user(
         self, ctx: RequestContext, method: str, receive: Receive, send: Send
@@ -361,39 +321,4 @@ def _header_bytes(headers: list[tuple[str, str]]) -> int:
     return sum(len(k) + len(v) + 4 for k, v in headers)
 
 
-def _valid_xrfkey(key: str) -> bool:
-    return len(key) == 16 and key.isascii() and key.isalnum()
-
-
-def _object_or_none(apps: Mapping[str, DemoApp], app_id: str, obj: str | None) -> str | None:
-    app = apps.get(app_id)
-    if app is None or obj is None:
-        return None
-    return obj if app.object(obj) is not None else None
-
-
-async def _page_or_404(send: Send, page: str) -> None:
-    if page:
-        await send_body(send, 200, page)
-    else:
-        await send_body(send, 404, html_page("Not found", "The app does not exist"))
-
-
-_RESOURCES = {
-    "js": ("application/javascript", "/* simulated Qlik resource */\n"),
-    "css": ("text/css", "/* simulated Qlik resource */\n"),
-}
-
-
-async def _resource(rest: str, send: Send) -> None:
-    extension = rest.rpartition(".")[2] if "." in rest.rpartition("/")[2] else "js"
-    if rest.rstrip("/").endswith("js/qlik"):
-        extension = "js"
-    found = _RESOURCES.get(extension)
-    if found is None:
-        await send_body(send, 404, "Not found", "text/plain")
-    else:
-        await send_body(send, 200, found[1], found[0])
-
-
-__all__ += ["MAX_SESSIONS_TEXT", "NO_ACCESS_PASS_TEXT", "XRF_FAILED"]
+__all__ += ["MAX_SESSIONS_TEXT", "NO_ACCESS_PASS_TEXT"]
