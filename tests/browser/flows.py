@@ -1,0 +1,48 @@
+"""What a user does in the demo, as Playwright steps, and what the tests check on every page."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from playwright.async_api import BrowserContext, FrameLocator, Page
+
+from qlik_sso_middleware.demo.settings import DEMO_PASSWORD
+
+__all__ = ["QLIK_COOKIE_PREFIX", "login", "qlik_cookies", "screenshot", "wait_connected"]
+
+#: Every Qlik session cookie name starts like this (`X-Qlik-Session-sso-HTTP` for the demo).
+QLIK_COOKIE_PREFIX = "x-qlik-session"
+#: Waits for page states: generous, because the machine is shared; never a timing assertion.
+STATE_TIMEOUT_MS = 30_000
+
+
+async def login(context: BrowserContext, base_url: str, user: str) -> Page:
+    """Log `user` in through the app's own form in a new page; return the page (at `/`)."""
+    page = await context.new_page()
+    await page.goto(f"{base_url}/login")
+    await page.fill("#username", user)
+    await page.fill("#password", DEMO_PASSWORD)
+    await page.click("#login-button")
+    await page.wait_for_url(f"{base_url}/")
+    return page
+
+
+async def wait_connected(frame: FrameLocator) -> None:
+    """Wait until the simulated Qlik client in `frame` reports its state "connected"."""
+    await frame.locator("body[data-state=connected]").wait_for(timeout=STATE_TIMEOUT_MS)
+
+
+async def qlik_cookies(context: BrowserContext) -> list[str]:
+    """Names of the Qlik session cookies the browser holds (must always be empty)."""
+    return [
+        cookie.get("name", "")
+        for cookie in await context.cookies()
+        if cookie.get("name", "").lower().startswith(QLIK_COOKIE_PREFIX)
+    ]
+
+
+async def screenshot(page: Page, directory: Path, name: str) -> Path:
+    """Save a full-page PNG of `page` as `<directory>/<name>.png`; return its path."""
+    path = directory / f"{name}.png"
+    await page.screenshot(path=str(path), full_page=True)
+    return path

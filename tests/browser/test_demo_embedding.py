@@ -1,0 +1,132 @@
+"""The embedding story in Chromium against `qlik-sso demo`: iframe, mashup, two users, logout, cookies.
+
+Everything is asserted where the user sees it: inside the `single/` iframe (the simulated Qlik
+client's `#qlik-user`, `#qlik-object`, `body[data-state]`) and in the mashup panel; Qlik itself
+(the simulator's QPS API) confirms which sessions exist. A screenshot of each case lands in the
+test's `tmp_path`; with `QLIK_SSO_UPDATE_DOCS=1` the alice case also refreshes `docs/demo.png`.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from playwright.async_api import Browser, Page
+
+from qlik_sso_middleware import QlikIdentity
+from qlik_sso_middleware.demo.settings import DEMO_APP_ID, DEMO_FRAME_OBJECT, DEMO_MASHUP_OBJECT
+from qlik_sso_middleware.testing import DEMO_APPS
+
+from .conftest import VIEWPORT
+from .demo_process import DemoProcess
+from .flows import STATE_TIMEOUT_MS, login, qlik_cookies, screenshot, wait_connected
+
+pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="package")]
+
+_APP = next(app for app in DEMO_APPS if app.id == DEMO_APP_ID)
+_MASHUP_ROWS = [row[0] for row in next(o for o in _APP.objects if o.id == DEMO_MASHUP_OBJECT).rows]
+_DOCS_SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "demo.png"
+
+
+async def _assert_embedded_as(page: Page, user: str) -> None:
+    """The iframe and the mashup on the demo home page both run as ACME\\<user>."""
+    assert await page.locator("#app-user").inner_text() == f"ACME\\{user}"
+    frame = page.frame_locator("#qlik-frame")
+    await wait_connected(frame)
+    assert await frame.locator("#qlik-user").inner_text() == f"Connected as ACME\\{user}"
+    assert await frame.locator("#qlik-object").is_visible()
+    assert await frame.locator("#qlik-app").inner_text() == _APP.name
+    mashup = page.locator("#mashup[data-state=connected]")
+    await mashup.wait_for(timeout=STATE_TIMEOUT_MS)
+    assert await page.locator("#mashup-user").inner_text() == f"Connected as ACME\\{user}"
+    cells = await page.locator("#mashup-table tbody tr td:first-child").all_inner_texts()
+    assert cells == [str(value) for value in _MASHUP_ROWS]
+
+
+async def test_alice_sees_herself_in_the_iframe_and_the_mashup(
+    browser: Browser, demo: DemoProcess, tmp_path: Path
+) -> None:
+    context = await browser.new_context(viewport=VIEWPORT)
+    try:
+        page = await login(context, demo.url, "alice")
+        await _assert_embedded_as(page, "alice")
+        frame = page.frame_locator("#qlik-frame")
+        # The frame is our own origin: the test can reach into it, and so can the app's scripts.
+        src = await page.locator("#qlik-frame").get_attribute("src")
+        assert src is not None
+        assert src.startswith("/sso/single/")
+        # The frame's object is the bar chart: one bar and one label per row.
+        bars = [
+            str(row[0]) for row in next(o for o in _APP.objects if o.id == DEMO_FRAME_OBJECT).rows
+        ]
+        assert await frame.locator("svg#qlik-object rect").count() == len(bars)
+        assert await frame.locator("svg#qlik-object text").all_text_contents() == bars
+        assert await qlik_cookies(context) == []
+        assert [c.get("name") for c in await context.cookies()] == ["demo_session"]
+        shot = await screenshot(page, tmp_path, "demo-alice")
+        if os.environ.get("QLIK_SSO_UPDATE_DOCS"):
+            shutil.copyfile(shot, _DOCS_SCREENSHOT)
+    finally:
+        await context.close()
+
+
+async def test_bob_in_a_second_context_sees_bob(
+    browser: Browser, demo: DemoProcess, tmp_path: Path
+) -> None:
+    alice_context = await browser.new_context(viewport=VIEWPORT)
+    bob_context = await browser.new_context(viewport=VIEWPORT)
+    try:
+        alice = await login(alice_context, demo.url, "alice")
+        bob = await login(bob_context, demo.url, "bob")
+        await _assert_embedded_as(bob, "bob")
+        await _assert_embedded_as(alice, "alice")
+        await screenshot(bob, tmp_path, "demo-bob")
+        await screenshot(alice, tmp_path, "demo-alice")
+        async with demo.qps() as qps:
+            # One Qlik session per app user, however many pages and sockets the user opened.
+            assert len(await qps.get_user_sessions(QlikIdentity("ACME", "bob"))) == 1
+            assert len(await qps.get_user_sessions(QlikIdentity("ACME", "alice"))) == 1
+        assert await qlik_cookies(alice_context) == []
+        assert await qlik_cookies(bob_context) == []
+    finally:
+        await alice_context.close()
+        await bob_context.close()
+
+
+async def test_logout_in_the_app_ends_the_qlik_session(
+    browser: Browser, demo: DemoProcess, tmp_path: Path
+) -> None:
+    context = await browser.new_context(viewport=VIEWPORT)
+    bob = QlikIdentity("ACME", "bob")
+    try:
+        embedded = await login(context, demo.url, "bob")
+        await _assert_embedded_as(embedded, "bob")
+        async with demo.qps() as qps:
+            assert len(await qps.get_user_sessions(bob)) == 1
+        # Log out from a second tab while the first one still shows Qlik.
+        other = await context.new_page()
+        await other.goto(f"{demo.url}/")
+        await other.click("#logout-button")
+        await other.wait_for_url(f"{demo.url}/login")
+        # The page that still shows Qlik learns it at once: Qlik closed its sockets.
+        frame = embedded.frame_locator("#qlik-frame")
+        await frame.locator("body[data-state=logged-out]").wait_for(timeout=STATE_TIMEOUT_MS)
+        mashup = embedded.locator("#mashup[data-state=error]")
+        await mashup.wait_for(timeout=STATE_TIMEOUT_MS)
+        assert "OnSessionClosed" in await embedded.locator("#mashup-status").inner_text()
+        await screenshot(embedded, tmp_path, "demo-logged-out")
+        # Qlik itself confirms: bob has no session left.
+        async with demo.qps() as qps:
+            assert await qps.get_user_sessions(bob) == []
+        # Reloading the frame now lands on the app's login page, never on Qlik content.
+        await embedded.locator("#qlik-frame").evaluate("f => f.contentWindow.location.reload()")
+        await frame.locator("body[data-page=login]").wait_for(timeout=STATE_TIMEOUT_MS)
+        login_frame = embedded.frame(url=lambda url: "/login" in url)
+        assert login_frame is not None
+        assert login_frame.url.startswith(f"{demo.url}/login?next=/sso/single/")
+        await screenshot(embedded, tmp_path, "demo-logged-out-reloaded")
+        assert await qlik_cookies(context) == []
+    finally:
+        await context.close()
