@@ -72,12 +72,13 @@ def new_member(handle: str, **extra: Any) -> Member:
 def session_cookie(member: Member, engine: str, *, backend: str = MODEL_BACKEND) -> str:
     """What `django.contrib.auth.login` stores, saved through `engine`; returns the cookie value."""
     store = import_module(engine).SessionStore()
-    store[SESSION_KEY] = member._meta.pk.value_to_string(member)  # type: ignore[union-attr]
+    store[SESSION_KEY] = member._meta.pk.value_to_string(member)
     store[BACKEND_SESSION_KEY] = backend
     store[HASH_SESSION_KEY] = member.get_session_auth_hash()
     store.save()
-    assert store.session_key
-    return store.session_key
+    key: str = store.session_key
+    assert key
+    return key
 
 
 async def in_thread(func: Any, *args: Any) -> Any:
@@ -184,8 +185,9 @@ async def test_bad_sessions_are_nobody(proxy: str, simulator: QlikSimulator, cas
                 store[SESSION_KEY] = str(member.pk)
                 store[BACKEND_SESSION_KEY] = MODEL_BACKEND
                 store.save()
-                assert store.session_key
-                return store.session_key
+                key: str = store.session_key
+                assert key
+                return key
 
             bad = await in_thread(strip)
         response = await qlik_user(proxy, bad)
@@ -267,7 +269,7 @@ async def test_wsgi_project_serves_http_and_refuses_websockets_with_an_explanati
     await in_thread(new_member, "bob")
     with override_settings(QLIK_SSO=qlik_settings(simulator)):
         application = get_wsgi_application()
-    server: WSGIServer = make_server("127.0.0.1", 0, application, handler_class=_QuietHandler)  # type: ignore[arg-type]
+    server: WSGIServer = make_server("127.0.0.1", 0, application, handler_class=_QuietHandler)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
     thread.start()
     url = f"http://127.0.0.1:{server.server_address[1]}"

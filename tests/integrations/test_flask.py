@@ -11,7 +11,12 @@ import httpx
 import pytest
 from flask import Flask, request, session
 from flask.sessions import session_json_serializer
-from flask_login import LoginManager, UserMixin, login_user, logout_user
+from flask_login import (  # type: ignore[import-untyped]
+    LoginManager,
+    UserMixin,
+    login_user,
+    logout_user,
+)
 from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 from itsdangerous.encoding import base64_encode
 from websockets.asyncio.client import connect
@@ -31,7 +36,7 @@ SECRET = "flask-test-secret"
 
 
 @dataclass
-class User(UserMixin):
+class User(UserMixin):  # type: ignore[misc]
     id: str
     active: bool = True
 
@@ -40,7 +45,7 @@ class User(UserMixin):
         return self.id
 
     @property
-    def is_active(self) -> bool:  # type: ignore[override]
+    def is_active(self) -> bool:
         return self.active
 
 
@@ -49,7 +54,7 @@ def flask_app(users: dict[str, User]) -> Flask:
     app.secret_key = SECRET
     manager = LoginManager(app)
 
-    @manager.user_loader
+    @manager.user_loader  # type: ignore[untyped-decorator]
     def load(user_id: str) -> User | None:
         return users.get(user_id)
 

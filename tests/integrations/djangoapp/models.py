@@ -17,8 +17,8 @@ class MemberManager(BaseUserManager["Member"]):
 
 
 class Member(AbstractBaseUser):
-    handle = models.CharField(max_length=150, unique=True)
-    is_active = models.BooleanField(default=True)
+    handle: models.CharField[str, str] = models.CharField(max_length=150, unique=True)
+    is_active: models.BooleanField[bool, bool] = models.BooleanField(default=True)
 
     USERNAME_FIELD = "handle"
     objects: ClassVar[MemberManager] = MemberManager()
