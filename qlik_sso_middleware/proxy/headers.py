@@ -7,6 +7,7 @@ session cookie, X-Forwarded-*). `response_headers` keeps only what a browser may
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -48,6 +49,14 @@ _WEBSOCKET_HANDSHAKE = frozenset(
 # Never from a browser: credentials for Qlik and claims about the request's path through proxies.
 _ALWAYS_STRIPPED = frozenset(
     {b"authorization", b"cookie", b"forwarded", b"host", b"x-real-ip", b"content-length"}
+)
+
+
+# RFC 6265 §4.1.1 cookie-value. No space, comma, quote inside, semicolon or backslash: servers that
+# split `Cookie` on ',' (RFC 2965, older .NET) would otherwise read `lang=de, X-Qlik-Session-x=<id>`
+# as a second cookie, a Qlik session chosen by the browser.
+_COOKIE_VALUE = re.compile(
+    rb'[\x21\x23-\x2b\x2d-\x3a\x3c-\x5b\x5d-\x7e]*|"[\x21\x23-\x2b\x2d-\x3a\x3c-\x5b\x5d-\x7e]*"'
 )
 
 
@@ -137,8 +146,8 @@ class RequestHeaderPolicy:
     def _allowed_cookies(self, header: bytes) -> list[bytes]:
         kept = []
         for part in header.split(b";"):
-            name, sep, _ = part.strip().partition(b"=")
-            if not sep:
+            name, sep, value = part.strip().partition(b"=")
+            if not sep or not _COOKIE_VALUE.fullmatch(value):
                 continue
             text = name.decode("latin-1")
             # A browser-supplied Qlik session cookie is never forwarded, even if allow-listed.
