@@ -184,6 +184,18 @@ class ProxyApp:
             session = self.state.login(vp.prefix, "NONE", f"anonymous{uuid.uuid4()}")
             self._use(ctx, session, "anonymous")
 
+    def can_log_in(self, ctx: RequestContext) -> bool:
+        """Whether step 3 or 4 of the authentication order would log this request in."""
+        vp = ctx.vp
+        if vp.anonymous in ("allow", "always"):
+            return True
+        values = ctx.header_values(vp.header_name)
+        return (
+            vp.auth.startswith("header")
+            and bool(values)
+            and vp.parse_identity(", ".join(values)) is not None
+        )
+
     def _use(self, ctx: RequestContext, session: SimSession, created_by: str | None) -> None:
         ctx.session = session
         ctx.created_by = created_by

@@ -143,10 +143,18 @@ async def serve_websocket(proxy: ProxyApp, scope: Scope, receive: Receive, send:
             await _refuse(record, send, 403, "Origin not allowed")
             return
     refused: str | None = None
-    try:
-        proxy.authenticate(ctx)
-    except LoginRefused as exc:
-        refused = exc.reason
+    proxy.authenticate(ctx, allow_login=False)
+    if ctx.session is None:
+        ticket = query_get(ctx.query, "qlikTicket")
+        if ctx.vp.extended_ws_csrf and not ticket and proxy.can_log_in(ctx):
+            # No session yet means no token this handshake could carry: refuse before a header
+            # or anonymous login is created for nothing (it would hold a parallel-session slot).
+            await _refuse(record, send, 403, "CSRF check failed")
+            return
+        try:
+            proxy.authenticate(ctx)
+        except LoginRefused as exc:
+            refused = exc.reason
     session = ctx.session
     if session is not None and ctx.vp.extended_ws_csrf and ctx.created_by != "ticket":
         # A ticket redeemed on this very handshake cannot be a replayed ambient cookie.

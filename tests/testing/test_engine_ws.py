@@ -254,9 +254,8 @@ async def test_ticket_on_the_ws_url_logs_in_and_sets_the_cookie(sim: QlikSimulat
 
 
 async def test_max_sessions_and_no_access_pass_notices(clock: ManualClock) -> None:
-    async with QlikSimulator(
-        [VirtualProxy(max_parallel_sessions=1)], clock=clock, api=False
-    ) as sim:
+    vp = VirtualProxy(max_parallel_sessions=1, extended_ws_csrf=False)
+    async with QlikSimulator([vp], clock=clock, api=False) as sim:
         await login(sim)
         url = ws_url(sim, f"/sso/app/{APP}")
         async with connect(url, additional_headers={"hdr-usr": USER}) as ws:
@@ -337,3 +336,13 @@ async def test_malformed_requests_get_errors_and_the_socket_survives(sim: QlikSi
     assert deep["error"]["code"] == -32700
     assert not_object["error"]["code"] == -32600
     assert "result" in still
+
+
+async def test_header_only_handshake_with_csrf_is_refused_without_a_login(
+    sim: QlikSimulator,
+) -> None:
+    with pytest.raises(InvalidStatus) as refused:
+        async with connect(ws_url(sim, f"/sso/app/{APP}"), additional_headers={"hdr-usr": USER}):
+            pass
+    assert refused.value.response.status_code == 403
+    assert sim.logins() == 0
