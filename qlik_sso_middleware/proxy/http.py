@@ -20,6 +20,7 @@ from ..auth._proxy_login import session_cookie_from
 from ..errors import QlikTimeout, QlikUnavailable, RequestRefused
 from ..identity import QlikIdentity
 from ..stores.base import QlikSession
+from .aiohttp_transport import StreamedResponse
 from .headers import response_headers
 from .request import ProxiedRequest
 from .upstream import Upstream
@@ -66,12 +67,12 @@ def _has_body(req: ProxiedRequest) -> bool:
     return req.header(b"transfer-encoding") is not None
 
 
-def _session_gone(response: httpx.Response, path: str) -> bool:
+def _session_gone(response: StreamedResponse) -> bool:
     """Does this answer say Qlik did not know the session we presented?"""
     if response.status_code in (301, 302, 303, 307, 308):
-        location = response.headers.get("location", "")
+        location = response.header(b"location") or b""
         # Qlik's redirect to its authentication module always carries targetId.
-        return "targetid=" in location.lower()
+        return b"targetid=" in location.lower()
     return False
 
 
@@ -92,7 +93,7 @@ async def forward_http(
         return
     method = req.method
     try:
-        if _session_gone(response, req.sub_path) or await _qps_user_inactive(response, req):
+        if _session_gone(response) or await _qps_user_inactive(response, req):
             stale = session
             if method not in _RETRYABLE:
                 await response.aclose()
@@ -103,7 +104,12 @@ async def forward_http(
             await response.aclose()
             session = await sso.renew(identity, upstream, req.host, stale)
             response = await _send_upstream(sso, upstream, req, identity, session, None)
-        renewed = session_cookie_from(response.headers.get_list("set-cookie"), session.cookie_name)
+        set_cookies = response.header_values(b"set-cookie")
+        renewed = (
+            session_cookie_from([c.decode("latin-1") for c in set_cookies], session.cookie_name)
+            if set_cookies
+            else None
+        )
         if renewed is not None and renewed != session.cookie_value:
             # Qlik re-authenticated the user by header and issued a new session: keep that one.
             await sso.replace(
@@ -123,7 +129,7 @@ async def _send_upstream(
     identity: QlikIdentity,
     session: QlikSession,
     body: AsyncIterator[bytes] | None,
-) -> httpx.Response:
+) -> StreamedResponse:
     headers = sso.header_policy.upstream_headers(
         req.headers,
         host=req.upstream_host(upstream),
@@ -132,13 +138,12 @@ async def _send_upstream(
         forwarded_for=req.forwarded_for(sso.trusted_proxies),
         forwarded_proto=req.scheme.encode("ascii"),
     )
-    url = httpx.URL(
-        upstream.target.url,
-        raw_path=upstream.upstream_raw_path(req.sub_path) + req.upstream_query(),
-    )
-    request = httpx.Request(req.method, url, headers=headers, content=body)
+    url = upstream.target.url + (
+        upstream.upstream_raw_path(req.sub_path) + req.upstream_query()
+    ).decode("ascii")
     try:
-        return await upstream.client.send(request, stream=True)
+        # The engine itself, not `client.send`: see `Upstream._new_client`.
+        return await upstream.transport.stream(req.method, url, headers, body, upstream.timeouts)
     except _ClientGone:
         raise
     except httpx.TimeoutException as exc:
@@ -149,15 +154,14 @@ async def _send_upstream(
         ) from exc
 
 
-async def _qps_user_inactive(response: httpx.Response, req: ProxiedRequest) -> bool:
+async def _qps_user_inactive(response: StreamedResponse, req: ProxiedRequest) -> bool:
     """`qps/user` answering `session: inactive` means the session we presented is gone."""
     if req.method != "GET" or req.sub_path.rstrip("/").lower() != "qps/user":
         return False
     if response.status_code != 200:
         return False
-    await response.aread()
     try:
-        data = json.loads(response.content)
+        data = json.loads(await response.read())
     except ValueError:
         return False
     return isinstance(data, dict) and data.get("session") == "inactive"
@@ -165,12 +169,12 @@ async def _qps_user_inactive(response: httpx.Response, req: ProxiedRequest) -> b
 
 async def _relay_response(
     upstream: Upstream,
-    response: httpx.Response,
+    response: StreamedResponse,
     req: ProxiedRequest,
     receive: Receive,
     send: Send,
 ) -> None:
-    headers = response_headers(response.headers.raw)
+    headers = response_headers(response.raw_headers)
     if upstream.rewrites_locations:
         headers = [
             (k, upstream.rewrite_location(v, req.host, req.scheme) if k == b"location" else v)
@@ -180,10 +184,10 @@ async def _relay_response(
     if req.method == "HEAD":
         await send({"type": "http.response.body", "body": b""})
         return
-    if response.is_stream_consumed:  # read already (qps/user check)
-        await send({"type": "http.response.body", "body": response.content})
+    if response.body is not None:  # read already (qps/user check)
+        await send({"type": "http.response.body", "body": response.body})
         return
-    length = response.headers.get("content-length")
+    length = response.header(b"content-length")
     if length is not None and length.isdigit() and int(length) <= _SMALL:
         body = b"".join([chunk async for chunk in _raw(response)])
         await send({"type": "http.response.body", "body": body})
@@ -191,16 +195,16 @@ async def _relay_response(
     await _stream_watching_disconnect(response, receive, send)
 
 
-async def _raw(response: httpx.Response) -> AsyncIterator[bytes]:
+async def _raw(response: StreamedResponse) -> AsyncIterator[bytes]:
     try:
-        async for chunk in response.aiter_raw():
+        async for chunk in response.chunks():
             yield chunk
     except httpx.HTTPError as exc:
         raise _UpstreamBroke(f"Qlik broke off the response ({type(exc).__name__})") from exc
 
 
 async def _stream_watching_disconnect(
-    response: httpx.Response, receive: Receive, send: Send
+    response: StreamedResponse, receive: Receive, send: Send
 ) -> None:
     """Stream the body; if the browser disconnects, stop at once and release the upstream."""
     current = asyncio.current_task()

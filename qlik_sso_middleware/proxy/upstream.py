@@ -15,6 +15,7 @@ import httpx
 
 from ..auth.base import LoginContext
 from ..target import QlikTarget
+from .aiohttp_transport import AiohttpTransport
 from .paths import PathPolicy
 
 __all__ = ["NoCookieJar", "Upstream", "strip_query_params"]
@@ -62,18 +63,21 @@ class Upstream:
         self.rewrites_locations = (
             target.host_header is not None or target.mount_path != target.upstream_base_path
         )
+        self.transport: AiohttpTransport
         self.client = self._new_client()
         self._csrf_tokens: OrderedDict[str, str] = OrderedDict()
 
     def _new_client(self) -> httpx.AsyncClient:
-        limits = httpx.Limits(
-            max_connections=self.target.max_connections,
-            max_keepalive_connections=self.target.max_connections,
+        # The engine is aiohttp (see aiohttp_transport.py for the measurements behind the choice).
+        # The hot path calls `self.transport` directly: `client.send` adds cookie-jar, auth and
+        # redirect machinery that a proxy never uses, at a measured ~40% of the request's cost.
+        self.transport = AiohttpTransport(
+            ssl_context=self.ssl_context, max_connections=self.target.max_connections
         )
+        self.timeouts = self.target.timeouts.httpx()
         return httpx.AsyncClient(
-            verify=self.ssl_context if self.ssl_context is not None else True,
+            transport=self.transport,
             timeout=self.target.timeouts.httpx(),
-            limits=limits,
             cookies=NoCookieJar(),
             follow_redirects=False,
             trust_env=False,

@@ -1,0 +1,276 @@
+"""`AiohttpTransport`: an httpx transport whose engine is aiohttp's client, for the proxy's pooled client.
+
+Why not httpx's default transport (httpcore): measured in `benchmarks/` (see its README), httpcore
+costs 4-15x aiohttp's CPU per request, and its pool walks (and polls) every pooled connection on
+each request (encode/httpx#3215), so it gets slower as concurrency rises. The proxy keeps httpx as
+its client API (auth strategies call `client.get(...)`; the hot path builds `httpx.Request`s); only
+the engine underneath changes.
+
+Why not the `httpx-aiohttp` package: it hands aiohttp `str(request.url)`, which yarl re-quotes
+(`%7E` → `~`, `%2F` in a query → `/`), so Qlik would no longer receive the path and query we checked
+byte for byte; it keeps aiohttp's default cookie jar and automatic headers unless the caller knows to
+switch them off; and its per-request overhead roughly doubles aiohttp's own.
+
+Contract (the parts of httpx's transport contract the proxy relies on):
+- the URL is sent exactly as given (`encoded=True`), the headers exactly as given: no cookie jar
+  (a shared jar would mix users' Qlik sessions), no automatic `User-Agent`/`Accept`/`Accept-Encoding`,
+  no decompression (bodies are relayed raw, with their `Content-Encoding`), no redirects followed;
+- a streamed request body (an async iterator) is sent as it arrives; a `Content-Length` given in the
+  headers is kept, else the body is chunked;
+- aiohttp's errors become httpx's (`httpx.ConnectError`, `httpx.ReadTimeout`, ...), so callers catch
+  `httpx.TransportError` / `httpx.TimeoutException` as before;
+- closing a response before its end closes its connection instead of returning it to the pool.
+"""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import AsyncIterator, Iterable
+from typing import Any
+
+import aiohttp
+import httpx
+from multidict import CIMultiDict
+from yarl import URL
+
+__all__ = ["AiohttpTransport", "StreamedResponse"]
+
+# Added by aiohttp unless told otherwise; the proxy forwards the browser's own or none.
+_NO_AUTO_HEADERS = ("User-Agent", "Accept", "Accept-Encoding")
+
+
+def _translate(exc: BaseException, *, request: httpx.Request | None) -> httpx.TransportError:
+    """aiohttp's (and asyncio's) error for a request → the httpx error callers catch."""
+    message = f"{type(exc).__name__}"
+    error: httpx.TransportError
+    if isinstance(exc, aiohttp.ConnectionTimeoutError):
+        error = httpx.ConnectTimeout(message, request=request)
+    elif isinstance(exc, aiohttp.ServerTimeoutError | TimeoutError):
+        error = httpx.ReadTimeout(message, request=request)
+    elif isinstance(exc, aiohttp.ClientConnectorError):
+        error = httpx.ConnectError(message, request=request)
+    elif isinstance(
+        exc,
+        aiohttp.ServerDisconnectedError | aiohttp.ClientPayloadError | aiohttp.ClientResponseError,
+    ):
+        error = httpx.RemoteProtocolError(message, request=request)
+    else:
+        error = httpx.ReadError(message, request=request)
+    return error
+
+
+class StreamedResponse:
+    """An upstream answer for the proxy's hot path: status, raw headers, body read on demand.
+
+    Header names and values are the bytes Qlik sent. Errors while reading the body are httpx's
+    (`httpx.ReadError`, `httpx.ReadTimeout`, ...), like the rest of the client API.
+    """
+
+    __slots__ = ("_body", "_request", "_response", "raw_headers", "status_code")
+
+    def __init__(self, response: aiohttp.ClientResponse, request: httpx.Request | None) -> None:
+        self._response = response
+        self._request = request
+        self._body: bytes | None = None
+        self.status_code: int = response.status
+        self.raw_headers: tuple[tuple[bytes, bytes], ...] = response.raw_headers
+
+    def header(self, name: bytes) -> bytes | None:
+        """The first value of header `name` (lower-case), or None."""
+        for key, value in self.raw_headers:
+            if key.lower() == name:
+                return value
+        return None
+
+    def header_values(self, name: bytes) -> list[bytes]:
+        return [v for k, v in self.raw_headers if k.lower() == name]
+
+    @property
+    def body(self) -> bytes | None:
+        """The whole body once `read()` has run, else None."""
+        return self._body
+
+    async def read(self) -> bytes:
+        if self._body is None:
+            self._body = b"".join([chunk async for chunk in self.chunks()])
+        return self._body
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        """The body as the socket delivered it; each chunk is yielded once."""
+        content = self._response.content
+        try:
+            while True:
+                chunk = await content.readany()
+                if not chunk:
+                    return
+                yield chunk
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            raise _translate(exc, request=self._request) from exc
+
+    async def aclose(self) -> None:
+        response = self._response
+        if response.content.is_eof():
+            response.release()  # back to the pool
+        else:
+            response.close()  # a half-read connection can never be reused
+
+
+class _ResponseStream(httpx.AsyncByteStream):
+    """A `StreamedResponse` body as httpx's stream contract."""
+
+    __slots__ = ("_streamed",)
+
+    def __init__(self, streamed: StreamedResponse) -> None:
+        self._streamed = streamed
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return self._streamed.chunks()
+
+    async def aclose(self) -> None:
+        await self._streamed.aclose()
+
+
+class AiohttpTransport(httpx.AsyncBaseTransport):
+    """Pooled HTTP/1.1 to one or more hosts through one `aiohttp.ClientSession`.
+
+    `ssl_context=None` uses aiohttp's default verification for https URLs. `max_connections` bounds
+    the pool (requests beyond it wait up to the request's `pool` timeout). `keepalive_expiry` is how
+    long an idle connection is kept. The session is created on first use, inside the running loop.
+    """
+
+    def __init__(
+        self,
+        *,
+        ssl_context: ssl.SSLContext | None = None,
+        max_connections: int = 100,
+        keepalive_expiry: float = 5.0,
+    ) -> None:
+        self._ssl: ssl.SSLContext | bool = ssl_context if ssl_context is not None else True
+        self._max_connections = max_connections
+        self._keepalive_expiry = keepalive_expiry
+        self._session: aiohttp.ClientSession | None = None
+        self._closed = False
+        self._timeouts: dict[tuple[Any, ...], aiohttp.ClientTimeout] = {}
+
+    def _new_session(self) -> aiohttp.ClientSession:
+        connector = aiohttp.TCPConnector(
+            limit=self._max_connections,
+            limit_per_host=0,
+            keepalive_timeout=self._keepalive_expiry,
+            ssl=self._ssl,
+        )
+        return aiohttp.ClientSession(
+            connector=connector,
+            cookie_jar=aiohttp.DummyCookieJar(),
+            skip_auto_headers=_NO_AUTO_HEADERS,
+            auto_decompress=False,
+            trust_env=False,
+            requote_redirect_url=False,
+            timeout=aiohttp.ClientTimeout(total=None),
+        )
+
+    def _timeout(self, request: httpx.Request) -> aiohttp.ClientTimeout:
+        given = request.extensions.get("timeout") or {}
+        return self._timeout_for(given.get("connect"), given.get("read"), given.get("pool"))
+
+    def _timeout_for(
+        self, connect: float | None, read: float | None, pool: float | None
+    ) -> aiohttp.ClientTimeout:
+        # httpx's four timeouts → aiohttp's: waiting for a pooled connection and connecting both
+        # count against `connect` (aiohttp has one budget for both), `read` is per socket read.
+        key = (connect, read, pool)
+        timeout = self._timeouts.get(key)
+        if timeout is None:
+            total_connect = None if connect is None or pool is None else connect + pool
+            timeout = aiohttp.ClientTimeout(
+                total=None, connect=total_connect, sock_connect=connect, sock_read=read
+            )
+            if len(self._timeouts) < 64:
+                self._timeouts[key] = timeout
+        return timeout
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if self._closed:
+            raise RuntimeError("the transport is closed")
+        session = self._session
+        if session is None:
+            session = self._session = self._new_session()
+        headers: CIMultiDict[str] = CIMultiDict()
+        for name, value in request.headers.raw:
+            if name.lower() != b"transfer-encoding":  # aiohttp frames the body itself
+                headers.add(name.decode("latin-1"), value.decode("latin-1"))
+        stream = request.stream
+        data: Any = None
+        if isinstance(stream, httpx.AsyncByteStream) and not isinstance(stream, httpx.ByteStream):
+            data = stream
+        elif isinstance(stream, httpx.ByteStream):
+            body = b"".join(stream)
+            data = body or None
+        url = URL(str(request.url), encoded=True)
+        try:
+            response = await session.request(
+                request.method,
+                url,
+                headers=headers,
+                data=data,
+                allow_redirects=False,
+                timeout=self._timeout(request),
+                compress=None,
+            )
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            raise _translate(exc, request=request) from exc
+        extensions: dict[str, Any] = {"http_version": b"HTTP/1.1"}
+        if response.reason:
+            extensions["reason_phrase"] = response.reason.encode("latin-1", "replace")
+        return httpx.Response(
+            status_code=response.status,
+            headers=response.raw_headers,
+            stream=_ResponseStream(StreamedResponse(response, request)),
+            request=request,
+            extensions=extensions,
+        )
+
+    async def stream(
+        self,
+        method: str,
+        url: str,
+        headers: Iterable[tuple[bytes, bytes]],
+        body: AsyncIterator[bytes] | None,
+        timeouts: httpx.Timeout,
+    ) -> StreamedResponse:
+        """Send one proxied request without building httpx models (the hot path).
+
+        `url` is already percent-encoded and is sent byte for byte. Header values that are not
+        UTF-8 are dropped: aiohttp writes headers as UTF-8, so they could not be sent unchanged.
+        Raises httpx's transport errors.
+        """
+        if self._closed:
+            raise RuntimeError("the transport is closed")
+        session = self._session
+        if session is None:
+            session = self._session = self._new_session()
+        pairs: list[tuple[str, str]] = []
+        for name, value in headers:
+            try:
+                pairs.append((name.decode("ascii"), value.decode("utf-8")))
+            except UnicodeDecodeError:
+                continue
+        try:
+            response = await session.request(
+                method,
+                URL(url, encoded=True),
+                headers=pairs,
+                data=body,
+                allow_redirects=False,
+                timeout=self._timeout_for(timeouts.connect, timeouts.read, timeouts.pool),
+                compress=None,
+            )
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            raise _translate(exc, request=None) from exc
+        return StreamedResponse(response, None)
+
+    async def aclose(self) -> None:
+        self._closed = True
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
