@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import ssl
 
 import httpx
 import pytest
@@ -346,3 +347,28 @@ async def test_header_only_handshake_with_csrf_is_refused_without_a_login(
             pass
     assert refused.value.response.status_code == 403
     assert sim.logins() == 0
+
+
+async def test_unknown_prefix_and_unknown_ws_path_are_refused(sim: QlikSimulator) -> None:
+    _, cookie, token = await login(sim)
+    statuses = []
+    for path in (f"/nope/app/{APP}", f"/sso/hub/?qlik-csrf-token={token}"):
+        with pytest.raises(InvalidStatus) as refused:
+            async with connect(ws_url(sim, path), additional_headers={"Cookie": cookie}):
+                pass
+        statuses.append(refused.value.response.status_code)
+    assert statuses == [400, 404]
+
+
+async def test_wss_on_an_https_proxy(clock: ManualClock) -> None:
+    async with QlikSimulator(https=True, api=False, clock=clock) as sim:
+        assert sim.certificates is not None
+        context = ssl.create_default_context(cafile=str(sim.certificates.root))
+        async with httpx.AsyncClient(base_url=sim.proxy_url, verify=context) as client:
+            await client.get("/sso/hub/", headers={"hdr-usr": USER})
+            token = (await client.get("/sso/qps/csrftoken")).headers["qlik-csrf-token"]
+            cookie = f"X-Qlik-Session-sso={client.cookies['X-Qlik-Session-sso']}"
+        url = f"wss://localhost:{sim.proxy_port}/sso/app/{APP}?qlik-csrf-token={token}"
+        async with connect(url, ssl=context, additional_headers={"Cookie": cookie}) as ws:
+            assert (await recv_json(ws))["params"]["userId"] == "alice"
+            assert (await recv_json(ws))["method"] == "OnConnected"
