@@ -6,6 +6,7 @@ strategy is known to be safe to put in a header, a JSON body or a cache key.
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ __all__ = ["MAX_PART_LENGTH", "QlikIdentity"]
 MAX_PART_LENGTH = 256
 _MAX_ATTRIBUTES = 64
 _MAX_ATTRIBUTE_LENGTH = 1024
+_PLACEHOLDER = re.compile(r"\$ud|\$id")
 
 
 def _check_text(name: str, value: object, *, limit: int, allow_empty: bool = False) -> str:
@@ -72,7 +74,9 @@ class QlikIdentity:
     ) -> QlikIdentity:
         """Parse `DIRECTORY\\user` (exactly one backslash)."""
         if not isinstance(value, str) or value.count("\\") != 1:
-            raise InvalidIdentity("a Qlik identity is written DIRECTORY\\userid, with one backslash")
+            raise InvalidIdentity(
+                "a Qlik identity is written DIRECTORY\\userid, with one backslash"
+            )
         ud, uid = value.split("\\")
         return cls(ud, uid, attributes)
 
@@ -94,7 +98,9 @@ class QlikIdentity:
                 "Qlik header authentication accepts US-ASCII only; this user name is not ASCII "
                 "(use the ticket or session API strategy for such users)"
             )
-        return pattern.replace("$ud", self.user_directory).replace("$id", self.user_id)
+        # One pass: a `$id` inside the directory is text, not a placeholder to expand.
+        values = {"$ud": self.user_directory, "$id": self.user_id}
+        return _PLACEHOLDER.sub(lambda m: values[m.group(0)], pattern)
 
     def user_key(self) -> str:
         """A stable, case-preserving key for this user (Qlik compares directory and id as given)."""
