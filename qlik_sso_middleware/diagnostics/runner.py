@@ -1,0 +1,212 @@
+"""`run_checks(config)`: test the Qlik side of a configuration step by step, like a support engineer.
+
+Order: proxy port (DNS, TCP, TLS, certificate dates) → QPS API port (DNS, TCP, TLS, client
+certificate, xrfkey) → the virtual proxy (exists) → a real login of `[check].test_user` with the
+configured strategy (cookie name, `-HTTP`, `qps/user`) → `qps/csrftoken` → an engine WebSocket
+handshake with the app's Origin → the cookie's SameSite/Secure for the embedding mode. A step that
+cannot run because an earlier one failed is skipped. Every session the check creates is ended.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import socket
+from collections.abc import Callable
+from urllib.parse import urlsplit
+
+from ..config import QlikSSOConfig, build_qps_settings, build_target
+from ..errors import ConfigurationError, QlikError, XrfkeyRejected
+from ..proxy.upstream import Upstream
+from .network import (
+    certificate_summary,
+    fetch_certificate,
+    file_certificates,
+    resolve,
+    tcp_connect,
+    tls_handshake,
+)
+from .qlik import QlikProbe
+from .report import Report, Step
+
+__all__ = ["run_checks"]
+
+
+async def run_checks(
+    config: QlikSSOConfig,
+    *,
+    on_step: Callable[[Step], None] | None = None,
+    now: Callable[[], dt.datetime] | None = None,
+) -> Report:
+    """Run every applicable check; `report.ok` is True only when none failed."""
+    report = Report(on_step=on_step)
+    clock = now or (lambda: dt.datetime.now(dt.UTC))
+    target = build_target(config)
+    upstream = Upstream(target)
+    try:
+        proxy_ok = await _network(report, "proxy", "Qlik proxy", target.url, config, clock)
+        if proxy_ok and target.is_https:
+            proxy_ok = await _proxy_tls(report, upstream, config, clock)
+        qps_ok = await _qps(report, config, clock)
+        if not proxy_ok:
+            report.skipped("qlik", "virtual proxy, login, WebSocket", "the proxy is not reachable")
+            return report
+        probe = QlikProbe(config, upstream, report)
+        try:
+            await probe.run(qps_ok=qps_ok)
+        finally:
+            await probe.cleanup()
+    finally:
+        await upstream.aclose()
+    return report
+
+
+async def _network(
+    report: Report,
+    id: str,
+    what: str,
+    url: str,
+    config: QlikSSOConfig,
+    clock: Callable[[], dt.datetime],
+) -> bool:
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    default_port = 4243 if id == "qps" else (443 if parts.scheme == "https" else 80)
+    port = parts.port or default_port
+    key = "qlik.url" if id == "proxy" else "qps.api_url"
+    try:
+        addresses = await resolve(host, port)
+    except (socket.gaierror, UnicodeError) as exc:
+        report.failed(
+            f"{id}.dns",
+            f"{what}: DNS",
+            f"cannot resolve {host!r} ({exc})",
+            f"check the host name in {key} and this machine's DNS / hosts file",
+        )
+        return False
+    report.passed(f"{id}.dns", f"{what}: DNS", f"{host} -> {', '.join(addresses)}")
+    try:
+        await tcp_connect(host, port, config.qlik.connect_timeout)
+    except (OSError, TimeoutError) as exc:
+        reason = "timed out" if isinstance(exc, TimeoutError) else (exc.strerror or str(exc))
+        report.failed(
+            f"{id}.tcp",
+            f"{what}: TCP {host}:{port}",
+            f"cannot connect ({reason})",
+            f"check the port in {key} (Qlik: 443 proxy, 4243 QPS API), that the service runs, "
+            "and that firewalls let this machine reach it",
+        )
+        return False
+    report.passed(f"{id}.tcp", f"{what}: TCP {host}:{port}", "connected")
+    return True
+
+
+async def _proxy_tls(
+    report: Report, upstream: Upstream, config: QlikSSOConfig, clock: Callable[[], dt.datetime]
+) -> bool:
+    host, port = upstream.host, upstream.port
+    assert upstream.ssl_context is not None
+    outcome = await tls_handshake(
+        host, port, upstream.ssl_context, host, config.qlik.connect_timeout
+    )
+    cert = await fetch_certificate(host, port, host, config.qlik.connect_timeout)
+    shown, expired = certificate_summary(cert, clock()) if cert else ("no certificate seen", False)
+    title = "Qlik proxy: TLS certificate"
+    if outcome.ok:
+        report.passed("proxy.tls", title, shown)
+        return True
+    fixes = {
+        "untrusted": "the proxy's certificate is not signed by a CA this machine trusts: set "
+        "qlik.verify to the CA bundle (or the Qlik site's root.pem) that signed it",
+        "hostname": f"the certificate does not name {host!r}: use a host name it names in "
+        "qlik.url (see the names above), or reissue the certificate",
+        "expired": "the proxy's certificate expired: renew it (QMC > Proxies > Security)",
+        "protocol": "the TLS handshake failed: is qlik.url's port an https port?",
+    }
+    outcome_kind = "expired" if expired and outcome.kind != "hostname" else outcome.kind
+    report.failed("proxy.tls", title, f"{outcome.error}; {shown}", fixes[outcome_kind])
+    return False
+
+
+async def _qps(report: Report, config: QlikSSOConfig, clock: Callable[[], dt.datetime]) -> bool:
+    if config.qps.api_url is None:
+        report.skipped("qps", "QPS API", "not configured ([qps].api_url)")
+        return False
+    if not await _network(report, "qps", "QPS API", config.qps.api_url, config, clock):
+        return False
+    _certificate_files(report, config, clock)
+    from ..auth._qps import QPSClient
+
+    title = "QPS API: TLS both ways + xrfkey"
+    try:
+        settings = build_qps_settings(config)
+        client = QPSClient(settings, now=clock)
+    except ConfigurationError as exc:
+        detail = (
+            f"qps.{exc.message}" if exc.field and not exc.field.startswith("qps") else exc.message
+        )
+        report.failed("qps.credentials", "QPS API: certificate files", detail, _cert_fix(detail))
+        return False
+    try:
+        await client.probe()
+    except XrfkeyRejected as exc:
+        report.failed(
+            "qps.xrfkey",
+            title,
+            exc.message,
+            "something between this machine and QPS drops or rewrites the X-Qlik-Xrfkey header "
+            "or the xrfkey query parameter; call QPS directly",
+        )
+        return False
+    except QlikError as exc:
+        report.failed("qps.tls", title, exc.message, _qps_fix(exc.message))
+        return False
+    finally:
+        await client.aclose()
+    report.passed(
+        "qps.tls", title, "server certificate verified, client certificate accepted, xrfkey ok"
+    )
+    return True
+
+
+def _certificate_files(
+    report: Report, config: QlikSSOConfig, clock: Callable[[], dt.datetime]
+) -> None:
+    files = [("root", config.qps.root), ("client_cert", config.qps.client_cert)]
+    for key, path in files:
+        if path is None:
+            continue
+        for cert in file_certificates(path)[:1]:
+            shown, bad = certificate_summary(cert, clock())
+            title = f"certificate qps.{key}"
+            if bad:
+                report.failed(
+                    f"qps.{key}.dates",
+                    title,
+                    shown,
+                    "export fresh certificates from the QMC (Certificates > Export)",
+                )
+            else:
+                report.passed(f"qps.{key}.dates", title, shown)
+
+
+def _cert_fix(message: str) -> str:
+    if "password" in message:
+        return "set qps.client_key_password / qps.pfx_password to the export password"
+    return (
+        "export the certificates again from the QMC (Certificates > Export, format 'Platform "
+        "independent PEM-format') and point qps.root, qps.client_cert and qps.client_key at them"
+    )
+
+
+def _qps_fix(message: str) -> str:
+    lowered = message.lower()
+    if "server_name" in lowered or "does not name" in lowered:
+        return "set qps.server_name to the host name in QPS's certificate"
+    if "not signed by the configured root" in lowered:
+        return "qps.root must be root.pem exported from THIS Qlik site (QMC > Certificates)"
+    if "client certificate" in lowered:
+        return (
+            "QPS refused client.pem: export client.pem/client_key.pem from this site's QMC; a "
+            "certificate from another Qlik site or a re-installed server is refused"
+        )
+    return "check qps.api_url (https://<qlik host>:4243) and that QPS listens on the API port"
