@@ -105,7 +105,7 @@ class ApiApp:
             cookies=dict(reversed(parse_cookies(headers))),
             time=self.state.clock(),
         )
-        self.state.requests.append(record)
+        self.state.record_request(record)
 
         async def recording_send(message: Message) -> None:
             if message["type"] == "http.response.start":

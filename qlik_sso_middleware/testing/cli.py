@@ -94,6 +94,8 @@ def _options(args: argparse.Namespace) -> dict[str, Any]:
         "host": pick(args.host, "host", "127.0.0.1"),
         "port": int(pick(args.port, "port", 0)),
         "api_port": int(pick(args.api_port, "api_port", 0)),
+        # Standalone runs last for days: keep the introspection log bounded.
+        "log_limit": 10_000,
     }
 
 

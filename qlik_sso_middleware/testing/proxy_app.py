@@ -125,7 +125,7 @@ class ProxyApp:
             time=self.state.clock(),
             websocket=websocket,
         )
-        self.state.requests.append(record)
+        self.state.record_request(record)
         path: str = scope["path"]
         first, _, rest = path.lstrip("/").partition("/")
         if first and first in self.state.vps:

@@ -77,8 +77,9 @@ class QlikSimulator:
 
     See the package docstring for the behaviour. Introspection (`requests`, `frames`, `logins`,
     `live_sessions`) reads the simulator's memory; `faults` makes it misbehave on purpose.
-    Hazard: the generated certificates are test credentials, removed on exit unless `cert_dir`
-    was given.
+    `log_limit` bounds `requests` and `frames` (oldest dropped) for long-running use; tests leave
+    it None (keep everything). Hazard: the generated certificates are test credentials, removed on
+    exit unless `cert_dir` was given.
     """
 
     def __init__(
@@ -94,6 +95,7 @@ class QlikSimulator:
         host: str = "127.0.0.1",
         port: int = 0,
         api_port: int = 0,
+        log_limit: int | None = None,
     ) -> None:
         if not virtual_proxies:
             raise ValueError("virtual_proxies: at least one virtual proxy is needed")
@@ -107,7 +109,10 @@ class QlikSimulator:
         self._ports = (port, api_port)
         self.apps = {app.id: app for app in apps}
         self._state = SimState(
-            virtual_proxies, self.clock, no_access_pass=lambda: self.faults.no_access_pass
+            virtual_proxies,
+            self.clock,
+            no_access_pass=lambda: self.faults.no_access_pass,
+            log_limit=log_limit,
         )
         self.virtual_proxies = tuple(virtual_proxies)
         self._proxy = ProxyApp(

@@ -62,6 +62,7 @@ class SimState:
         clock: Callable[[], float],
         *,
         no_access_pass: Callable[[], bool],
+        log_limit: int | None = None,
     ) -> None:
         self.vps: dict[str, VirtualProxy] = {}
         for vp in virtual_proxies:
@@ -79,6 +80,22 @@ class SimState:
         self.engine_sessions: set[tuple[str, ...]] = set()
         self.requests: list[RecordedRequest] = []
         self.frames: list[RecordedFrame] = []
+        self._log_limit = log_limit
+
+    # -- log ------------------------------------------------------------------------------------
+
+    def record_request(self, record: RecordedRequest) -> None:
+        self.requests.append(record)
+        self._trim(self.requests)
+
+    def record_frame(self, frame: RecordedFrame) -> None:
+        self.frames.append(frame)
+        self._trim(self.frames)
+
+    def _trim(self, log: list[Any]) -> None:
+        """Keep a long-running simulator's log bounded: drop the oldest half at the limit."""
+        if self._log_limit is not None and len(log) > self._log_limit:
+            del log[: len(log) - self._log_limit // 2]
 
     # -- sessions -------------------------------------------------------------------------------
 

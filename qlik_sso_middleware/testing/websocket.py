@@ -70,7 +70,7 @@ class _Socket:
         if truncated:
             raw = data.encode() if isinstance(data, str) else (data or b"")
             data = hashlib.sha256(raw).hexdigest()
-        self.state.frames.append(
+        self.state.record_frame(
             RecordedFrame(
                 direction=direction,
                 session_id=self.session_id,

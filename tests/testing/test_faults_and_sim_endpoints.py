@@ -167,3 +167,14 @@ async def test_odd_query_values_fall_back_to_defaults(client: httpx.AsyncClient)
     assert head.headers["content-length"] == "1000"
     assert head.content == b""
     assert hub_head.status_code == 200
+
+
+async def test_log_limit_keeps_the_log_bounded() -> None:
+    async with (
+        QlikSimulator(api=False, log_limit=10) as sim,
+        httpx.AsyncClient(base_url=sim.proxy_url) as client,
+    ):
+        for index in range(30):
+            await client.get(f"/sso/hub/?n={index}")
+    assert 5 <= len(sim.requests) <= 10
+    assert sim.requests[-1].query == "n=29"
