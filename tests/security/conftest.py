@@ -22,7 +22,8 @@ ALLOWED_ORIGIN = "https://portal.example"
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def module_stack() -> AsyncIterator[Stack]:
     """Header VP `sso` (header `hdr-usr`), the test app, `https://portal.example` allowed."""
-    async with QlikSimulator([VirtualProxy(prefix="sso", header_name="hdr-usr")]) as sim:
+    vp = VirtualProxy(prefix="sso", header_name="hdr-usr", host_allow_list=("portal.example",))
+    async with QlikSimulator([vp]) as sim:
         app, sso = build_app(sim, allowed_origins=[ALLOWED_ORIGIN])
         async with serve(app) as url:
             yield Stack(sim, url, sso)
