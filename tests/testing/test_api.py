@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 
 import httpx
@@ -9,7 +10,7 @@ import pytest
 
 from qlik_sso_middleware.testing import ManualClock, QlikSimulator, VirtualProxy
 
-from .conftest import USER, XRF, api_client, xrf
+from .conftest import USER, XRF, api_client, eventually, xrf
 
 ALICE = {"UserDirectory": "ACME", "UserId": "alice"}
 
@@ -196,12 +197,17 @@ async def test_session_api_create_get_delete_and_user_endpoints(sim: QlikSimulat
 
 
 async def test_api_latency_fault_delays_but_answers(sim: QlikSimulator) -> None:
-    sim.faults.api_latency = 0.3
+    sim.faults.api_latency = 3600
     async with api_client(sim) as api:
-        path, headers = xrf("/qps/sso/ticket")
-        with pytest.raises(httpx.ReadTimeout):
-            await api.post(path, headers=headers, json=ALICE, timeout=0.05)
+        path, headers = xrf("/qps/sso/ticket?delayed=1")
+        delayed = asyncio.create_task(api.post(path, headers=headers, json=ALICE))
+        await eventually(lambda: any("delayed=1" in r.query for r in sim.requests))
+        [record] = [r for r in sim.requests if "delayed=1" in r.query]
+        assert record.status == 0
+        assert not delayed.done()
+        delayed.cancel()
         sim.faults.api_latency = 0
+        path, headers = xrf("/qps/sso/ticket")
         ok = await api.post(path, headers=headers, json=ALICE)
     assert ok.status_code == 201
 

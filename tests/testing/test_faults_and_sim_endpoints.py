@@ -13,7 +13,7 @@ import pytest
 
 from qlik_sso_middleware.testing import QlikSimulator
 
-from .conftest import USER, login
+from .conftest import USER, eventually, login
 
 
 def _pattern(size: int) -> bytes:
@@ -132,9 +132,14 @@ async def test_fail_next_answers_the_status_then_recovers(
 
 
 async def test_latency_fault_delays_answers(sim: QlikSimulator, client: httpx.AsyncClient) -> None:
-    sim.faults.latency = 0.3
-    with pytest.raises(httpx.ReadTimeout):
-        await client.get("/sso/hub/", timeout=0.05)
+    # Delay for an hour, then check the request arrived but is unanswered: no clock comparison.
+    sim.faults.latency = 3600
+    delayed = asyncio.create_task(client.get("/sso/hub/?delayed=1"))
+    await eventually(lambda: any(r.query == "delayed=1" for r in sim.requests))
+    [record] = [r for r in sim.requests if r.query == "delayed=1"]
+    assert record.status == 0
+    assert not delayed.done()
+    delayed.cancel()
     sim.faults.latency = 0
     assert (await client.get("/sso/hub/")).status_code == 200
 
