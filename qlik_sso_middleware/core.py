@@ -146,9 +146,9 @@ class QlikSSO:
         self, identity: QlikIdentity, upstream: Upstream, host: str
     ) -> QlikSession:
         key = self.session_key(upstream, identity)
-        ctx = upstream.login_context(host)
 
         async def login() -> QlikSession:
+            ctx = upstream.login_context(host)
             try:
                 session = await upstream.target.auth.login(identity, ctx)
             except QlikError as exc:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 __all__ = [
     "HOP_BY_HOP",
@@ -60,6 +60,13 @@ _COOKIE_VALUE = re.compile(
 )
 
 
+# What `RequestHeaderPolicy._verdict` decides for a header name.
+_KEEP, _STRIP, _COOKIE, _CONTENT_LENGTH, _CONNECTION = range(5)
+_MAX_VERDICTS = 512
+_RESPONSE_DROPPED = HOP_BY_HOP | {b"set-cookie"}
+_RESPONSE_NAMES: dict[bytes, bytes] = {}
+
+
 def normalise_header_name(name: bytes) -> bytes:
     """Fold the spellings servers treat alike: case, and `_` for `-` (CVE-2025-64484 class)."""
     return name.strip().lower().replace(b"_", b"-")
@@ -84,6 +91,12 @@ class RequestHeaderPolicy:
 
     identity_headers: frozenset[bytes]
     forward_cookies: frozenset[str] = frozenset()
+    # Verdict per header name as received (the same few dozen names on every request), so the
+    # normalising and prefix tests run once per name, not once per header. Bounded: names are
+    # browser-controlled.
+    _verdicts: dict[bytes, tuple[int, bytes]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
     @classmethod
     def build(
@@ -106,6 +119,24 @@ class RequestHeaderPolicy:
             or norm in connection_tokens
         )
 
+    def _verdict(self, name: bytes) -> tuple[int, bytes]:
+        verdict = self._verdicts.get(name)
+        if verdict is None:
+            norm = normalise_header_name(name)
+            if norm == b"cookie":
+                verdict = (_COOKIE, norm)
+            elif norm == b"content-length":
+                verdict = (_CONTENT_LENGTH, norm)
+            elif norm == b"connection":
+                verdict = (_CONNECTION, norm)
+            elif self._is_stripped(norm, set()):
+                verdict = (_STRIP, norm)
+            else:
+                verdict = (_KEEP, name.lower())
+            if len(self._verdicts) < _MAX_VERDICTS:
+                self._verdicts[name] = verdict
+        return verdict
+
     def upstream_headers(
         self,
         browser_headers: Sequence[tuple[bytes, bytes]],
@@ -118,21 +149,31 @@ class RequestHeaderPolicy:
         keep_content_length: bool = True,
     ) -> Headers:
         """The request headers Qlik receives for a browser request."""
-        tokens = _connection_tokens(browser_headers)
         out: Headers = [(b"host", host)]
         cookies: list[bytes] = []
+        connection: list[tuple[bytes, bytes]] = []
         for name, value in browser_headers:
-            norm = normalise_header_name(name)
-            if norm == b"cookie":
+            action, norm = self._verdict(name)
+            if action == _KEEP:
+                out.append((norm, value))
+            elif action == _COOKIE:
                 if self.forward_cookies:
                     cookies.extend(self._allowed_cookies(value))
-                continue
-            if norm == b"content-length" and keep_content_length:
-                out.append((b"content-length", value))
-                continue
-            if self._is_stripped(norm, tokens):
-                continue
-            out.append((name.lower(), value))
+            elif action == _CONTENT_LENGTH:
+                if keep_content_length:
+                    out.append((b"content-length", value))
+            elif action == _CONNECTION:
+                connection.append((name, value))
+        if connection:
+            # Fields the browser named in `Connection` are hop-by-hop too (RFC 9110 §7.6.1).
+            # `keep-alive`, `close` and other hop-by-hop names are stripped anyway.
+            tokens = _connection_tokens(connection) - HOP_BY_HOP - {b"close"}
+            if tokens:
+                out[1:] = [
+                    (k, v)
+                    for k, v in out[1:]
+                    if k == b"content-length" or normalise_header_name(k) not in tokens
+                ]
         if session_cookie is not None:
             cookies.append(session_cookie)
         if cookies:
@@ -162,12 +203,21 @@ def response_headers(upstream: Iterable[tuple[bytes, bytes]]) -> Headers:
     Qlik's cookies (its session above all) stay server-side; the browser only ever holds the app's
     own session.
     """
-    pairs = list(upstream)
-    tokens = _connection_tokens(pairs)
     out: Headers = []
-    for name, value in pairs:
-        norm = name.lower()
-        if norm in HOP_BY_HOP or norm == b"set-cookie" or norm in tokens:
+    connection = False
+    for name, value in upstream:
+        norm = _RESPONSE_NAMES.get(name)
+        if norm is None:
+            norm = name.lower()
+            if len(_RESPONSE_NAMES) < _MAX_VERDICTS:
+                _RESPONSE_NAMES[name] = norm
+        if norm in _RESPONSE_DROPPED:
+            connection = connection or norm == b"connection"
+            if norm == b"connection":
+                out.append((norm, value))  # read below, then removed
             continue
         out.append((norm, value))
+    if connection:
+        tokens = _connection_tokens(out)
+        out = [(k, v) for k, v in out if k != b"connection" and k not in tokens]
     return out

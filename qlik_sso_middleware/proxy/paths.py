@@ -27,6 +27,7 @@ DEFAULT_BLOCKED = ("qrs/", "qmc/", "dev-hub/")
 # a Qlik prefix needs them. NUL, CR, LF and the other controls are refused outright.
 _ENCODED_TRICK = re.compile(rb"%(2e|2f|5c|25|3b|[01][0-9a-f]|7f)", re.IGNORECASE)
 _PERCENT_VALID = re.compile(rb"%(?![0-9a-fA-F]{2})")
+_NOT_VISIBLE_ASCII = re.compile(rb"[^\x21-\x7e]")
 _MAX_PATH = 8192
 
 
@@ -57,7 +58,7 @@ class PathPolicy:
         """
         if len(raw_path) > _MAX_PATH:
             raise RequestRefused("Path too long", status_code=414)
-        if any(b < 0x21 or b > 0x7E for b in raw_path):
+        if _NOT_VISIBLE_ASCII.search(raw_path):
             raise RequestRefused("Path contains characters that must be percent-encoded")
         if _ENCODED_TRICK.search(raw_path) or _PERCENT_VALID.search(raw_path):
             raise RequestRefused("Path contains encoded separators or dots")
@@ -83,7 +84,12 @@ class PathPolicy:
 
 def _canonical(sub: str) -> str:
     """`sub` as the most lenient server could read it, for comparing against blocked prefixes."""
-    text = unicodedata.normalize("NFKC", unquote(sub, errors="replace")).casefold()
+    if sub.isascii() and "%" not in sub:
+        # Same result, 10x cheaper: nothing to unquote, NFKC leaves ASCII alone, and ASCII
+        # casefolds to its lower case.
+        text = sub.lower()
+    else:
+        text = unicodedata.normalize("NFKC", unquote(sub, errors="replace")).casefold()
     # NFKC turns full-width `／` and `．` into `/` and `.`, so segments are split after it.
     segments = text.replace("\\", "/").split("/")
     if any(segment in (".", "..") for segment in segments):

@@ -35,6 +35,11 @@ def strip_query_params(query: bytes, names: frozenset[bytes]) -> bytes:
     """Drop query parameters whose (decoded, lower-cased) name is in `names`; keep the rest as-is."""
     if not query:
         return query
+    if b"%" not in query:
+        # Without escapes a name can only match as written, so no match anywhere means no change.
+        folded = query.lower()
+        if not any(name in folded for name in names):
+            return query
     kept = []
     for part in query.split(b"&"):
         name = part.split(b"=", 1)[0]
