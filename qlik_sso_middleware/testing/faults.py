@@ -19,10 +19,11 @@ class _ForcedStatus:
 class Faults:
     """Mutable switches that make the proxy port misbehave; safe to flip from any thread.
 
-    - `latency`: seconds added before every HTTP answer of the proxy port.
+    - `latency`: seconds added before every HTTP answer (and WebSocket handshake answer) of the
+      proxy port.
     - `api_latency`: the same for the QPS API port.
     - `fail_next(status, count, path_contains)`: the next `count` matching proxy requests get
-      `status`.
+      `status` (a WebSocket handshake is then refused with it).
     - `no_access_pass`: logins are refused with the "no access pass" page / `OnLicenseAccessDenied`.
     - `close_websockets(code, reason)`: close every live WebSocket with that code.
     """

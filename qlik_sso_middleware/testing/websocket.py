@@ -128,6 +128,13 @@ async def serve_websocket(proxy: ProxyApp, scope: Scope, receive: Receive, send:
     connect = await receive()
     if connect["type"] != "websocket.connect":
         return
+    # Faults apply to upgrades like to any HTTP answer of the proxy port.
+    if proxy.faults.latency > 0:
+        await asyncio.sleep(proxy.faults.latency)
+    forced = proxy.faults.take_forced_status(record.path)
+    if forced is not None:
+        await _refuse(record, send, forced, "Injected failure")
+        return
     if ctx is None or sum(len(k) + len(v) + 4 for k, v in record.headers) > MAX_HEADER_BYTES:
         await _refuse(record, send, 400, "The http request header is incorrect.")
         return

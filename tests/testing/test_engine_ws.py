@@ -372,3 +372,15 @@ async def test_wss_on_an_https_proxy(clock: ManualClock) -> None:
         async with connect(url, ssl=context, additional_headers={"Cookie": cookie}) as ws:
             assert (await recv_json(ws))["params"]["userId"] == "alice"
             assert (await recv_json(ws))["method"] == "OnConnected"
+
+
+async def test_fail_next_refuses_a_handshake(sim: QlikSimulator) -> None:
+    _, cookie, token = await login(sim)
+    sim.faults.fail_next(503, path_contains="/app/")
+    url = ws_url(sim, f"/sso/app/{APP}?qlik-csrf-token={token}")
+    with pytest.raises(InvalidStatus) as refused:
+        async with connect(url, additional_headers={"Cookie": cookie}):
+            pass
+    assert refused.value.response.status_code == 503
+    async with connect(url, additional_headers={"Cookie": cookie}) as ws:
+        assert (await recv_json(ws))["method"] == "OnAuthenticationInformation"
