@@ -8,8 +8,6 @@ from .driver import assert_visit, running, visit
 
 
 async def test_fastapi_example_end_to_end(simulator: QlikSimulator) -> None:
-    async with running(
-        ["examples/fastapi_app/app.py"], {"QLIK_URL": simulator.proxy_url}
-    ) as url:
+    async with running(["examples/fastapi_app/app.py"], {"QLIK_URL": simulator.proxy_url}) as url:
         result = await visit(url)
     assert_visit(result, simulator)
