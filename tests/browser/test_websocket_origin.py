@@ -18,33 +18,30 @@ import pytest
 import pytest_asyncio
 from playwright.async_api import Browser, ConsoleMessage
 
-from qlik_sso_middleware.demo import DEMO_HEADER, DEMO_PREFIX, build_demo_app
+from qlik_sso_middleware.demo import DEMO_PREFIX
 from qlik_sso_middleware.demo.settings import DEMO_APP_ID
-from qlik_sso_middleware.testing import QlikSimulator, VirtualProxy
 
 from ..servers import serve
 from .conftest import VIEWPORT
 from .flows import STATE_TIMEOUT_MS, login, screenshot
-from .handshakes import HandshakeRecorder
+from .inprocess import InProcessDemo, demo_in_process
 from .sites import PROBE_SCRIPT, on_localhost, socket_probe_site
 
 pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="package")]
 
 
 @pytest_asyncio.fixture(loop_scope="package")
-async def recorded_demo() -> AsyncIterator[tuple[str, HandshakeRecorder, QlikSimulator]]:
-    async with QlikSimulator([VirtualProxy(prefix=DEMO_PREFIX, header_name=DEMO_HEADER)]) as sim:
-        recorder = HandshakeRecorder(build_demo_app(sim.proxy_url))
-        async with serve(recorder) as base_url:
-            yield base_url, recorder, sim
+async def recorded_demo() -> AsyncIterator[InProcessDemo]:
+    async with demo_in_process() as running:
+        yield running
 
 
 async def test_foreign_pages_cannot_open_our_websocket(
     browser: Browser,
-    recorded_demo: tuple[str, HandshakeRecorder, QlikSimulator],
+    recorded_demo: InProcessDemo,
     tmp_path: Path,
 ) -> None:
-    base_url, recorder, sim = recorded_demo
+    base_url, recorder, sim = recorded_demo.url, recorded_demo.handshakes, recorded_demo.sim
     engine_path = f"/{DEMO_PREFIX}/app/{DEMO_APP_ID}"
     target = base_url.replace("http://", "ws://") + engine_path
     context = await browser.new_context(viewport=VIEWPORT)

@@ -1,0 +1,74 @@
+"""The demo app (`build_demo_app`, as `qlik-sso demo` runs it) in the test's own event loop, with a
+simulator next to it, for tests that need to see the server side or serve extra test pages.
+
+Extra pages: `/enigma/` serves `tests/browser/static/` and `/enigma/vendor/` the real enigma.js
+bundle and engine schema from `tests/js/node_modules` (installed by `npm ci --prefix tests/js`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import FileResponse
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from qlik_sso_middleware.demo import DEMO_HEADER, DEMO_PREFIX, build_demo_app
+from qlik_sso_middleware.testing import QlikSimulator, VirtualProxy
+
+from ..servers import serve
+from .handshakes import HandshakeRecorder
+
+__all__ = ["ENIGMA_DIR", "InProcessDemo", "demo_in_process"]
+
+_HERE = Path(__file__).resolve().parent
+ENIGMA_DIR = _HERE.parent / "js" / "node_modules" / "enigma.js"
+#: The schema the Node cross-check uses too (tests/js/enigma_check.mjs).
+ENIGMA_SCHEMA = "12.1657.0.json"
+
+
+@dataclass(frozen=True)
+class InProcessDemo:
+    url: str
+    sim: QlikSimulator
+    handshakes: HandshakeRecorder
+
+
+def _file_route(path: str, file: Path) -> Route:
+    async def endpoint(request: Request) -> FileResponse:
+        return FileResponse(file)
+
+    return Route(path, endpoint)
+
+
+def _with_test_pages(app: ASGIApp) -> ASGIApp:
+    """`app`, plus the test pages under `/enigma/` (no SSO needed: they hold no Qlik data)."""
+    pages = Starlette(
+        routes=[
+            _file_route("/enigma/vendor/enigma.min.js", ENIGMA_DIR / "enigma.min.js"),
+            _file_route("/enigma/vendor/schema.json", ENIGMA_DIR / "schemas" / ENIGMA_SCHEMA),
+            Mount("/enigma", app=StaticFiles(directory=_HERE / "static")),
+        ]
+    )
+
+    async def route(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"].startswith("/enigma/"):
+            await pages(scope, receive, send)
+        else:
+            await app(scope, receive, send)
+
+    return route
+
+
+@contextlib.asynccontextmanager
+async def demo_in_process() -> AsyncIterator[InProcessDemo]:
+    async with QlikSimulator([VirtualProxy(prefix=DEMO_PREFIX, header_name=DEMO_HEADER)]) as sim:
+        recorder = HandshakeRecorder(build_demo_app(sim.proxy_url))
+        async with serve(_with_test_pages(recorder)) as base_url:
+            yield InProcessDemo(base_url, sim, recorder)
