@@ -1,0 +1,13 @@
+"""examples/flask_app, started as its README says, driven through a login and Qlik."""
+
+from __future__ import annotations
+
+from qlik_sso_middleware.testing import QlikSimulator
+
+from .driver import assert_visit, running, visit
+
+
+async def test_flask_example_end_to_end(simulator: QlikSimulator) -> None:
+    async with running(["examples/flask_app/app.py"], {"QLIK_URL": simulator.proxy_url}) as url:
+        result = await visit(url)
+    assert_visit(result, simulator)
