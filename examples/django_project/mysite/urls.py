@@ -1,0 +1,12 @@
+from django.urls import path
+
+from . import views
+
+urlpatterns = [
+    path("", views.home),
+    path("login", views.login_view),
+    path("embed", views.embed),
+    path("mashup", views.mashup),
+    path("logout", views.logout_view),
+    path("static/qlik-mashup.js", views.mashup_js),
+]

@@ -1,0 +1,29 @@
+"""examples/django_project, started as its README says, driven through a login and Qlik."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from qlik_sso_middleware.testing import QlikSimulator
+
+from .driver import assert_visit, running, visit
+
+
+@pytest.mark.parametrize(
+    "engine",
+    ["django.contrib.sessions.backends.db", "django.contrib.sessions.backends.signed_cookies"],
+    ids=["db", "signed_cookies"],
+)
+async def test_django_example_end_to_end(
+    simulator: QlikSimulator, tmp_path: Path, engine: str
+) -> None:
+    env = {
+        "QLIK_URL": simulator.proxy_url,
+        "DJANGO_DB": str(tmp_path / "db.sqlite3"),
+        "DJANGO_SESSION_ENGINE": engine,
+    }
+    async with running(["examples/django_project/serve.py"], env) as url:
+        result = await visit(url)
+    assert_visit(result, simulator)
