@@ -42,6 +42,17 @@ logger = logging.getLogger("qlik_sso_middleware.proxy.websocket")
 _RESERVED_CLOSE = {1005: 1000, 1006: 1011, 1015: 1011}
 
 
+class _NoDebug(logging.LoggerAdapter):  # type: ignore[type-arg]
+    """The upstream client's logger without DEBUG: websockets logs every handshake header at DEBUG,
+    the Qlik session cookie and the identity header included."""
+
+    def isEnabledFor(self, level: int) -> bool:
+        return level > logging.DEBUG and self.logger.isEnabledFor(level)
+
+
+_UPSTREAM_LOGGER = _NoDebug(logging.getLogger("qlik_sso_middleware.proxy.websocket.upstream"))
+
+
 class _SessionGone(Exception):
     """Qlik's first message said our session is not valid (mustAuthenticate)."""
 
@@ -159,6 +170,7 @@ async def _connect(
             close_timeout=5,
             user_agent_header=None,
             proxy=None,
+            logger=_UPSTREAM_LOGGER,
         )
     except InvalidStatus as exc:
         status = exc.response.status_code
