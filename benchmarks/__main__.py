@@ -1,0 +1,228 @@
+"""`python -m benchmarks [--quick] [--duration S] [--repeat N] [--out PATH]`: the whole run.
+
+Starts the upstream (`benchmarks/upstream.py`), the middleware in its own uvicorn process
+(`benchmarks/proxied.py`) and nginx (if installed), all pinned to CPU 0; drives them from CPU 1;
+interleaves direct / middleware / nginx for every scenario so each ratio compares runs taken
+seconds apart; repeats and keeps medians; prints the table and writes `benchmarks/results.md`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import datetime
+import os
+import platform
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from pathlib import Path
+
+from . import load, micro, procs, report
+from .load import HttpResult, RssSampler
+
+MIB = 1024 * 1024
+
+
+class Settings:
+    def __init__(self, quick: bool, duration: float | None, repeat: int | None) -> None:
+        self.quick = quick
+        self.duration = duration or (1.0 if quick else 10.0)
+        self.repeat = repeat or (1 if quick else 3)
+        self.stream_bytes = 64 * MIB if quick else 1024 * MIB
+        self.big_upload = 16 * MIB if quick else 100 * MIB
+        self.big_echo = 20 * MIB
+        self.big_echo_count = 2 if quick else 10
+        self.storm_users = 200 if quick else 1000
+        self.first_users = 5 if quick else 30
+        self.session_users = 10_000 if quick else 100_000
+        self.micro_iterations = 5_000 if quick else 50_000
+
+
+def _median(values: list[float]) -> float:
+    clean = [v for v in values if v == v]
+    return statistics.median(clean) if clean else float("nan")
+
+
+def run(settings: Settings, out: Path) -> str:
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is required (apt-get install wrk)")
+    started = time.monotonic()
+    rows: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    extra: dict[str, float] = {}
+    up_port, mw_port = procs.free_port(), procs.free_port()
+    upstream = procs.start(
+        "direct", procs.uvicorn_argv("benchmarks.upstream:app", up_port), up_port
+    )
+    stack = contextlib.ExitStack()
+    stack.callback(upstream.stop)
+    with stack, tempfile.TemporaryDirectory(prefix="qlik-bench-") as tmp:
+        middleware = procs.start(
+            "middleware",
+            procs.uvicorn_argv("benchmarks.proxied:create_app", mw_port, factory=True),
+            mw_port,
+            env={"QLIK_BENCH_UPSTREAM": upstream.url},
+        )
+        stack.callback(middleware.stop)
+        ngx = stack.enter_context(procs.nginx(up_port))
+        targets = [t for t in (upstream, middleware, ngx) if t is not None]
+        # The benchmark user logs in once; every measurement below uses the cached session.
+        load.curl(middleware.url + "/sso/content/_sim/bytes?size=1")
+        upload_1m = load.dense_file(tmp, MIB)
+        big = load.sparse_file(tmp, settings.big_upload)
+        stream_file = load.sparse_file(tmp, settings.stream_bytes)
+
+        http_cases: list[tuple[str, str, int, Path | None]] = [
+            ("GET 1 KiB, 32 conns", "/sso/content/_sim/bytes?size=1024", 32, None),
+            ("GET 1 KiB, 1 conn", "/sso/content/_sim/bytes?size=1024", 1, None),
+            ("GET 1 MiB, 32 conns", f"/sso/content/_sim/bytes?size={MIB}", 32, None),
+            ("GET 1 MiB, 1 conn", f"/sso/content/_sim/bytes?size={MIB}", 1, None),
+            ("POST 1 MiB, 1 conn", "/sso/content/_sim/upload", 1, upload_1m),
+        ]
+        for _ in range(settings.repeat):
+            for name, path, conns, body in http_cases:
+                for target in targets:
+                    result = load.wrk(
+                        target,
+                        target.url + path,
+                        connections=conns,
+                        duration=settings.duration,
+                        upload=body,
+                    )
+                    _record_http(rows, name, target.name, result)
+            for target in targets:
+                seconds, code = load.curl(target.url + "/sso/content/_sim/upload", upload=big)
+                ok = code == 200
+                rows[f"POST {settings.big_upload // MIB} MiB (MiB/s)"][target.name].append(
+                    settings.big_upload / MIB / seconds if ok else float("nan")
+                )
+                _websocket(rows, target, settings)
+        for target in targets:
+            _streaming(rows, target, settings, stream_file)
+        _first_and_storm(extra, middleware, settings)
+        timing = time.monotonic() - started
+    with contextlib.suppress(OSError):
+        os.sched_setaffinity(0, {procs.SERVER_CPU})
+    extra["micro_us"] = asyncio.run(micro.request_overhead_us(settings.micro_iterations))
+    extra["session_bytes"] = micro.session_bytes(settings.session_users)
+    extra["session_users"] = settings.session_users
+    medians = {row: {t: _median(v) for t, v in cols.items()} for row, cols in rows.items()}
+    header = _header(settings, timing, [t.name for t in targets])
+    text = report.render(header, medians, extra, settings.stream_bytes, settings.storm_users)
+    out.write_text(text)
+    return text
+
+
+def _record_http(
+    rows: dict[str, dict[str, list[float]]], name: str, target: str, r: HttpResult
+) -> None:
+    rows[f"{name} (req/s)"][target].append(r.rps if r.errors == 0 else float("nan"))
+    rows[f"{name} p50 (ms)"][target].append(r.p50_ms)
+    rows[f"{name} p99 (ms)"][target].append(r.p99_ms)
+    rows[f"{name} server CPU (µs/req)"][target].append(r.cpu_us_per_request)
+
+
+def _websocket(rows: dict[str, dict[str, list[float]]], target: procs.Server, s: Settings) -> None:
+    wait = s.duration + 60
+    rtt = load.python_client(
+        ["ws-rtt", target.url, "--size", "100", "--duration", str(s.duration)], timeout=wait
+    )
+    rows["WS 100 B round trips (/s)"][target.name].append(rtt["rate"])
+    rows["WS 100 B round trip p50 (ms)"][target.name].append(rtt["p50_ms"])
+    echo = load.python_client(
+        ["ws-echo", target.url, "--size", str(MIB), "--duration", str(s.duration)], timeout=wait
+    )
+    rows["WS 1 MiB echo (MiB/s)"][target.name].append(echo["mib_s"])
+    big = load.python_client(
+        ["ws-echo", target.url, "--size", str(s.big_echo), "--count", str(s.big_echo_count)],
+        timeout=wait + 120,
+    )
+    rows["WS 20 MiB echo (MiB/s)"][target.name].append(big["mib_s"])
+
+
+def _streaming(
+    rows: dict[str, dict[str, list[float]]], target: procs.Server, s: Settings, body: Path
+) -> None:
+    for label, action in _stream_actions(target, s, body):
+        idle = target.rss()
+        with RssSampler(target) as sampler:
+            seconds, code = action()
+        if code != 200:
+            raise RuntimeError(f"{label} through {target.name} answered {code}")
+        rows[f"{label}: peak RSS over idle (MiB)"][target.name].append((sampler.peak - idle) / MIB)
+        rows[f"{label}: idle RSS (MiB)"][target.name].append(idle / MIB)
+        rows[f"{label} (MiB/s)"][target.name].append(s.stream_bytes / MIB / seconds)
+
+
+def _stream_actions(
+    target: procs.Server, s: Settings, body: Path
+) -> list[tuple[str, Callable[[], tuple[float, int]]]]:
+    size = s.stream_bytes
+    label = f"{size // MIB} MiB" if size < 1024 * MIB else f"{size // (1024 * MIB)} GiB"
+    get_url = f"{target.url}/sso/content/_sim/bytes?size={size}"
+    post_url = f"{target.url}/sso/content/_sim/upload"
+    return [
+        (f"stream {label} down", lambda: load.curl(get_url)),
+        (f"stream {label} up", lambda: load.curl(post_url, upload=body)),
+    ]
+
+
+def _first_and_storm(extra: dict[str, float], middleware: procs.Server, s: Settings) -> None:
+    first = load.python_client(
+        ["first", middleware.url, "--users", str(s.first_users)], timeout=120
+    )
+    extra["first_ms"] = first["first_ms"]
+    extra["cached_ms"] = first["cached_ms"]
+    idle = middleware.rss()
+    with RssSampler(middleware) as sampler:
+        storm = load.python_client(
+            ["storm", middleware.url, "--users", str(s.storm_users), "--duration", "120"],
+            timeout=180,
+        )
+    extra["storm_logins_s"] = storm["logins_s"]
+    extra["storm_seconds"] = storm["seconds"]
+    extra["storm_errors"] = storm["errors"]
+    extra["storm_rss_mib"] = (sampler.peak - idle) / MIB
+    extra["storm_rss_after_mib"] = (middleware.rss() - idle) / MIB
+
+
+def _header(settings: Settings, seconds: float, targets: list[str]) -> str:
+    cpu = platform.processor() or platform.machine()
+    model = ""
+    with contextlib.suppress(OSError), open("/proc/cpuinfo") as fh:
+        model = next((ln.split(":", 1)[1].strip() for ln in fh if ln.startswith("model name")), "")
+    load1 = os.getloadavg()[0]
+    now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    mode = "quick (smoke)" if settings.quick else "full"
+    return (
+        f"Run {now}, {mode}: {settings.repeat} × {settings.duration:g} s per point, medians; "
+        f"{os.cpu_count()} CPUs ({model or cpu}), servers pinned to CPU {procs.SERVER_CPU}, "
+        f"load to CPU {procs.LOAD_CPU}; load average at the end {load1:.2f}; "
+        f"Python {platform.python_version()}; targets measured: {', '.join(targets)}; "
+        f"took {seconds:.0f} s."
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="CI smoke run, under a minute")
+    parser.add_argument("--duration", type=float, help="seconds per wrk/WebSocket point")
+    parser.add_argument("--repeat", type=int, help="repetitions (medians are reported)")
+    parser.add_argument(
+        "--out", type=Path, default=Path(__file__).with_name("results.md"), help="Markdown output"
+    )
+    args = parser.parse_args()
+    if not {procs.SERVER_CPU, procs.LOAD_CPU} <= procs.cpus_available():
+        print("note: fewer than 2 CPUs available; processes are not pinned apart", file=sys.stderr)
+    with contextlib.suppress(OSError):
+        os.sched_setaffinity(0, {procs.LOAD_CPU})
+    print(run(Settings(args.quick, args.duration, args.repeat), args.out))
+
+
+if __name__ == "__main__":
+    main()

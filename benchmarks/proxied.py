@@ -1,0 +1,36 @@
+"""The app under test: a tiny Starlette app behind `QlikSSOMiddleware`, as a user would deploy it.
+
+Header authentication against the benchmark upstream, a cached session per user, every security check
+on (path policy, Origin checks, identity header stripping). The app's "login" is a cookie
+`app_user=<name>` read by an async resolver (a sync one would run in a thread per request, which is
+the resolver's cost, not the proxy's: see the micro-benchmark).
+
+Run: `QLIK_BENCH_UPSTREAM=http://127.0.0.1:PORT uvicorn --factory benchmarks.proxied:create_app`.
+"""
+
+from __future__ import annotations
+
+import os
+
+from starlette.applications import Starlette
+from starlette.requests import HTTPConnection, Request
+from starlette.responses import PlainTextResponse
+from starlette.routing import Route
+
+from qlik_sso_middleware import HeaderAuth, QlikIdentity, QlikSSOMiddleware, QlikTarget
+
+
+async def cookie_resolver(conn: HTTPConnection) -> QlikIdentity | None:
+    user = conn.cookies.get("app_user")
+    return QlikIdentity("BENCH", user) if user else None
+
+
+async def home(request: Request) -> PlainTextResponse:
+    return PlainTextResponse("app home")
+
+
+def create_app() -> QlikSSOMiddleware:
+    upstream = os.environ["QLIK_BENCH_UPSTREAM"]
+    app = Starlette(routes=[Route("/", home)])
+    target = QlikTarget(upstream, prefix="sso", auth=HeaderAuth("hdr-usr"))
+    return QlikSSOMiddleware(app, target=target, resolver=cookie_resolver)
