@@ -32,6 +32,8 @@ class CookieAudit:
     """Every cookie Chromium refused to set or send for one page (and its same-process frames)."""
 
     blocked: list[BlockedCookie] = field(default_factory=list)
+    #: Names of every cookie any response tried to set (raw `Set-Cookie` headers; names only).
+    set_cookie_names: list[str] = field(default_factory=list)
 
     @classmethod
     async def attach(cls, context: BrowserContext, page: Page) -> CookieAudit:
@@ -43,6 +45,10 @@ class CookieAudit:
         return audit
 
     def _on_response(self, event: dict[str, Any]) -> None:
+        for header, value in (event.get("headers") or {}).items():
+            if header.lower() == "set-cookie":  # several cookies arrive joined by newlines
+                for line in str(value).splitlines():
+                    self.set_cookie_names.append(line.split("=", 1)[0].strip())
         for item in event.get("blockedCookies", []):
             cookie = item.get("cookie") or {}
             name = cookie.get("name") or item.get("cookieLine", "").split("=", 1)[0]

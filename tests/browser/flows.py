@@ -16,9 +16,11 @@ QLIK_COOKIE_PREFIX = "x-qlik-session"
 STATE_TIMEOUT_MS = 30_000
 
 
-async def login(context: BrowserContext, base_url: str, user: str) -> Page:
-    """Log `user` in through the app's own form in a new page; return the page (at `/`)."""
-    page = await context.new_page()
+async def login(
+    context: BrowserContext, base_url: str, user: str, page: Page | None = None
+) -> Page:
+    """Log `user` in through the app's own form (in `page` or a new one); return it, at `/`."""
+    page = page or await context.new_page()
     await page.goto(f"{base_url}/login")
     await page.fill("#username", user)
     await page.fill("#password", DEMO_PASSWORD)

@@ -20,8 +20,16 @@ from qlik_sso_middleware.demo.settings import DEMO_APP_ID, DEMO_FRAME_OBJECT, DE
 from qlik_sso_middleware.testing import DEMO_APPS
 
 from .conftest import VIEWPORT
+from .cookie_audit import CookieAudit
 from .demo_process import DemoProcess
-from .flows import STATE_TIMEOUT_MS, login, qlik_cookies, screenshot, wait_connected
+from .flows import (
+    QLIK_COOKIE_PREFIX,
+    STATE_TIMEOUT_MS,
+    login,
+    qlik_cookies,
+    screenshot,
+    wait_connected,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="package")]
 
@@ -50,7 +58,10 @@ async def test_alice_sees_herself_in_the_iframe_and_the_mashup(
 ) -> None:
     context = await browser.new_context(viewport=VIEWPORT)
     try:
-        page = await login(context, demo.url, "alice")
+        # Watch every response from the start: not one may even try to set a Qlik cookie.
+        page = await context.new_page()
+        audit = await CookieAudit.attach(context, page)
+        await login(context, demo.url, "alice", page)
         await _assert_embedded_as(page, "alice")
         frame = page.frame_locator("#qlik-frame")
         # The frame is our own origin: the test can reach into it, and so can the app's scripts.
@@ -65,6 +76,14 @@ async def test_alice_sees_herself_in_the_iframe_and_the_mashup(
         assert await frame.locator("svg#qlik-object text").all_text_contents() == bars
         assert await qlik_cookies(context) == []
         assert [c.get("name") for c in await context.cookies()] == ["demo_session"]
+        assert "demo_session" in audit.set_cookie_names  # the audit sees cookies being set...
+        assert not [n for n in audit.set_cookie_names if n.lower().startswith(QLIK_COOKIE_PREFIX)]
+        assert audit.blocked == []
+        # ...and scripts in the frame see no Qlik cookie either.
+        assert (
+            QLIK_COOKIE_PREFIX
+            not in (await frame.locator("body").evaluate("() => document.cookie")).lower()
+        )
         shot = await screenshot(page, tmp_path, "demo-alice")
         if os.environ.get("QLIK_SSO_UPDATE_DOCS"):
             shutil.copyfile(shot, _DOCS_SCREENSHOT)

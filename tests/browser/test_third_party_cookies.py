@@ -120,6 +120,8 @@ async def test_qlik_on_its_own_origin_in_an_iframe_breaks_when_they_are_blocked(
         await frame.locator(f"body[data-state={expected_state}]").wait_for(timeout=STATE_TIMEOUT_MS)
         await screenshot(page, tmp_path, f"direct-embed-{expected_state}")
         refused = {c.name for c in audit.third_party_blocked()}
+        # Here, unlike through our proxy, Qlik's own cookie reaches the browser.
+        assert sim.cookie_name("direct") in audit.set_cookie_names
         if expected_state == "connected":
             assert await frame.locator("#qlik-user").inner_text() == "Connected as ACME\\alice"
             assert refused == set()
