@@ -130,6 +130,9 @@ class Upstream:
             self._csrf_tokens.move_to_end(session_value)
         return token
 
+    def forget_csrf_token(self, session_value: str) -> None:
+        self._csrf_tokens.pop(session_value, None)
+
     def remember_csrf_token(self, session_value: str, token: str) -> None:
         self._csrf_tokens[session_value] = token
         while len(self._csrf_tokens) > 10_000:

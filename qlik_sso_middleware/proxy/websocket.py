@@ -131,7 +131,10 @@ async def _connect(
     req: ProxiedRequest,
     identity: QlikIdentity,
     session: QlikSession,
+    *,
+    retry: bool = True,
 ) -> tuple[QlikSession, ClientConnection]:
+    cached = upstream.cached_csrf_token(session.cookie_value) is not None
     session, token = await _csrf_token(sso, upstream, req, identity, session)
     query = req.upstream_query(websocket=True)
     if token is not None:
@@ -174,6 +177,11 @@ async def _connect(
         )
     except InvalidStatus as exc:
         status = exc.response.status_code
+        if status in (401, 403) and cached and retry:
+            # A restarted Qlik forgot the session and the token we cached for it: fetch the token
+            # again (that probes and renews the session) and retry once.
+            upstream.forget_csrf_token(session.cookie_value)
+            return await _connect(sso, upstream, req, identity, session, retry=False)
         if status in (401, 403):
             raise RequestRefused(
                 "Qlik refused the WebSocket (origin not in the virtual proxy's host allow list, "
