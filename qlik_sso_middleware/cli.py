@@ -85,9 +85,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    if not args.debug:
-        # httpx logs every URL at INFO (query strings may carry tickets).
-        logging.getLogger("httpx").setLevel(logging.WARNING)
+    # Even with --debug: httpx logs every URL at INFO (query strings carry tickets and handoff
+    # tokens) and httpcore logs raw headers at DEBUG (Qlik session cookies).
+    for noisy in ("httpx", "httpcore", "websockets"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
         return _dispatch(args)
     except ConfigurationError as exc:

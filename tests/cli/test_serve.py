@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import signal
 import sys
@@ -194,3 +195,33 @@ async def test_serve_command_as_a_process(
         if proc.returncode is None:
             proc.kill()
             await proc.wait()
+
+
+async def test_no_secret_reaches_the_logs(
+    tmp_path: Path,
+    simulator: QlikSimulator,
+    app_url: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    path = tmp_path / "serve.toml"
+    path.write_text(config_text(simulator, app_url))
+    proxy = build_serve_app(load_config(path, {}))
+    token = Handoff([KEY]).issue(ALICE)
+    async with serve(proxy) as url, httpx.AsyncClient(base_url=url) as client:
+        await client.get("/_qlik_sso/handoff", params={"token": token})
+        assert (await client.get("/_qlik_sso/handoff", params={"token": token})).status_code == 401
+        await client.get("/sso/qps/user")
+        own_cookie = client.cookies.get("qlik_sso_session")
+        await client.post("/_qlik_sso/logout")
+    sessions = [r for r in simulator.requests if r.session_id]
+    assert own_cookie and sessions
+    # Our loggers and the server's (httpx/httpcore debug logs belong to the test's own client;
+    # the CLI keeps those libraries at WARNING).
+    ours = "\n".join(
+        r.getMessage() for r in caplog.records if r.name.startswith(("qlik_sso", "uvicorn"))
+    )
+    assert "handoff refused: handoff token was already used" in ours
+    assert "Qlik login: ACME\\alice" in ours
+    for secret in (token, own_cookie, KEY, *{r.session_id for r in sessions}):
+        assert secret is not None and secret not in ours
