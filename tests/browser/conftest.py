@@ -29,7 +29,8 @@ from playwright.async_api import (
 
 from .demo_process import DemoProcess, running_demo
 
-CHROMIUM = "/usr/bin/chromium"
+#: Debian's Chromium; `QLIK_SSO_CHROMIUM` points elsewhere (never a downloaded browser).
+CHROMIUM = os.environ.get("QLIK_SSO_CHROMIUM", "/usr/bin/chromium")
 LAUNCH_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
