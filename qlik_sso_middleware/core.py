@@ -7,12 +7,19 @@ the app uses it to log users out (`await sso.logout(identity)`), also reachable 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Sequence
 
 from starlette.requests import HTTPConnection
 
-from .errors import ConfigurationError, InvalidIdentity, NotAuthenticated, QlikError
+from .errors import (
+    ConfigurationError,
+    InvalidIdentity,
+    NotAuthenticated,
+    QlikError,
+    TooManyLogins,
+)
 from .identity import QlikIdentity
 from .proxy.headers import RequestHeaderPolicy
 from .proxy.upstream import Upstream
@@ -41,6 +48,9 @@ class QlikSSO:
     - `login_url`: where page loads without a logged-in user are redirected (default: 401).
     - `allow_missing_origin`: accept WebSocket handshakes without `Origin` (non-browser clients);
       off by default because it weakens cross-site WebSocket hijacking protection.
+    - `max_concurrent_logins`: Qlik logins in flight at once, all users together (default 16);
+      a request that waits `login_wait` seconds for a slot gets 503 (`TooManyLogins`). Keep it
+      under the target's `max_connections` so a flood of new users cannot starve the others.
     """
 
     def __init__(
@@ -54,6 +64,8 @@ class QlikSSO:
         forward_cookies: Sequence[str] = (),
         login_url: str | None = None,
         allow_missing_origin: bool = False,
+        max_concurrent_logins: int = 16,
+        login_wait: float = 10.0,
     ) -> None:
         target_list = [targets] if isinstance(targets, QlikTarget) else list(targets)
         if not target_list:
@@ -69,6 +81,20 @@ class QlikSSO:
                 raise ConfigurationError(
                     f"{origin!r} must be scheme://host[:port]", field="allowed_origins"
                 )
+        if (
+            isinstance(max_concurrent_logins, bool)
+            or not isinstance(max_concurrent_logins, int)
+            or max_concurrent_logins < 1
+        ):
+            raise ConfigurationError("must be an integer >= 1", field="max_concurrent_logins")
+        if (
+            isinstance(login_wait, bool)
+            or not isinstance(login_wait, int | float)
+            or login_wait <= 0
+        ):
+            raise ConfigurationError("must be a positive number of seconds", field="login_wait")
+        self.login_wait = float(login_wait)
+        self._login_slots = asyncio.Semaphore(max_concurrent_logins)
         self.targets = {t.name: t for t in target_list}
         self.upstreams = [Upstream(t) for t in target_list]
         # Longest mount first so /sso/tenant/ wins over /sso/.
@@ -148,14 +174,24 @@ class QlikSSO:
         key = self.session_key(upstream, identity)
 
         async def login() -> QlikSession:
-            ctx = upstream.login_context(host)
             try:
-                session = await upstream.target.auth.login(identity, ctx)
-            except QlikError as exc:
-                logger.warning(
-                    "Qlik login failed for %s on %s: %s", identity, upstream.target.name, exc
-                )
-                raise
+                async with asyncio.timeout(self.login_wait):
+                    await self._login_slots.acquire()
+            except TimeoutError:
+                raise TooManyLogins(
+                    f"no login slot free within login_wait={self.login_wait:g}s"
+                ) from None
+            try:
+                ctx = upstream.login_context(host)
+                try:
+                    session = await upstream.target.auth.login(identity, ctx)
+                except QlikError as exc:
+                    logger.warning(
+                        "Qlik login failed for %s on %s: %s", identity, upstream.target.name, exc
+                    )
+                    raise
+            finally:
+                self._login_slots.release()
             logger.info("Qlik login: %s on %s", identity, upstream.target.name)
             return session
 

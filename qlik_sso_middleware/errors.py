@@ -18,7 +18,8 @@ contain a cookie, ticket, key or password.
     │   └── QPSError                the QPS REST API refused a call             502 / 1011
     │       ├── XrfkeyRejected      403 "XSRF prevention check failed"
     │       └── ClientCertificateRejected   TLS handshake failed on port 4243
-    └── StoreUnavailable            session store (e.g. Redis) unreachable      503 / 1013
+    ├── StoreUnavailable            session store (e.g. Redis) unreachable      503 / 1013
+    └── TooManyLogins               every login slot busy for login_wait        503 / 1013
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ __all__ = [
     "QlikUnavailable",
     "RequestRefused",
     "StoreUnavailable",
+    "TooManyLogins",
     "XrfkeyRejected",
 ]
 
@@ -150,3 +152,15 @@ class StoreUnavailable(QlikSSOError):
     status_code = 503
     ws_close_code = 1013
     public_message = "Session store unavailable, try again shortly"
+
+
+class TooManyLogins(QlikSSOError):
+    """Every login slot (`max_concurrent_logins`) stayed busy for `login_wait` seconds.
+
+    A flood of first requests for users without a Qlik session waits here instead of taking every
+    pooled connection to Qlik from users who already have one.
+    """
+
+    status_code = 503
+    ws_close_code = 1013
+    public_message = "Too many sign-ins in progress, try again shortly"
