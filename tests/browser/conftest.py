@@ -85,10 +85,12 @@ async def demo() -> AsyncIterator[DemoProcess]:
 async def profile_browser(playwright: Playwright, tmp_path: Path) -> AsyncIterator[ProfileLauncher]:
     """Launch Chromium with a real (persistent) profile whose third-party cookie setting is given.
 
-    Why a profile: with this Chromium no command-line switch blocks third-party cookies
-    (`--test-third-party-cookie-phaseout` and friends change nothing), while the user setting
-    "Block third-party cookies" (`profile.cookie_controls_mode`) does; off-the-record contexts
-    already block them by default, so the allowing control needs a profile too.
+    Why a profile: with this Chromium (156) the command-line switches tried change nothing
+    (`--test-third-party-cookie-phaseout`, `--enable-features=TrackingProtection3pcd`, and the
+    non-existent `--disable-third-party-cookies`), and neither does DevTools'
+    `Network.setCookieControls`; the user setting "Block third-party cookies"
+    (`profile.cookie_controls_mode`) does. Off-the-record contexts (Playwright's `new_context`)
+    block them by default, so the allowing control needs a real profile too.
     """
     contexts: list[BrowserContext] = []
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
-from playwright.async_api import BrowserContext
+from playwright.async_api import Browser, BrowserContext
 
 from qlik_sso_middleware import QlikIdentity
 from qlik_sso_middleware.auth._qps import QPSClient, QPSSettings
@@ -33,7 +33,9 @@ from .sites import CONTROL_COOKIE, control_site, embedder_site, on_localhost
 pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="package")]
 
 
-async def _control_cookie_round_trip(context: BrowserContext) -> tuple[str, CookieAudit]:
+async def _control_cookie_round_trip(
+    context: BrowserContext, shots: Path
+) -> tuple[str, CookieAudit]:
     """Embed the control site (localhost) in a page on 127.0.0.1; what did the frame get back?"""
     async with serve(control_site()) as third, serve(embedder_site()) as embedder:
         page = await context.new_page()
@@ -42,18 +44,33 @@ async def _control_cookie_round_trip(context: BrowserContext) -> tuple[str, Cook
         body = page.frame_locator("#embedded").locator("body[data-cookie]")
         await body.wait_for(timeout=STATE_TIMEOUT_MS)
         seen = await body.get_attribute("data-cookie")
+        await screenshot(page, shots, "control-cookie")
         await page.close()
     return seen or "", audit
 
 
 async def test_control_third_party_cookie_is_kept_when_allowed(
-    profile_browser: ProfileLauncher,
+    profile_browser: ProfileLauncher, tmp_path: Path
 ) -> None:
     context = await profile_browser(ALLOW_THIRD_PARTY)
-    seen, audit = await _control_cookie_round_trip(context)
+    seen, audit = await _control_cookie_round_trip(context, tmp_path)
     assert seen == "1"
     assert audit.third_party_blocked() == []
     assert CONTROL_COOKIE in [c.get("name") for c in await context.cookies()]
+
+
+async def test_default_contexts_already_block_third_party_cookies(
+    browser: Browser, tmp_path: Path
+) -> None:
+    """Worth knowing: Playwright's contexts are off-the-record profiles, where this Chromium blocks
+    third-party cookies by default, so every other browser test runs under that rule as well."""
+    context = await browser.new_context()
+    try:
+        seen, audit = await _control_cookie_round_trip(context, tmp_path)
+    finally:
+        await context.close()
+    assert seen == "none"
+    assert {c.name for c in audit.third_party_blocked()} == {CONTROL_COOKIE}
 
 
 async def test_blocked_third_party_cookies_do_not_matter_to_the_demo(
@@ -61,7 +78,7 @@ async def test_blocked_third_party_cookies_do_not_matter_to_the_demo(
 ) -> None:
     context = await profile_browser(BLOCK_THIRD_PARTY)
     # The setting is in effect: the control cookie is refused, and Chromium says why.
-    seen, control_audit = await _control_cookie_round_trip(context)
+    seen, control_audit = await _control_cookie_round_trip(context, tmp_path)
     assert seen == "none"
     refused = control_audit.third_party_blocked()
     assert {c.name for c in refused} == {CONTROL_COOKIE}
