@@ -41,7 +41,8 @@ def main() -> None:
     if not os.environ.get("QLIK_URL"):
         raise SystemExit("set QLIK_URL to the Qlik proxy, e.g. QLIK_URL=http://127.0.0.1:8080")
     sys.path.insert(0, str(HERE))
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mysite.settings")
+    # This script serves this project, whatever an inherited environment says.
+    os.environ["DJANGO_SETTINGS_MODULE"] = "mysite.settings"
     prepare()
     uvicorn.run(
         "mysite.asgi:application",
