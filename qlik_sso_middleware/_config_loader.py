@@ -54,9 +54,14 @@ class Secret:
         return hash(self._value)
 
 
-def config_error(where: str | None, key: str, message: str) -> ConfigurationError:
-    """An error naming the source (`file:line` or `$VARIABLE`) and the dotted key."""
-    error = ConfigurationError(f"{where}: {key}: {message}" if where else f"{key}: {message}")
+def config_error(
+    where: str | None,
+    key: str,
+    message: str,
+    kind: type[ConfigurationError] = ConfigurationError,
+) -> ConfigurationError:
+    """An error (of `kind`) naming the source (`file:line` or `$VARIABLE`) and the dotted key."""
+    error = kind(f"{where}: {key}: {message}" if where else f"{key}: {message}")
     error.field = key
     return error
 

@@ -224,8 +224,10 @@ class QlikSSOConfig:
     def location(self, key: str) -> str | None:
         return self.raw.location(key)
 
-    def error(self, key: str, message: str) -> ConfigurationError:
-        return config_error(self.location(key), key, message)
+    def error(
+        self, key: str, message: str, kind: type[ConfigurationError] = ConfigurationError
+    ) -> ConfigurationError:
+        return config_error(self.location(key), key, message, kind)
 
 
 def load_config(
@@ -307,7 +309,7 @@ def _located(
         else:
             key = (fields or {}).get(exc.field) or f"{section}.{exc.field}"
         message = exc.message.split(": ", 1)[1] if exc.field else exc.message
-        raise config.error(key, message) from None
+        raise config.error(key, message, type(exc)) from None  # CertificateError stays one
 
 
 def build_qps_settings(config: QlikSSOConfig) -> QPSSettings:

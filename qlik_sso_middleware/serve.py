@@ -106,7 +106,12 @@ class ServeApp:
             )
         except ConfigurationError as exc:
             raise config.error(f"app.{exc.field}", exc.message.split(": ", 1)[-1]) from None
-        self.app_proxy = AppProxy(serve.upstream, private_cookies=frozenset({serve.cookie_name}))
+        try:
+            self.app_proxy = AppProxy(
+                serve.upstream, private_cookies=frozenset({serve.cookie_name})
+            )
+        except ConfigurationError as exc:
+            raise config.error("serve.upstream", exc.message.split(": ", 1)[-1]) from None
         inner: ASGIApp = QlikSSOMiddleware(self.app_proxy, sso=self.sso)
         if metrics is not None:
             inner = metrics.wrap_app(inner, self.sso)

@@ -90,8 +90,11 @@ class QlikProbe:
 
     # -- the steps --------------------------------------------------------------------------
 
-    async def run(self, *, qps_ok: bool) -> None:
+    async def run(self, *, qps_ok: bool, can_login: bool = True) -> None:
         if not await self._virtual_proxy():
+            return
+        if not can_login:
+            self.report.skipped("login", "test login", "the QPS certificates cannot be used")
             return
         identity = self._identity()
         if identity is None:

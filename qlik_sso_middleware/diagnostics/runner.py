@@ -14,8 +14,10 @@ import socket
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
-from ..config import QlikSSOConfig, build_qps_settings, build_target
-from ..errors import ConfigurationError, QlikError, XrfkeyRejected
+from ..auth.base import AuthStrategy
+from ..auth.header import HeaderAuth
+from ..config import QlikSSOConfig, build_auth, build_qps_settings, build_target
+from ..errors import CertificateError, ConfigurationError, QlikError, XrfkeyRejected
 from ..proxy.upstream import Upstream
 from .network import (
     certificate_summary,
@@ -40,7 +42,13 @@ async def run_checks(
     """Run every applicable check; `report.ok` is True only when none failed."""
     report = Report(on_step=on_step)
     clock = now or (lambda: dt.datetime.now(dt.UTC))
-    target = build_target(config)
+    try:
+        auth: AuthStrategy = build_auth(config)
+        can_login = True
+    except CertificateError:
+        # Reported as `qps.credentials` below; the network steps still run.
+        auth, can_login = HeaderAuth(), False
+    target = build_target(config, auth=auth)
     upstream = Upstream(target)
     try:
         proxy_ok = await _network(report, "proxy", "Qlik proxy", target.url, config, clock)
@@ -52,7 +60,7 @@ async def run_checks(
             return report
         probe = QlikProbe(config, upstream, report)
         try:
-            await probe.run(qps_ok=qps_ok)
+            await probe.run(qps_ok=qps_ok, can_login=can_login)
         finally:
             await probe.cleanup()
     finally:

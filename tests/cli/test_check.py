@@ -281,6 +281,27 @@ async def test_session_api_strategy() -> None:
         assert sim.live_sessions(USER) == []
 
 
+async def test_ticket_strategy() -> None:
+    async with QlikSimulator(vp(auth="ticket")) as sim:
+        report = await check(sim_env(sim, auth_strategy="ticket"))
+        assert report.ok, [s.render() for s in report.steps]
+        assert step(report, "cookie")[0] == "pass"  # the ticket's session came with a cookie
+        assert sim.live_sessions(USER) == []
+
+
+async def test_session_api_with_unusable_certificates(tmp_path: Path) -> None:
+    other = generate_certificates(tmp_path, client_signed_by_other_root=True)
+    async with QlikSimulator(vp()) as sim:
+        env = sim_env(sim, auth_strategy="session_api") | {
+            "QLIK_SSO_QPS_CLIENT_CERT": str(other.client),
+            "QLIK_SSO_QPS_CLIENT_KEY": str(other.client_key),
+        }
+        report = await check(env)
+        assert failed_ids(report) == ["qps.credentials"]
+        assert step(report, "vp.exists")[0] == "pass"
+        assert step(report, "login")[0] == "skip"
+
+
 def test_cli_json_and_exit_status(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     with SimulatorThread(vp(), api=False) as sim:
         path = tmp_path / "qlik-sso.toml"
