@@ -41,7 +41,7 @@ import difflib
 import logging
 from collections.abc import Callable, Mapping
 from importlib import import_module
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
@@ -70,7 +70,9 @@ from ..middleware import QlikSSOMiddleware
 from ..resolvers.base import Resolution, ResolverLike
 from ..target import QlikTarget
 from ._bridge import LoopRecorder, run_in_sso_loop
-from .wsgi import QlikWSGIMiddleware
+
+if TYPE_CHECKING:
+    from .wsgi import QlikWSGIMiddleware
 
 __all__ = [
     "DjangoSessionResolver",
@@ -322,6 +324,8 @@ def _with_lifespan(django_app: Any) -> ASGIApp:
 def get_wsgi_application(*, sso: QlikSSO | None = None) -> QlikWSGIMiddleware:
     """Django's WSGI application with Qlik's HTTP paths proxied (no WebSockets: see above)."""
     from django.core.wsgi import get_wsgi_application as django_wsgi
+
+    from .wsgi import QlikWSGIMiddleware  # needs a2wsgi: only for WSGI deployments
 
     django_app = django_wsgi()
     sso = sso or sso_from_settings()
