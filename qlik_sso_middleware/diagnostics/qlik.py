@@ -1,94 +1,25 @@
-"""The Qlik-level checks: virtual proxy, login, `qps/user`, xrfkey, CSRF token, WebSocket, cookie.
-
-The login goes through the configured strategy's own `login()` (so `auth/_proxy_login.py` explains
-failures in Qlik terms, one copy of that knowledge); this module adds what only a diagnostic can
-afford: when a header is ignored it tries the likely causes (static directory, another common
-header name, a ticket virtual proxy) and names the one that works. Every response is recorded by
-an httpx hook so any session cookie Qlik set is ended by `cleanup()`; values are never shown.
-"""
+"""The Qlik-level checks in order: virtual proxy, login, `qps/user`, xrfkey, CSRF token, engine
+WebSocket with the app's Origin, and the session cookie's attributes for the embedding mode."""
 
 from __future__ import annotations
 
-import contextlib
 import json
-from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import httpx
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidHandshake, InvalidStatus
 
-from ..auth.header import HeaderAuth
-from ..config import QlikSSOConfig, build_qps_settings
-from ..errors import ConfigurationError, InvalidIdentity, QlikAccessDenied, QlikError
 from ..identity import QlikIdentity
-from ..proxy.upstream import Upstream
 from ..stores.base import QlikSession
-from .report import Report
+from .context import REDIRECTS
+from .login import LoginChecks
 
 __all__ = ["QlikProbe"]
 
-#: Header names people commonly give header virtual proxies, tried when the configured one is
-#: ignored (the test identity is sent; sessions created are ended).
-COMMON_HEADERS = ("hdr-usr", "X-Remote-User", "X-User", "userid", "user", "iv-user", "REMOTE_USER")
-_REDIRECTS = (301, 302, 303, 307, 308)
 
-
-@dataclass(frozen=True)
-class _Seen:
-    method: str
-    path: str
-    status: int
-    set_cookies: tuple[str, ...]
-    content_type: str
-    inactive: bool  # qps/user JSON {"session": "inactive"}: nothing logged the user in
-
-
-class QlikProbe:
-    """One run of the Qlik-level checks against `upstream` (the middleware's own client)."""
-
-    def __init__(self, config: QlikSSOConfig, upstream: Upstream, report: Report) -> None:
-        self.config = config
-        self.upstream = upstream
-        self.report = report
-        self.target = upstream.target
-        parts = urlsplit(config.app.origin or "")
-        if config.qlik.host_header:
-            self.host = config.qlik.host_header
-        elif parts.netloc and config.app.embedding == "proxy":
-            self.host = parts.netloc  # the middleware preserves the browser's Host
-        else:
-            self.host = urlsplit(self.target.url).netloc
-        self.ctx = upstream.login_context(self.host)
-        self.base = self.target.url + self.ctx.base_path
-        self.seen: list[_Seen] = []
-        self._qps_sessions: list[tuple[QlikIdentity, QlikSession]] = []
-        upstream.client.event_hooks["response"].append(self._record)
-
-    async def _record(self, response: httpx.Response) -> None:
-        await response.aread()  # small answers only: qps/user, csrftoken, qrs/about
-        try:
-            body = json.loads(response.content)
-        except ValueError:
-            body = None
-        inactive = isinstance(body, dict) and body.get("session") == "inactive"
-        self.seen.append(
-            _Seen(
-                response.request.method,
-                response.request.url.path,
-                response.status_code,
-                tuple(response.headers.get_list("set-cookie")),
-                response.headers.get("content-type", ""),
-                inactive,
-            )
-        )
-
-    async def _get(self, path: str, headers: dict[str, str] | None = None) -> httpx.Response:
-        return await self.upstream.client.get(
-            self.base + path, headers={"host": self.host, **(headers or {})}
-        )
-
-    # -- the steps --------------------------------------------------------------------------
+class QlikProbe(LoginChecks):
+    """One run of the Qlik-level checks; `run()` then always `cleanup()`."""
 
     async def run(self, *, qps_ok: bool, can_login: bool = True) -> None:
         if not await self._virtual_proxy():
@@ -128,7 +59,7 @@ class QlikProbe:
                 "vp.exists", title, "Qlik answered 400: no virtual proxy with this prefix", fix
             )
             return False
-        if response.status_code in _REDIRECTS:
+        if response.status_code in REDIRECTS:
             self.report.passed("vp.exists", title, "answers (redirects anonymous users to login)")
             return True
         if response.status_code == 200 and "json" in response.headers.get("content-type", ""):
@@ -156,141 +87,6 @@ class QlikProbe:
             )
             return None
         return QlikIdentity.parse(user)
-
-    async def _login(self, identity: QlikIdentity, *, qps_ok: bool) -> QlikSession | None:
-        auth = self.target.auth
-        strategy = self.config.auth.strategy
-        title = f"login of {identity} ({strategy})"
-        before = len(self.seen)
-        try:
-            auth.check_identity(identity)
-            session = await auth.login(identity, self.ctx)
-        except (QlikError, InvalidIdentity, ConfigurationError) as exc:
-            fix = await self._login_fix(exc, identity, self.seen[before:], qps_ok=qps_ok)
-            self.report.failed("login", title, exc.message, fix)
-            return None
-        if not isinstance(auth, HeaderAuth):
-            self._qps_sessions.append((identity, session))
-        detail = f"session cookie {session.cookie_name}"
-        if self.ctx.is_plain_http:
-            detail += " (Qlik adds -HTTP over plain http)"
-        self.report.passed("login", title, detail)
-        return session
-
-    async def _login_fix(
-        self, exc: Exception, identity: QlikIdentity, seen: list[_Seen], *, qps_ok: bool
-    ) -> str:
-        auth = self.target.auth
-        last = seen[-1] if seen else None
-        if isinstance(exc, QlikAccessDenied):
-            return (
-                "give the test user an access pass (QMC > License management), or end its other "
-                "sessions (Qlik allows 5 per user)"
-            )
-        if isinstance(exc, InvalidIdentity | ConfigurationError):
-            return "choose a [check] test_user this strategy can carry (US-ASCII for headers)"
-        if last is None:
-            return "check qlik.url and the network path to the Qlik proxy"
-        ignored = last.status in _REDIRECTS or last.inactive
-        if ignored and isinstance(auth, HeaderAuth):
-            return await self._ignored_header(auth, identity, qps_ok=qps_ok)
-        if ignored:
-            return (
-                "the virtual proxy redirected the ticket to its login page: is auth.strategy the "
-                "right one and [qps] the QPS API of this virtual proxy's proxy service?"
-            )
-        if last.status == 400:
-            return f"create the virtual proxy '{self.target.prefix}' or fix qlik.prefix"
-        seen_names = [c.split("=", 1)[0].strip() for c in last.set_cookies if "=" in c]
-        configured = self.target.cookie_name or ""
-        if seen_names and seen_names[0] != self.ctx.effective_cookie_name:
-            if configured.endswith("-HTTP"):
-                return (
-                    f"remove '-HTTP' from qlik.cookie_name ('{configured}'): Qlik adds the "
-                    "suffix itself when the proxy is reached over plain http"
-                )
-            name = seen_names[0]
-            if self.ctx.is_plain_http and name.endswith("-HTTP"):
-                name = name[: -len("-HTTP")]
-            return (
-                f"set qlik.cookie_name = '{name}' (the virtual proxy's 'Session cookie header "
-                "name'), or leave it unset for the default X-Qlik-Session-<prefix>"
-            )
-        if "instead of" in str(exc):
-            return (
-                "make auth.static_user_directory / auth.pattern match the virtual proxy's user "
-                "directory settings (static directory, or dynamic pattern $ud\\\\$id)"
-            )
-        return "see the message above; run with --debug for Qlik's full answers"
-
-    async def _try_header(self, name: str, value: str) -> tuple[str, str] | None:
-        """Who Qlik logs in when `name: value` is sent (None: it ignored the header)."""
-        try:
-            response = await self._get("qps/user", {name: value})
-            body = json.loads(response.content) if response.status_code == 200 else None
-        except (httpx.HTTPError, ValueError):
-            return None
-        if isinstance(body, dict) and isinstance(body.get("userId"), str):
-            return str(body.get("userDirectory", "")), str(body["userId"])
-        return None
-
-    async def _ignored_header(
-        self, auth: HeaderAuth, identity: QlikIdentity, *, qps_ok: bool
-    ) -> str:
-        name = auth.header_name
-        if auth.static_user_directory is None:
-            found = await self._try_header(name, identity.user_id)
-            if found is not None:
-                return (
-                    f"the virtual proxy uses a static user directory ('{found[0]}'): set "
-                    f"auth.static_user_directory = '{found[0]}', or switch the virtual proxy to "
-                    "'Header authentication dynamic user directory' with pattern $ud\\\\$id"
-                )
-        else:
-            found = await self._try_header(name, f"{identity.user_directory}\\{identity.user_id}")
-            if found is not None:
-                return (
-                    "the virtual proxy uses a dynamic user directory: remove "
-                    "auth.static_user_directory (the header then carries DIRECTORY\\\\user)"
-                )
-        value = identity.header_value(auth.pattern)
-        for other in COMMON_HEADERS:
-            if other.lower() != name.lower() and await self._try_header(other, value):
-                return (
-                    f"the virtual proxy reads the header '{other}', not '{name}': set "
-                    f"auth.header_name = '{other}' (it must equal the QMC's 'Header "
-                    "authentication header name')"
-                )
-        if qps_ok and await self._ticket_works(identity):
-            return (
-                f"Qlik accepts tickets on '{self.target.prefix}' but ignores the header "
-                f"'{name}': this looks like a ticket virtual proxy. Set auth.strategy = "
-                "'session_api' (or 'ticket') and keep [qps], or change the virtual proxy's "
-                f"authentication method to header authentication with header name '{name}'"
-            )
-        return (
-            f"Qlik ignored the header '{name}' (no session, or a redirect to its login page). In the QMC open "
-            f"Virtual proxies > '{self.target.prefix}' > Authentication: the method must be "
-            "'Header authentication dynamic user directory' (pattern $ud\\\\$id) or static "
-            f"(then set auth.static_user_directory), and the header name exactly '{name}'. If it "
-            "is a ticket virtual proxy, set auth.strategy = 'session_api' or 'ticket' with [qps]"
-        )
-
-    async def _ticket_works(self, identity: QlikIdentity) -> bool:
-        from ..auth._qps import QPSClient
-
-        try:
-            async with QPSClient(build_qps_settings(self.config)) as client:
-                ticket = await client.create_ticket(identity)
-            response = await self.upstream.client.get(
-                self.base + "qps/user",
-                params={"qlikTicket": ticket.ticket},
-                headers={"host": self.host},
-            )
-            body = json.loads(response.content) if response.status_code == 200 else None
-        except (QlikError, ConfigurationError, httpx.HTTPError, ValueError):
-            return False
-        return isinstance(body, dict) and isinstance(body.get("userId"), str)
 
     def _session_headers(self, identity: QlikIdentity, session: QlikSession) -> dict[str, str]:
         # What the middleware sends on every forwarded request.
@@ -453,22 +249,3 @@ class QlikProbe:
             f"Virtual proxies > '{self.target.prefix}' > Advanced: SameSite attribute (HTTPS) = "
             "None, 'Has secure attribute (HTTPS)' on",
         )
-
-    async def cleanup(self) -> None:
-        """End every Qlik session this check created (cookies from any recorded answer)."""
-        pairs: set[tuple[str, str]] = set()
-        for seen in self.seen:
-            if not seen.path.endswith("qps/user"):
-                continue  # only logins set Qlik's session cookie
-            for header in seen.set_cookies:
-                name, sep, value = header.split(";", 1)[0].partition("=")
-                if sep and value.strip():
-                    pairs.add((name.strip(), value.strip()))
-        for name, value in pairs:
-            with contextlib.suppress(httpx.HTTPError):
-                await self.upstream.client.delete(
-                    self.base + "qps/user", headers={"host": self.host, "cookie": f"{name}={value}"}
-                )
-        for identity, session in self._qps_sessions:
-            with contextlib.suppress(QlikError):
-                await self.target.auth.logout(identity, session, self.ctx)
