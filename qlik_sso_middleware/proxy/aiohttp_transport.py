@@ -100,10 +100,13 @@ class StreamedResponse:
         content = self._response.content
         try:
             while True:
-                chunk = await content.readany()
-                if not chunk:
-                    return
-                yield chunk
+                # `readchunk`, not `readany`: the buffered pieces one by one, where `readany` would
+                # join (copy) everything buffered into one new bytes object first.
+                chunk, end_of_http_chunk = await content.readchunk()
+                if chunk:
+                    yield chunk
+                elif not end_of_http_chunk:
+                    return  # (b"", False) is the end of the body
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             raise _translate(exc, request=self._request) from exc
 
