@@ -282,6 +282,13 @@ def _validate(config: QlikSSOConfig) -> None:
         )
     if config.store.kind == "redis" and config.store.url is None:
         raise config.error("store.url", "is required for store.kind = 'redis'")
+    for key, path in (
+        ("serve.handoff_path", config.serve.handoff_path),
+        ("metrics.path", config.metrics.path),
+        ("app.login_url", config.app.login_url or "/"),
+    ):
+        if not path.startswith("/") and not (key == "app.login_url" and "://" in path):
+            raise config.error(key, f"{path!r} must be a path starting with '/'")
     if config.check.test_user is not None:
         try:
             QlikIdentity.parse(config.check.test_user)

@@ -143,6 +143,8 @@ def test_cross_field_rules(tmp_path: Path) -> None:
     assert "qps.api_url: is required for auth.strategy = 'session_api'" in message
     message = error_of(write(tmp_path, BASE + '[store]\nkind = "redis"\n'))
     assert "store.url: is required" in message
+    message = error_of(write(tmp_path, BASE + '[serve]\nhandoff_path = "handoff"\n'))
+    assert ":9: serve.handoff_path: 'handoff' must be a path starting with '/'" in message
     message = error_of(write(tmp_path, BASE + '[check]\ntest_user = "alice"\n'))
     assert ":9: check.test_user:" in message and "one backslash" in message
 

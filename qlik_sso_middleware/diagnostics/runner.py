@@ -142,6 +142,7 @@ async def _qps(report: Report, config: QlikSSOConfig, clock: Callable[[], dt.dat
     if not await _network(report, "qps", "QPS API", config.qps.api_url, config, clock):
         return False
     _certificate_files(report, config, clock)
+    await _qps_server_certificate(report, config, clock)
     from ..auth._qps import QPSClient
 
     title = "QPS API: TLS both ways + xrfkey"
@@ -174,6 +175,30 @@ async def _qps(report: Report, config: QlikSSOConfig, clock: Callable[[], dt.dat
         "qps.tls", title, "server certificate verified, client certificate accepted, xrfkey ok"
     )
     return True
+
+
+async def _qps_server_certificate(
+    report: Report, config: QlikSSOConfig, clock: Callable[[], dt.datetime]
+) -> None:
+    """QPS's own certificate (names, dates); whether it is trusted is the next step's job."""
+    assert config.qps.api_url is not None
+    parts = urlsplit(config.qps.api_url)
+    host = parts.hostname or ""
+    name = config.qps.server_name or host
+    cert = await fetch_certificate(host, parts.port or 4243, name, config.qlik.connect_timeout)
+    if cert is None:
+        return  # no TLS at all: the probe below says so in Qlik's terms
+    shown, bad = certificate_summary(cert, clock())
+    if bad:
+        report.failed(
+            "qps.server.dates",
+            "certificate of the QPS API",
+            shown,
+            "renew the Qlik site's certificates (the Qlik Service Dispatcher recreates expired "
+            "ones on restart), then export root.pem / client.pem again",
+        )
+    else:
+        report.passed("qps.server.dates", "certificate of the QPS API", shown)
 
 
 def _certificate_files(

@@ -72,7 +72,7 @@ async def test_correct_configuration_passes_and_leaves_no_session() -> None:
         assert report.ok, [s.render() for s in report.steps]
         ids = [s.id for s in report.steps if s.status == "pass"]
         for expected in (
-            "proxy.dns", "proxy.tcp", "qps.dns", "qps.tcp", "qps.root.dates",
+            "proxy.dns", "proxy.tcp", "qps.dns", "qps.tcp", "qps.root.dates", "qps.server.dates",
             "qps.client_cert.dates", "qps.tls", "vp.exists", "login", "qps.user", "csrf",
             "websocket", "cookie",
         ):  # fmt: skip
