@@ -1,0 +1,233 @@
+"""`AiohttpTransport` against a raw loopback HTTP server that records the exact bytes it receives.
+
+The server is a plain asyncio socket server, so the tests see what goes on the wire: the URL and
+headers byte for byte, no cookie jar, no automatic headers, how bodies are framed, and which
+connections are reused.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable
+
+import httpx
+import pytest
+
+from qlik_sso_middleware.proxy.aiohttp_transport import AiohttpTransport
+
+Reply = Callable[[bytes], bytes]
+
+
+class RawServer:
+    """Answers each request with `reply(request_head)`; records heads, bodies and connections."""
+
+    def __init__(self, reply: Reply) -> None:
+        self.reply = reply
+        self.heads: list[bytes] = []
+        self.bodies: list[bytes] = []
+        self.connections = 0
+        self.port = 0
+        self._server: asyncio.Server | None = None
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        try:
+            for _ in range(100):  # bounded keep-alive loop
+                head = await reader.readuntil(b"\r\n\r\n")
+                self.heads.append(head)
+                lower = head.lower()
+                body = b""
+                if b"transfer-encoding: chunked" in lower:
+                    while True:
+                        size = int((await reader.readuntil(b"\r\n")).strip(), 16)
+                        chunk = await reader.readexactly(size + 2)
+                        if size == 0:
+                            break
+                        body += chunk[:-2]
+                elif b"content-length:" in lower:
+                    length = int(lower.split(b"content-length:")[1].split(b"\r\n")[0])
+                    body = await reader.readexactly(length)
+                self.bodies.append(body)
+                writer.write(self.reply(head))
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    async def __aenter__(self) -> RawServer:
+        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._server is not None
+        self._server.close()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self._server.wait_closed(), 5)
+
+
+def ok(body: bytes = b"hello", extra: bytes = b"") -> Reply:
+    def reply(head: bytes) -> bytes:
+        return b"HTTP/1.1 200 OK\r\ncontent-length: %d\r\n%s\r\n%s" % (len(body), extra, body)
+
+    return reply
+
+
+@pytest.fixture
+async def transport() -> AsyncIterator[AiohttpTransport]:
+    t = AiohttpTransport(max_connections=4)
+    yield t
+    await t.aclose()
+
+
+async def test_url_and_headers_go_out_byte_for_byte(transport: AiohttpTransport) -> None:
+    async with RawServer(ok()) as server:
+        url = f"http://127.0.0.1:{server.port}/sso/a%7Eb/c%41?x=%2F&y=a+b"
+        response = await transport.stream(
+            "GET",
+            url,
+            [(b"host", b"app.example.com"), (b"x-custom", b"Value With Case")],
+            None,
+            httpx.Timeout(5.0),
+        )
+        assert await response.read() == b"hello"
+        await response.aclose()
+    head = server.heads[0]
+    assert head.startswith(b"GET /sso/a%7Eb/c%41?x=%2F&y=a+b HTTP/1.1\r\n")
+    lines = head.lower().split(b"\r\n")
+    assert b"host: app.example.com" in lines
+    assert b"x-custom: value with case" in lines
+    # Nothing the caller did not ask for: no User-Agent, Accept, Accept-Encoding or Cookie.
+    for name in (b"user-agent:", b"accept:", b"accept-encoding:", b"cookie:"):
+        assert not any(line.startswith(name) for line in lines), name
+
+
+async def test_cookies_set_by_the_upstream_are_never_sent_back(
+    transport: AiohttpTransport,
+) -> None:
+    reply = ok(extra=b"set-cookie: X-Qlik-Session=alice-secret; Path=/\r\n")
+    async with RawServer(reply) as server:
+        for _ in range(2):
+            response = await transport.stream(
+                "GET", f"http://127.0.0.1:{server.port}/", [], None, httpx.Timeout(5.0)
+            )
+            assert response.header_values(b"set-cookie") == [b"X-Qlik-Session=alice-secret; Path=/"]
+            await response.read()
+            await response.aclose()
+    assert all(b"alice-secret" not in head for head in server.heads)
+
+
+async def test_streamed_body_keeps_a_given_content_length(transport: AiohttpTransport) -> None:
+    async def body() -> AsyncIterator[bytes]:
+        for part in (b"abc", b"defg"):
+            yield part
+
+    async with RawServer(ok()) as server:
+        response = await transport.stream(
+            "POST",
+            f"http://127.0.0.1:{server.port}/up",
+            [(b"content-length", b"7")],
+            body(),
+            httpx.Timeout(5.0),
+        )
+        await response.read()
+        await response.aclose()
+    assert server.bodies == [b"abcdefg"]
+    assert b"transfer-encoding" not in server.heads[0].lower()
+
+
+async def test_streamed_body_without_length_is_chunked(transport: AiohttpTransport) -> None:
+    async def body() -> AsyncIterator[bytes]:
+        for part in (b"abc", b"defg"):
+            yield part
+
+    async with RawServer(ok()) as server:
+        response = await transport.stream(
+            "POST", f"http://127.0.0.1:{server.port}/up", [], body(), httpx.Timeout(5.0)
+        )
+        await response.read()
+        await response.aclose()
+    assert server.bodies == [b"abcdefg"]
+    assert b"transfer-encoding: chunked" in server.heads[0].lower()
+
+
+async def test_chunked_response_is_relayed_whole(transport: AiohttpTransport) -> None:
+    def reply(head: bytes) -> bytes:
+        return (
+            b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n"
+            b"3\r\nabc\r\n4\r\ndefg\r\n0\r\n\r\n"
+        )
+
+    async with RawServer(reply) as server:
+        response = await transport.stream(
+            "GET", f"http://127.0.0.1:{server.port}/", [], None, httpx.Timeout(5.0)
+        )
+        assert b"".join([c async for c in response.chunks()]) == b"abcdefg"
+        await response.aclose()
+
+
+async def test_a_half_read_response_does_not_return_its_connection(
+    transport: AiohttpTransport,
+) -> None:
+    big = b"x" * 1_000_000
+    async with RawServer(ok(big)) as server:
+        url = f"http://127.0.0.1:{server.port}/"
+        response = await transport.stream("GET", url, [], None, httpx.Timeout(5.0))
+        async for _ in response.chunks():
+            break
+        await response.aclose()
+        for _ in range(2):  # fully read: the connection is reused
+            response = await transport.stream("GET", url, [], None, httpx.Timeout(5.0))
+            assert await response.read() == big
+            await response.aclose()
+    assert server.connections == 2
+
+
+async def test_httpx_client_api_works_through_it() -> None:
+    async with RawServer(ok(b'{"a": 1}')) as server:
+        transport = AiohttpTransport()
+        async with httpx.AsyncClient(transport=transport) as client:
+            response = await client.post(
+                f"http://127.0.0.1:{server.port}/x?q=%2F", content=b"body", headers={"h": "v"}
+            )
+        assert response.status_code == 200
+        assert response.json() == {"a": 1}
+    assert server.heads[0].startswith(b"POST /x?q=%2F HTTP/1.1\r\n")
+    assert server.bodies == [b"body"]
+
+
+async def test_refused_connection_is_an_httpx_connect_error(transport: AiohttpTransport) -> None:
+    async with RawServer(ok()) as server:
+        port = server.port
+    with pytest.raises(httpx.ConnectError):
+        await transport.stream("GET", f"http://127.0.0.1:{port}/", [], None, httpx.Timeout(5.0))
+
+
+async def test_silent_upstream_is_an_httpx_read_timeout(transport: AiohttpTransport) -> None:
+    release = asyncio.Event()
+
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read(1)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(release.wait(), 30)
+        writer.close()
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        with pytest.raises(httpx.ReadTimeout):
+            await transport.stream(
+                "GET", f"http://127.0.0.1:{port}/", [], None, httpx.Timeout(5.0, read=0.2)
+            )
+    finally:
+        release.set()
+        server.close()
+
+
+async def test_closed_transport_refuses_requests() -> None:
+    transport = AiohttpTransport()
+    await transport.aclose()
+    with pytest.raises(RuntimeError):
+        await transport.stream("GET", "http://127.0.0.1:9/", [], None, httpx.Timeout(1.0))
