@@ -258,6 +258,17 @@ async def test_asgi_project_login_embed_websocket_and_logout_signal(
         assert (await client.get("/sso/qps/user")).status_code == 401
 
 
+async def test_async_view_logout_ends_the_qlik_session_too(simulator: QlikSimulator) -> None:
+    await in_thread(new_member, "carol")
+    with override_settings(QLIK_SSO=qlik_settings(simulator)):
+        application = get_asgi_application()
+    async with serve(application) as url, httpx.AsyncClient(base_url=url) as client:
+        await login(client, "carol")
+        assert (await client.get("/sso/qps/user")).json()["userId"] == "carol"
+        assert (await client.post("/alogout/")).json() == {"logged_out": True}
+    assert simulator.live_sessions("ACME\\carol") == []
+
+
 class _QuietHandler(WSGIRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         pass

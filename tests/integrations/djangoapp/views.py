@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.contrib.auth import authenticate, login, logout
+from django.contrib.auth import alogout, authenticate, login, logout
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import path
 from django.views.decorators.csrf import csrf_exempt
@@ -25,4 +25,14 @@ def logout_view(request: HttpRequest) -> HttpResponse:
     return JsonResponse({"logged_out": True})
 
 
-urlpatterns = [path("login/", login_view), path("logout/", logout_view)]
+@csrf_exempt
+async def async_logout_view(request: HttpRequest) -> HttpResponse:
+    await alogout(request)  # asend(): the sync receiver runs in a worker thread
+    return JsonResponse({"logged_out": True})
+
+
+urlpatterns = [
+    path("login/", login_view),
+    path("logout/", logout_view),
+    path("alogout/", async_logout_view),
+]
