@@ -96,6 +96,25 @@ async def _csrf_token(
     cached = upstream.cached_csrf_token(session.cookie_value)
     if cached is not None:
         return session, cached
+    # Concurrent sockets of one session share one probe: Qlik logs a user whose session it forgot
+    # in again by header on *every* probe, and five at once exhaust its parallel-session cap.
+    key = session.cookie_value
+    probe = upstream.csrf_probes.get(key)
+    if probe is None:
+        probe = asyncio.create_task(_fetch_csrf_token(sso, upstream, req, identity, session))
+        upstream.csrf_probes[key] = probe
+        probe.add_done_callback(lambda _t: upstream.csrf_probes.pop(key, None))
+    # shield: a browser that goes away must not cancel the probe other sockets wait for.
+    return await asyncio.shield(probe)
+
+
+async def _fetch_csrf_token(
+    sso: QlikSSO,
+    upstream: Upstream,
+    req: ProxiedRequest,
+    identity: QlikIdentity,
+    session: QlikSession,
+) -> tuple[QlikSession, str | None]:
     url = upstream.target.url + upstream.target.upstream_base_path + "qps/csrftoken"
     for attempt in (1, 2):
         headers = [
@@ -291,8 +310,11 @@ async def _relay(
             raise _SessionGone
         for task in done:
             exc = task.exception()
-            if exc is not None and not isinstance(exc, ConnectionClosed):
-                logger.warning("WebSocket relay ended with %s", type(exc).__name__)
+            if exc is None or isinstance(exc, ConnectionClosed):
+                continue
+            # A browser leaving the page surfaces as an OSError from the server: routine.
+            level = logging.DEBUG if isinstance(exc, OSError) else logging.WARNING
+            logger.log(level, "WebSocket relay ended with %s", type(exc).__name__)
     finally:
         for task in (down, upward):
             task.cancel()
