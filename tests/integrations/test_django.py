@@ -269,6 +269,23 @@ async def test_async_view_logout_ends_the_qlik_session_too(simulator: QlikSimula
     assert simulator.live_sessions("ACME\\carol") == []
 
 
+async def test_app_logout_succeeds_when_qlik_fails_to_log_out(
+    simulator: QlikSimulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    await in_thread(new_member, "dan")
+    with override_settings(QLIK_SSO=qlik_settings(simulator)):
+        application = get_asgi_application()
+    async with serve(application) as url, httpx.AsyncClient(base_url=url) as client:
+        await login(client, "dan")
+        assert (await client.get("/sso/qps/user")).json()["userId"] == "dan"
+        await simulator.stop()  # Qlik goes away: the logout cannot reach it
+        response = await client.post("/logout/")
+        # Django's logout went through all the same.
+        assert response.json() == {"logged_out": True}
+        assert (await client.get("/sso/qps/user")).status_code == 401
+    assert any("after Django logout failed" in r.getMessage() for r in caplog.records)
+
+
 class _QuietHandler(WSGIRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         pass
