@@ -6,6 +6,7 @@ would carry one user's Qlik cookie into another user's request (fastapi-proxy-li
 
 from __future__ import annotations
 
+import asyncio
 import http.cookiejar
 import ssl
 from collections import OrderedDict
@@ -14,6 +15,7 @@ from urllib.parse import unquote_to_bytes, urlsplit
 import httpx
 
 from ..auth.base import LoginContext
+from ..stores.base import QlikSession
 from ..target import QlikTarget
 from .aiohttp_transport import AiohttpTransport
 from .paths import PathPolicy
@@ -71,6 +73,8 @@ class Upstream:
         self.transport: AiohttpTransport
         self.client = self._new_client()
         self._csrf_tokens: OrderedDict[str, str] = OrderedDict()
+        #: In-flight `qps/csrftoken` probes by session cookie value (see proxy/websocket.py).
+        self.csrf_probes: dict[str, asyncio.Task[tuple[QlikSession, str | None]]] = {}
 
     def _new_client(self) -> httpx.AsyncClient:
         # The engine is aiohttp (see aiohttp_transport.py for the measurements behind the choice).
