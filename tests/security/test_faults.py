@@ -9,19 +9,25 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable
+from types import SimpleNamespace
+from typing import cast
 
 import httpx
+import psutil
 import pytest
-from websockets.asyncio.client import connect
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
 
-from qlik_sso_middleware import HeaderAuth, QlikIdentity
+from qlik_sso_middleware import HeaderAuth, QlikIdentity, Timeouts
 from qlik_sso_middleware.auth.base import LoginContext
 from qlik_sso_middleware.errors import ConfigurationError
 from qlik_sso_middleware.stores.base import QlikSession
+from qlik_sso_middleware.stores.redis import RedisSessionStore, Sealer
 from qlik_sso_middleware.testing import DEMO_APPS, QlikSimulator, VirtualProxy
 
 from ..apps import build_app
-from ..servers import serve
+from ..redis_server import RedisServer, require_redis_server
+from ..servers import free_port, serve
 
 pytestmark = pytest.mark.asyncio
 
@@ -137,3 +143,246 @@ async def test_login_limits_are_validated_at_construction() -> None:
             with pytest.raises(ConfigurationError) as info:
                 build_app(sim, **options)
             assert info.value.field == next(iter(options))
+
+
+# -- Qlik down, slow, restarting ---------------------------------------------------------------------
+
+
+def tasks() -> int:
+    return len(asyncio.all_tasks())
+
+
+def connections_to(port: int) -> int:
+    """Established TCP connections from this process to `port`."""
+    return sum(
+        1
+        for c in psutil.Process().net_connections(kind="tcp")
+        if c.raddr and c.raddr.port == port and c.status == psutil.CONN_ESTABLISHED
+    )
+
+
+async def test_qlik_down_at_start_up_then_recovers() -> None:
+    port = free_port()
+    app, _ = build_app(cast(QlikSimulator, SimpleNamespace(proxy_url=f"http://127.0.0.1:{port}")))
+    async with serve(app) as url, httpx.AsyncClient(base_url=url, timeout=30) as client:
+        headers = {"cookie": "app_user=alice", "accept": "application/json"}
+        down = await client.get("/sso/hub/", headers=headers)
+        with pytest.raises(ConnectionClosed):
+            await open_engine(url)
+        async with QlikSimulator([VirtualProxy(prefix="sso")], port=port, api=False) as sim:
+            up = await client.get(ECHO, headers=headers)
+            engine = await open_engine(url)
+    assert down.status_code == 502
+    assert up.status_code == 200 and up.json()["user"] == "ACME\\alice"
+    assert engine["method"] == "OnAuthenticationInformation"
+    assert sim.logins("ACME\\alice") == 1
+
+
+async def test_qlik_down_mid_download_aborts_cleanly_and_then_answers_502() -> None:
+    sim = QlikSimulator([VirtualProxy(prefix="sso")], api=False)
+    await sim.start()
+    app, _ = build_app(sim)
+    try:
+        async with serve(app) as url, httpx.AsyncClient(base_url=url, timeout=30) as client:
+            headers = {"cookie": "app_user=alice", "accept": "application/json"}
+            await client.get(ECHO, headers=headers)
+            baseline = tasks()
+            size = 1024 * 1024 * 1024
+            async with client.stream(
+                "GET", f"/sso/content/_sim/bytes?size={size}&delay=0.01", headers=headers
+            ) as response:
+                chunks = response.aiter_raw()
+                await chunks.__anext__()
+                await sim.stop()
+                with pytest.raises(httpx.HTTPError):
+                    async for _ in chunks:
+                        pass
+            after = await client.get("/sso/hub/", headers=headers)
+            await wait_until(lambda: tasks() <= baseline, "tasks to settle")
+    finally:
+        await sim.stop()
+    assert after.status_code == 502
+
+
+async def drain(ws: ClientConnection) -> None:
+    async with asyncio.timeout(10):
+        while True:
+            await ws.recv()
+
+
+async def test_qlik_down_mid_websocket_closes_the_browser_socket() -> None:
+    sim = QlikSimulator([VirtualProxy(prefix="sso")], api=False)
+    await sim.start()
+    app, _ = build_app(sim)
+    try:
+        async with serve(app) as url:
+            await open_engine(url)
+            baseline = tasks()
+            async with connect(
+                ws_url(url, ENGINE),
+                origin=url,  # type: ignore[arg-type]
+                additional_headers={"cookie": "app_user=alice"},
+            ) as ws:
+                await ws.recv()
+                await sim.stop()
+                with pytest.raises(ConnectionClosed):
+                    await drain(ws)
+            await wait_until(lambda: tasks() <= baseline, "tasks to settle")
+    finally:
+        await sim.stop()
+    assert ws.close_code in (1001, 1011)
+
+
+async def test_slow_qlik_gives_504_without_piling_up_tasks() -> None:
+    async with QlikSimulator([VirtualProxy(prefix="sso")], api=False) as sim:
+        app, _ = build_app(sim, target={"timeouts": Timeouts(read=0.3)})
+        async with serve(app) as url, httpx.AsyncClient(base_url=url, timeout=30) as client:
+            headers = {"cookie": "app_user=alice", "accept": "application/json"}
+            await client.get(ECHO, headers=headers)
+            baseline = tasks()
+            sim.faults.latency = 1.0
+            slow = await asyncio.gather(*(client.get(ECHO, headers=headers) for _ in range(20)))
+            sim.faults.latency = 0.0
+            # The simulator's own handlers sleep out their latency in this loop too.
+            await wait_until(lambda: tasks() <= baseline, "tasks to settle")
+            fine = await client.get(ECHO, headers=headers)
+    assert [r.status_code for r in slow] == [504] * 20
+    assert fine.status_code == 200
+
+
+async def test_qlik_restart_renews_once_for_many_concurrent_requests() -> None:
+    async with QlikSimulator([VirtualProxy(prefix="sso")], api=False) as sim:
+        app, _ = build_app(sim)
+        async with serve(app) as url, httpx.AsyncClient(base_url=url, timeout=30) as client:
+            headers = {"cookie": "app_user=alice", "accept": "application/json"}
+            await client.get(ECHO, headers=headers)
+            sim.restart()
+            after = await asyncio.gather(*(client.get(ECHO, headers=headers) for _ in range(30)))
+            sim.restart()
+            engines = await asyncio.gather(*(open_engine(url) for _ in range(10)))
+    assert [r.status_code for r in after] == [200] * 30
+    assert all(r.json()["user"] == "ACME\\alice" for r in after)
+    assert all(e["params"]["mustAuthenticate"] is False for e in engines)  # type: ignore[index]
+    # One login per Qlik life: no loop, no login per request.
+    assert sim.logins("ACME\\alice") == 3
+    assert len(sim.live_sessions("ACME\\alice")) == 1
+
+
+# -- browsers that vanish ----------------------------------------------------------------------------
+
+
+async def test_browser_gone_mid_download_releases_upstream_and_tasks() -> None:
+    async with QlikSimulator([VirtualProxy(prefix="sso")], api=False) as sim:
+        app, _ = build_app(sim)
+        async with serve(app) as url:
+            port = int(url.rsplit(":", 1)[1])
+            async with httpx.AsyncClient(base_url=url) as client:
+                await client.get(ECHO, headers={"cookie": "app_user=alice"})
+            baseline_tasks, baseline_conns = tasks(), connections_to(sim.proxy_port)
+            for _ in range(5):
+                reader, writer = await asyncio.open_connection("127.0.0.1", port)
+                writer.write(
+                    b"GET /sso/content/_sim/bytes?size=1073741824&delay=0.01 HTTP/1.1\r\n"
+                    b"Host: " + url[7:].encode() + b"\r\nCookie: app_user=alice\r\n\r\n"
+                )
+                await reader.readexactly(70000)  # the head and the first chunk
+                writer.transport.abort()
+            await wait_until(lambda: tasks() <= baseline_tasks, "tasks to settle")
+            await wait_until(
+                lambda: connections_to(sim.proxy_port) <= baseline_conns, "upstream released"
+            )
+
+
+async def test_browser_gone_mid_websocket_closes_upstream_and_frees_everything() -> None:
+    async with QlikSimulator([VirtualProxy(prefix="sso")], api=False) as sim:
+        app, _ = build_app(sim)
+        async with serve(app) as url:
+            await open_engine(url)
+            baseline_tasks, baseline_conns = tasks(), connections_to(sim.proxy_port)
+            for _ in range(5):
+                ws = await connect(
+                    ws_url(url, "/sso/app/_sim_echo"),
+                    origin=url,  # type: ignore[arg-type]
+                    additional_headers={"cookie": "app_user=alice"},
+                )
+                await ws.send("ping")
+                assert await ws.recv() == "ping"
+                ws.transport.abort()
+                await ws.wait_closed()
+            await wait_until(lambda: not sim._state.sockets, "upstream sockets closed")
+            await wait_until(lambda: tasks() <= baseline_tasks, "tasks to settle")
+            await wait_until(
+                lambda: connections_to(sim.proxy_port) <= baseline_conns, "upstream released"
+            )
+
+
+# -- Redis away and back -----------------------------------------------------------------------------
+
+
+async def test_redis_down_gives_503_then_recovers() -> None:
+    redis = RedisServer(require_redis_server())
+    redis.start()
+    store = RedisSessionStore(
+        redis.url,
+        sealing_keys=[Sealer.generate_key()],
+        socket_timeout=0.5,
+        socket_connect_timeout=0.5,
+        lock_wait=1,
+    )
+    try:
+        async with QlikSimulator([VirtualProxy(prefix="sso")], api=False) as sim:
+            app, _ = build_app(sim, store=store)
+            async with serve(app) as url, httpx.AsyncClient(base_url=url, timeout=30) as client:
+                headers = {"cookie": "app_user=alice", "accept": "application/json"}
+                before = await client.get(ECHO, headers=headers)
+                redis.stop()
+                down = await client.get(ECHO, headers=headers)
+                with pytest.raises(ConnectionClosed):
+                    await open_engine(url)
+                redis.start()
+                back = await client.get(ECHO, headers=headers)
+                engine = await open_engine(url)
+    finally:
+        await store.aclose()
+        redis.close()
+    assert before.status_code == 200
+    assert down.status_code == 503
+    assert down.headers["retry-after"] == "1"
+    assert back.status_code == 200 and back.json()["user"] == "ACME\\alice"
+    assert engine["method"] == "OnAuthenticationInformation"
+    # Nothing fell back to a per-process session while Redis was away.
+    assert [r for r in sim.requests if r.time and r.status == 0] == []
+
+
+# -- many sockets ------------------------------------------------------------------------------------
+
+
+async def test_a_thousand_websockets_open_and_close_without_leaks() -> None:
+    process = psutil.Process()
+    async with QlikSimulator([VirtualProxy(prefix="sso")], api=False) as sim:
+        app, _ = build_app(sim)
+        async with serve(app) as url:
+            await open_engine(url)  # log in; warm the pools
+            baseline_fds, baseline_tasks = process.num_fds(), tasks()
+
+            async def one(i: int) -> None:
+                async with connect(
+                    ws_url(url, "/sso/app/_sim_echo"),
+                    origin=url,  # type: ignore[arg-type]
+                    additional_headers={"cookie": "app_user=alice"},
+                    open_timeout=30,
+                ) as ws:
+                    await ws.send(f"m{i}")
+                    assert await ws.recv() == f"m{i}"
+                    if i % 10 == 0:
+                        peak.append(process.num_fds())
+
+            peak: list[int] = []
+            for batch in range(10):
+                await asyncio.gather(*(one(batch * 100 + i) for i in range(100)))
+            await wait_until(lambda: not sim._state.sockets, "upstream sockets closed")
+            await wait_until(lambda: tasks() <= baseline_tasks, "tasks to settle")
+            await wait_until(lambda: process.num_fds() <= baseline_fds + 5, "fds to settle")
+    echoed = [f for f in sim.frames if f.direction == "in" and f.kind == "text"]
+    assert len(echoed) == 1000
+    assert max(peak) > baseline_fds + 100  # the sockets really were open at once
