@@ -73,17 +73,19 @@ def run_in_sso_loop(
 
 
 class LoopRecorder:
-    """ASGI wrapper that records the serving loop of `sso`, then hands every scope to `app`.
+    """ASGI wrapper for the app *inside* `QlikSSOMiddleware`: notes the loop serving the core.
 
-    Exposes `sso` so that code holding the application can reach the core.
+    The middleware puts its `QlikSSO` in `scope["qlik_sso"]` for every request it passes to the
+    app, so the loop is known before any view of the app can ask for it.
     """
 
-    def __init__(self, app: ASGIApp, sso: QlikSSO) -> None:
+    def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        self.sso = sso
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        loop = asyncio.get_running_loop()
-        if _LOOPS.get(self.sso) is not loop:
-            bind_loop(self.sso, loop)
+        sso = scope.get("qlik_sso")
+        if isinstance(sso, QlikSSO):
+            loop = asyncio.get_running_loop()
+            if _LOOPS.get(sso) is not loop:
+                bind_loop(sso, loop)
         await self.app(scope, receive, send)

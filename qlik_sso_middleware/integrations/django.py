@@ -287,10 +287,10 @@ def _signal_identity(sso: QlikSSO, options: Mapping[str, Any]) -> ToIdentity | N
     return None
 
 
-def get_asgi_application(*, sso: QlikSSO | None = None) -> LoopRecorder:
+def get_asgi_application(*, sso: QlikSSO | None = None) -> QlikSSOMiddleware:
     """Django's ASGI application behind `QlikSSOMiddleware`, with the logout signal connected.
 
-    `sso` defaults to `sso_from_settings()`. The result exposes `.sso`.
+    `sso` defaults to `sso_from_settings()`; the result's `.sso` is the core.
     """
     from django.core.asgi import get_asgi_application as django_asgi
 
@@ -299,7 +299,7 @@ def get_asgi_application(*, sso: QlikSSO | None = None) -> LoopRecorder:
     to_identity = _signal_identity(sso, _options() if hasattr(settings, "QLIK_SSO") else {})
     if to_identity is not None:
         connect_logout_signal(sso, to_identity)
-    return LoopRecorder(QlikSSOMiddleware(_with_lifespan(django_app), sso=sso), sso)
+    return QlikSSOMiddleware(LoopRecorder(_with_lifespan(django_app)), sso=sso)
 
 
 def _with_lifespan(django_app: Any) -> ASGIApp:

@@ -142,7 +142,7 @@ def serve_flask(
     user_directory: str | None = None,
     resolver: ResolverLike | None = None,
     **options: Any,
-) -> LoopRecorder:
+) -> QlikSSOMiddleware:
     """The Flask `app` behind `QlikSSOMiddleware` as one ASGI app (run it with uvicorn).
 
     `resolver` defaults to `FlaskSessionResolver(app, user_directory)`; other options are those of
@@ -154,10 +154,11 @@ def serve_flask(
         resolver = FlaskSessionResolver(app, user_directory)
     elif user_directory is not None:
         raise ConfigurationError("give resolver or user_directory, not both", field="resolver")
-    middleware = QlikSSOMiddleware(WSGIMiddleware(app), resolver=resolver, **options)  # type: ignore[arg-type]
+    inner = LoopRecorder(WSGIMiddleware(app))  # type: ignore[arg-type]
+    middleware = QlikSSOMiddleware(inner, resolver=resolver, **options)
     app.extensions[_EXTENSION] = middleware.sso
     app.extensions[_RESOLVER] = resolver
-    return LoopRecorder(middleware, middleware.sso)
+    return middleware
 
 
 def logout_from_qlik(
