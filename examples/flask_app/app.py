@@ -29,7 +29,7 @@ from flask_login import (  # type: ignore[import-untyped]
     logout_user,
 )
 
-from qlik_sso_middleware import HeaderAuth, QlikTarget
+from qlik_sso_middleware import HeaderAuth, QlikSSOMiddleware, QlikTarget
 from qlik_sso_middleware.integrations.flask import logout_from_qlik, serve_flask
 
 QLIK_URL = os.environ.get("QLIK_URL", "")
@@ -129,7 +129,7 @@ def create_flask_app() -> Flask:
     return app
 
 
-def create_app() -> Any:
+def create_app() -> QlikSSOMiddleware:
     if not QLIK_URL:
         raise SystemExit("set QLIK_URL to the Qlik proxy, e.g. QLIK_URL=http://127.0.0.1:8080")
     return serve_flask(

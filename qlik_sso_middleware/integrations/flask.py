@@ -14,8 +14,9 @@
 salt and lifetime are exactly Flask's: a tampered, foreign or expired cookie is nobody. With
 Flask-Login the user id under `_user_id` goes through the app's `user_loader`; without it the value
 under `session_key` is the user name itself. Not supported: Flask-Login's "remember me" cookie
-(a request carrying only that cookie is nobody here until Flask has restored the session), and
-server-side session interfaces without a signing serializer (pass your own resolver instead).
+(a request carrying only that cookie is nobody here until Flask has restored the session),
+Flask-Login's session protection (its `_id` fingerprint is not re-checked here), and server-side
+session interfaces without a signing serializer (pass your own resolver instead).
 """
 
 from __future__ import annotations
