@@ -19,11 +19,15 @@ import pytest
 from starlette.applications import Starlette
 from websockets.asyncio.client import connect
 
+_SET_HERE = "DJANGO_SETTINGS_MODULE" not in os.environ
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.integrations.django_settings")
 
-import django
+import django  # noqa: E402
 
 django.setup()
+if _SET_HERE:
+    # Settings are loaded now; keep the variable from leaking into other tests' subprocesses.
+    del os.environ["DJANGO_SETTINGS_MODULE"]
 
 from django.contrib.auth import (  # noqa: E402
     BACKEND_SESSION_KEY,
@@ -36,7 +40,7 @@ from django.core.signing import TimestampSigner, b62_encode  # noqa: E402
 from django.test import override_settings  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
-from qlik_sso_middleware import QlikSSOMiddleware, QlikTarget  # noqa: E402
+from qlik_sso_middleware import QlikIdentity, QlikSSOMiddleware, QlikTarget  # noqa: E402
 from qlik_sso_middleware.errors import ConfigurationError  # noqa: E402
 from qlik_sso_middleware.integrations.django import (  # noqa: E402
     DjangoSessionResolver,
@@ -215,6 +219,27 @@ async def test_deleted_inactive_and_unnameable_users(
     assert response.status_code == status
     assert response.json()["status"] == status
     assert simulator.logins() == 0
+
+
+def shouting(user: Any) -> QlikIdentity:
+    """A `TO_IDENTITY` given by dotted path in settings."""
+    return QlikIdentity("CORP", user.get_username().upper())
+
+
+async def test_to_identity_from_settings_maps_users(simulator: QlikSimulator) -> None:
+    member = await in_thread(new_member, "erin")
+    cookie = await in_thread(session_cookie, member, ENGINES["db"])
+    options = {
+        "URL": simulator.proxy_url,
+        "TO_IDENTITY": "tests.integrations.test_django.shouting",
+        "LOGIN_URL": None,
+    }
+    with override_settings(QLIK_SSO=options):
+        sso = sso_from_settings()
+    assert sso.login_url is None
+    async with serve(QlikSSOMiddleware(Starlette(), sso=sso)) as url:
+        response = await qlik_user(url, cookie)
+    assert (response.json()["userDirectory"], response.json()["userId"]) == ("CORP", "ERIN")
 
 
 def qlik_settings(sim: QlikSimulator, **extra: Any) -> dict[str, Any]:
