@@ -81,6 +81,7 @@ __all__ = [
     "get_asgi_application",
     "get_wsgi_application",
     "sso_from_settings",
+    "user_for_session_key",
 ]
 
 logger = logging.getLogger("qlik_sso_middleware.integrations.django")
