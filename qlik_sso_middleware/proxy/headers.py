@@ -65,6 +65,8 @@ _KEEP, _STRIP, _COOKIE, _CONTENT_LENGTH, _CONNECTION = range(5)
 _MAX_VERDICTS = 512
 _RESPONSE_DROPPED = HOP_BY_HOP | {b"set-cookie"}
 _RESPONSE_NAMES: dict[bytes, bytes] = {}
+# `Connection` values that name no other field (what browsers send), so there is nothing to strip.
+_PLAIN_CONNECTION = frozenset({b"keep-alive", b"close"})
 
 
 def normalise_header_name(name: bytes) -> bytes:
@@ -152,8 +154,9 @@ class RequestHeaderPolicy:
         out: Headers = [(b"host", host)]
         cookies: list[bytes] = []
         connection: list[tuple[bytes, bytes]] = []
+        verdicts = self._verdicts
         for name, value in browser_headers:
-            action, norm = self._verdict(name)
+            action, norm = verdicts.get(name) or self._verdict(name)
             if action == _KEEP:
                 out.append((norm, value))
             elif action == _COOKIE:
@@ -164,7 +167,7 @@ class RequestHeaderPolicy:
                     out.append((b"content-length", value))
             elif action == _CONNECTION:
                 connection.append((name, value))
-        if connection:
+        if connection and any(v.strip().lower() not in _PLAIN_CONNECTION for _, v in connection):
             # Fields the browser named in `Connection` are hop-by-hop too (RFC 9110 §7.6.1).
             # `keep-alive`, `close` and other hop-by-hop names are stripped anyway.
             tokens = _connection_tokens(connection) - HOP_BY_HOP - {b"close"}

@@ -64,8 +64,8 @@ class PathPolicy:
             raise RequestRefused("Path contains encoded separators or dots")
         if b"\\" in raw_path or b";" in raw_path or b"//" in raw_path:
             raise RequestRefused("Path contains a backslash, ';' or an empty segment")
-        segments = raw_path.split(b"/")
-        if any(s in (b".", b"..") for s in segments):
+        probe = b"/" + raw_path + b"/"  # a segment is '.' or '..' iff '/./' or '/../' occurs
+        if b"/./" in probe or b"/../" in probe:
             raise RequestRefused("Path contains '.' or '..' segments")
         path = raw_path.decode("ascii")
         if not path.startswith(self.mount):
@@ -91,7 +91,10 @@ def _canonical(sub: str) -> str:
     else:
         text = unicodedata.normalize("NFKC", unquote(sub, errors="replace")).casefold()
     # NFKC turns full-width `／` and `．` into `/` and `.`, so segments are split after it.
-    segments = text.replace("\\", "/").split("/")
-    if any(segment in (".", "..") for segment in segments):
+    text = text.replace("\\", "/")
+    probe = "/" + text + "/"
+    if "/./" in probe or "/../" in probe:
         raise RequestRefused("Path contains '.' or '..' segments")
-    return "/".join(segment.rstrip(". ") for segment in segments)
+    if "./" not in probe and " /" not in probe:
+        return text  # no segment ends in '.' or ' ': nothing to strip
+    return "/".join(segment.rstrip(". ") for segment in text.split("/"))
