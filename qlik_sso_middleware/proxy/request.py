@@ -39,6 +39,10 @@ class ProxiedRequest:
         self.method: str = scope.get("method", "GET")
         self.query: bytes = scope.get("query_string", b"")
         self.scheme: str = scope.get("scheme", "http")
+        if b"#" in self.query or "#" in sub_path:
+            # Browsers never send a fragment; the WebSocket server passes one on, and in the
+            # upstream URL it would swallow the CSRF token we append (or make the URL invalid).
+            raise RequestRefused("Request target contains a fragment ('#')")
         hosts = [v for k, v in self.headers if k == b"host"]
         if len(hosts) > 1:
             raise RequestRefused("More than one Host header")
