@@ -215,6 +215,9 @@ async def test_host_that_would_rewrite_the_upstream_url_is_refused_on_websocket(
         "/sso/%71rs/about",
         "/sso/qrs/about",
         "/sso//app/x",
+        f"/sso/app/{DEMO_APPS[0].id}#fragment",
+        f"/sso/app/{DEMO_APPS[0].id}?a#b",
+        f"/sso/app/{DEMO_APPS[0].id}?qlikTicket=x#",
     ],
 )
 async def test_websocket_path_tricks_are_refused(stack: Stack, path: str) -> None:
