@@ -374,3 +374,57 @@ def test_random_requests_never_crash_the_middleware(
         r.status == 500 for r in (background.sim.requests if background.sim else [])
     ), (target, response.head)
     assert b"set-cookie" not in response.head.lower()
+
+
+def upgrade_status(url: str, data: bytes) -> int | None:
+    port = int(url.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(data)
+        head = b""
+        while b"\r\n\r\n" not in head:
+            chunk = sock.recv(4096)
+            if not chunk:
+                break
+            head += chunk
+    return int(head.split(b" ", 2)[1]) if head.startswith(b"HTTP/") else None
+
+
+@settings(
+    max_examples=100,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(
+    pieces=st.lists(
+        st.sampled_from(["app/", "_sim_echo", "x", "%2e", "#", "?", "&", "=", "%23"]), max_size=5
+    ),
+    query=st.sampled_from(["", "?a=1", "?a#b", "#f", "?qlik-csrf-token=x", "?qlikTicket=t&b"]),
+    protocols=st.one_of(st.none(), st.sampled_from(["x", "a b", "a;b", "a, b", ""])),
+    origin=st.sampled_from(["self", "https://evil.example", "null", ""]),
+    user=st.sampled_from([None, "alice"]),
+)
+def test_random_websocket_upgrades_never_crash_the_middleware(
+    background: Background,
+    pieces: list[str],
+    query: str,
+    protocols: str | None,
+    origin: str,
+    user: str | None,
+) -> None:
+    host = background.url.removeprefix("http://")
+    headers = [
+        ("Upgrade", "websocket"),
+        ("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="),
+        ("Sec-WebSocket-Version", "13"),
+        ("Origin", background.url if origin == "self" else origin),
+    ]
+    if protocols is not None:
+        headers.append(("Sec-WebSocket-Protocol", protocols))
+    if user is not None:
+        headers.append(("Cookie", f"app_user={user}"))
+    data = build_request("GET", "/sso/" + "".join(pieces) + query, headers, host=host)
+    # build_request closes the connection; an upgrade needs `Connection: Upgrade`.
+    data = data.replace(b"Connection: close", b"Connection: Upgrade")
+    status = upgrade_status(background.url, data)
+    assert status is not None and status != 500, (pieces, query, status)
