@@ -91,8 +91,12 @@ class StreamedResponse:
         return self._body
 
     async def read(self) -> bytes:
+        """The whole body (for small ones: one await, no per-chunk iteration)."""
         if self._body is None:
-            self._body = b"".join([chunk async for chunk in self.chunks()])
+            try:
+                self._body = await self._response.read()
+            except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+                raise _translate(exc, request=self._request) from exc
         return self._body
 
     async def chunks(self) -> AsyncIterator[bytes]:

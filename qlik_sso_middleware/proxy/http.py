@@ -189,7 +189,10 @@ async def _relay_response(
         return
     length = response.header(b"content-length")
     if length is not None and length.isdigit() and int(length) <= _SMALL:
-        body = b"".join([chunk async for chunk in _raw(response)])
+        try:
+            body = await response.read()
+        except httpx.HTTPError as exc:
+            raise _UpstreamBroke(f"Qlik broke off the response ({type(exc).__name__})") from exc
         await send({"type": "http.response.body", "body": body})
         return
     await _stream_watching_disconnect(response, receive, send)
