@@ -113,6 +113,9 @@ class QlikSSO:
         identity_headers = [
             getattr(t.auth, "header_name", None) for t in target_list
         ]  # every header any target trusts for identity, stripped from browsers everywhere
+        # Headers a resolver trusts for identity (an authenticating proxy's) are Qlik's business
+        # no more than the browser's: stripped too.
+        identity_headers.extend(getattr(self.resolver, "trusted_headers", ()))
         self.header_policy = RequestHeaderPolicy.build(
             [h for h in identity_headers if isinstance(h, str)], self.forward_cookies
         )

@@ -128,6 +128,9 @@ class ChainResolver:
         if not resolvers:
             raise ConfigurationError("needs at least one resolver", field="resolvers")
         self._resolvers = [as_resolver(r) for r in resolvers]
+        self.trusted_headers: tuple[str, ...] = tuple(
+            h for r in self._resolvers for h in getattr(r, "trusted_headers", ())
+        )
 
     async def resolve(self, conn: HTTPConnection) -> Resolution:
         for resolver in self._resolvers:

@@ -44,6 +44,8 @@ class TrustedHeaderResolver:
         except ValueError as exc:
             raise ConfigurationError(str(exc), field="trusted_networks") from exc
         self._header = header.lower()
+        #: Stripped by the middleware from every request it forwards to Qlik.
+        self.trusted_headers: tuple[str, ...] = (header,)
         self._directory = user_directory
 
     def _peer_trusted(self, conn: HTTPConnection) -> bool:

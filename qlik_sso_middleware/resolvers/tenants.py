@@ -51,6 +51,7 @@ class TenantResolver:
             raise ConfigurationError("needs at least one tenant", field="tenants")
         self._tenants = {k.lower(): v for k, v in tenants.items()}
         self._user = as_resolver(user)
+        self.trusted_headers: tuple[str, ...] = tuple(getattr(self._user, "trusted_headers", ()))
         self._tenant_of = tenant_of
 
     async def resolve(self, conn: HTTPConnection) -> Resolution:
