@@ -11,8 +11,11 @@ import json
 
 import pytest
 
-from qlik_sso_middleware.testing import DEMO_APPS
+from qlik_sso_middleware import ChainResolver, TrustedHeaderResolver
+from qlik_sso_middleware.testing import DEMO_APPS, QlikSimulator, VirtualProxy
 
+from ..apps import build_app, cookie_resolver
+from ..servers import serve
 from .helpers import MALLORY, Stack, assert_never_reached, raw_http, raw_websocket
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -153,3 +156,27 @@ async def test_connection_header_cannot_unstrip_or_hide_the_identity_header(stac
     record = stack.proxied()[-1]
     assert record.header("host") == [stack.host]
     assert set(record.cookies) == {"X-Qlik-Session-sso-HTTP"}
+
+
+@pytest.mark.parametrize("chained", [False, True])
+async def test_authenticating_proxy_header_never_reaches_qlik(chained: bool) -> None:
+    """The header an upstream authenticating proxy sets (TrustedHeaderResolver) is for us only."""
+    trusted = TrustedHeaderResolver("X-Remote-User", user_directory="ACME")
+    resolver = ChainResolver([trusted, cookie_resolver]) if chained else trusted
+    async with QlikSimulator([VirtualProxy(prefix="sso")], api=False) as sim:
+        app, sso = build_app(sim, resolver=resolver)
+        async with serve(app) as url:
+            stack = Stack(sim, url, sso)
+            response = await raw_http(
+                stack,
+                "GET",
+                ECHO,
+                [("X-Remote-User", "alice"), ("X_Remote_User", "mallory")],
+                user=None,
+            )
+            upgrade = await raw_websocket(stack, ENGINE, [("X-Remote-User", "alice")], user=None)
+    assert response.status == 200
+    assert upgrade.status == 101
+    for record in stack.proxied():
+        assert record.header("x-remote-user") == [] and record.header("x_remote_user") == []
+        assert record.header("hdr-usr") == ["ACME\\alice"]
