@@ -29,9 +29,15 @@ from .load import HttpResult, RssSampler
 MIB = 1024 * 1024
 
 
+_UPSTREAMS = {"asgi": "benchmarks.upstream:app", "starlette": "benchmarks.upstream:starlette_app"}
+
+
 class Settings:
-    def __init__(self, quick: bool, duration: float | None, repeat: int | None) -> None:
+    def __init__(
+        self, quick: bool, duration: float | None, repeat: int | None, upstream: str = "asgi"
+    ) -> None:
         self.quick = quick
+        self.upstream = upstream
         self.duration = duration or (1.0 if quick else 10.0)
         self.repeat = repeat or (1 if quick else 3)
         self.stream_bytes = 64 * MIB if quick else 1024 * MIB
@@ -57,7 +63,7 @@ def run(settings: Settings, out: Path) -> str:
     extra: dict[str, float] = {}
     up_port, mw_port = procs.free_port(), procs.free_port()
     upstream = procs.start(
-        "direct", procs.uvicorn_argv("benchmarks.upstream:app", up_port), up_port
+        "direct", procs.uvicorn_argv(_UPSTREAMS[settings.upstream], up_port), up_port
     )
     stack = contextlib.ExitStack()
     stack.callback(upstream.stop)
@@ -203,7 +209,8 @@ def _header(settings: Settings, seconds: float, targets: list[str]) -> str:
         f"Run {now}, {mode}: {settings.repeat} × {settings.duration:g} s per point, medians; "
         f"{os.cpu_count()} CPUs ({model or cpu}), servers pinned to CPU {procs.SERVER_CPU}, "
         f"load to CPU {procs.LOAD_CPU}; load average at the end {load1:.2f}; "
-        f"Python {platform.python_version()}; targets measured: {', '.join(targets)}; "
+        f"Python {platform.python_version()}; upstream: {settings.upstream} "
+        f"(`{_UPSTREAMS[settings.upstream]}`); targets measured: {', '.join(targets)}; "
         f"took {seconds:.0f} s."
     )
 
@@ -216,12 +223,18 @@ def main() -> None:
     parser.add_argument(
         "--out", type=Path, default=Path(__file__).with_name("results.md"), help="Markdown output"
     )
+    parser.add_argument(
+        "--upstream",
+        choices=sorted(_UPSTREAMS),
+        default="asgi",
+        help="baseline server: raw ASGI (cheapest, default) or a typical Starlette app",
+    )
     args = parser.parse_args()
     if not {procs.SERVER_CPU, procs.LOAD_CPU} <= procs.cpus_available():
         print("note: fewer than 2 CPUs available; processes are not pinned apart", file=sys.stderr)
     with contextlib.suppress(OSError):
         os.sched_setaffinity(0, {procs.LOAD_CPU})
-    print(run(Settings(args.quick, args.duration, args.repeat), args.out))
+    print(run(Settings(args.quick, args.duration, args.repeat, args.upstream), args.out))
 
 
 if __name__ == "__main__":

@@ -131,3 +131,80 @@ async def app(scope: Scope, receive: Any, send: Any) -> None:
         await _reply(send, 200, b"", [(b"qlik-csrf-token", secrets.token_hex(16).encode())])
     else:
         await _reply(send, 404, b"not found", [(b"content-type", b"text/plain")])
+
+
+def _starlette_app() -> Any:
+    """The same endpoints as a typical Starlette app (Request/Response objects, routing).
+
+    Costs roughly what a FastAPI/Starlette upstream costs per request, several times the raw ASGI
+    `app`; `python -m benchmarks --upstream starlette` measures against it.
+    """
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse, Response, StreamingResponse
+    from starlette.routing import Route, WebSocketRoute
+    from starlette.websockets import WebSocket, WebSocketDisconnect
+
+    async def content_bytes(request: Request) -> Response:
+        size = int(request.query_params.get("size", "0"))
+        if size <= 1024 * 1024:
+            body = _SMALL_BODIES.get(size)
+            if body is None:
+                body = _SMALL_BODIES[size] = (_PATTERN * (size // len(_PATTERN) + 1))[:size]
+            return Response(body, media_type="application/octet-stream")
+
+        async def chunks() -> Any:
+            left = size
+            while left > 0:
+                n = min(left, _CHUNK)
+                left -= n
+                yield _PATTERN if n == _CHUNK else _PATTERN[:n]
+
+        return StreamingResponse(
+            chunks(), media_type="application/octet-stream", headers={"content-length": str(size)}
+        )
+
+    async def upload(request: Request) -> Response:
+        size = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+        return JSONResponse({"size": size})
+
+    async def login(request: Request) -> Response:
+        user = request.headers.get("hdr-usr")
+        if user is None:
+            return JSONResponse({"session": "inactive"})
+        directory, _, uid = user.partition("\\")
+        response = JSONResponse({"userDirectory": directory, "userId": uid, "session": "active"})
+        response.set_cookie(_COOKIE, secrets.token_hex(16), httponly=True)
+        return response
+
+    async def csrftoken(request: Request) -> Response:
+        return Response(b"", headers={"qlik-csrf-token": secrets.token_hex(16)})
+
+    async def echo(websocket: WebSocket) -> None:
+        await websocket.accept()
+        try:
+            while True:
+                message = await websocket.receive()
+                if message["type"] == "websocket.disconnect":
+                    return
+                if message.get("text") is not None:
+                    await websocket.send_text(message["text"])
+                else:
+                    await websocket.send_bytes(message.get("bytes") or b"")
+        except WebSocketDisconnect:
+            return
+
+    return Starlette(
+        routes=[
+            Route("/sso/content/_sim/bytes", content_bytes),
+            Route("/sso/content/_sim/upload", upload, methods=["POST", "PUT"]),
+            Route("/sso/qps/user", login),
+            Route("/sso/qps/csrftoken", csrftoken),
+            WebSocketRoute("/sso/app/_sim_echo", echo),
+        ]
+    )
+
+
+starlette_app = _starlette_app()
