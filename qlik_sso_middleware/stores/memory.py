@@ -46,7 +46,9 @@ class MemorySessionStore:
         self._max_entries = max_entries
         self._clock = clock
         self._entries: OrderedDict[str, _Entry] = OrderedDict()
-        self._by_user: dict[str, set[str]] = {}
+        # user -> their key, or a set once they have several (one per Qlik target): a set per user
+        # would cost ~200 bytes, a quarter of a cached session (benchmarks/micro.py).
+        self._by_user: dict[str, str | set[str]] = {}
         self._locks: dict[str, asyncio.Lock] = {}
 
     def __len__(self) -> int:
@@ -70,7 +72,14 @@ class MemorySessionStore:
         if key in self._entries:
             self._remove(key)
         self._entries[key] = _Entry(session, ttl, self._clock() + ttl)
-        self._by_user.setdefault(session.user_key, set()).add(key)
+        user = session.user_key
+        current = self._by_user.get(user)
+        if current is None:
+            self._by_user[user] = key
+        elif isinstance(current, set):
+            current.add(key)
+        elif current != key:
+            self._by_user[user] = {current, key}
         while len(self._entries) > self._max_entries:
             oldest = next(iter(self._entries))
             self._remove(oldest)
@@ -85,7 +94,8 @@ class MemorySessionStore:
     async def keys_for_user(self, user_key: str) -> list[str]:
         now = self._clock()
         live = []
-        for key in list(self._by_user.get(user_key, ())):
+        indexed = self._by_user.get(user_key, ())
+        for key in [indexed] if isinstance(indexed, str) else list(indexed):
             entry = self._entries.get(key)
             if entry is not None and entry.expires_at > now:
                 live.append(key)
@@ -119,8 +129,13 @@ class MemorySessionStore:
 
     def _remove(self, key: str) -> None:
         entry = self._entries.pop(key)
-        keys = self._by_user.get(entry.session.user_key)
-        if keys is not None:
+        user = entry.session.user_key
+        keys = self._by_user.get(user)
+        if keys == key:
+            del self._by_user[user]
+        elif isinstance(keys, set):
             keys.discard(key)
-            if not keys:
-                del self._by_user[entry.session.user_key]
+            if len(keys) == 1:
+                self._by_user[user] = next(iter(keys))
+            elif not keys:
+                del self._by_user[user]
