@@ -55,7 +55,7 @@ def _median(values: list[float]) -> float:
     return statistics.median(clean) if clean else float("nan")
 
 
-def run(settings: Settings, out: Path) -> str:
+def run(settings: Settings, out: Path | None) -> str:
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is required (apt-get install wrk)")
     started = time.monotonic()
@@ -120,7 +120,8 @@ def run(settings: Settings, out: Path) -> str:
     medians = {row: {t: _median(v) for t, v in cols.items()} for row, cols in rows.items()}
     header = _header(settings, timing, [t.name for t in targets])
     text = report.render(header, medians, extra, settings.stream_bytes, settings.storm_users)
-    out.write_text(text)
+    if out is not None:
+        out.write_text(text)
     return text
 
 
@@ -221,7 +222,10 @@ def main() -> None:
     parser.add_argument("--duration", type=float, help="seconds per wrk/WebSocket point")
     parser.add_argument("--repeat", type=int, help="repetitions (medians are reported)")
     parser.add_argument(
-        "--out", type=Path, default=Path(__file__).with_name("results.md"), help="Markdown output"
+        "--out",
+        type=Path,
+        help="Markdown output (default: benchmarks/results.md for a full run, none for --quick, "
+        "so a smoke run never replaces the committed results)",
     )
     parser.add_argument(
         "--upstream",
@@ -234,7 +238,10 @@ def main() -> None:
         print("note: fewer than 2 CPUs available; processes are not pinned apart", file=sys.stderr)
     with contextlib.suppress(OSError):
         os.sched_setaffinity(0, {procs.LOAD_CPU})
-    print(run(Settings(args.quick, args.duration, args.repeat, args.upstream), args.out))
+    out = args.out
+    if out is None and not args.quick:
+        out = Path(__file__).with_name("results.md")
+    print(run(Settings(args.quick, args.duration, args.repeat, args.upstream), out))
 
 
 if __name__ == "__main__":
