@@ -104,6 +104,15 @@ async def forward_http(
             await response.aclose()
             session = await sso.renew(identity, upstream, req.host, stale)
             response = await _send_upstream(sso, upstream, req, identity, session, None)
+        elif response.status_code == 403 and method in _RETRYABLE:
+            # After a Qlik restart, every request still carrying the forgotten cookie makes Qlik
+            # log the user in again by header; past five it answers "too many sessions". If a
+            # concurrent request has meanwhile adopted one of those new sessions, use it (once).
+            current = await sso.sessions.get(sso.session_key(upstream, identity))
+            if current is not None and current.cookie_value != session.cookie_value:
+                await response.aclose()
+                session = current
+                response = await _send_upstream(sso, upstream, req, identity, session, None)
         set_cookies = response.header_values(b"set-cookie")
         renewed = (
             session_cookie_from([c.decode("latin-1") for c in set_cookies], session.cookie_name)
