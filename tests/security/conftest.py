@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import logging
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 import pytest_asyncio
@@ -12,7 +13,7 @@ from tests.redis_server import redis_url
 
 from ..apps import build_app
 from ..servers import serve
-from .helpers import Stack
+from .helpers import Stack, assert_no_secret, log_texts, simulator_secrets
 
 __all__ = ["redis_url"]
 
@@ -35,3 +36,19 @@ def stack(module_stack: Stack) -> Stack:
     module_stack.sim.faults.reset()
     module_stack.sim.clear_log()
     return module_stack
+
+
+@pytest.fixture(autouse=True)
+def no_secret_in_logs(
+    request: pytest.FixtureRequest, caplog: pytest.LogCaptureFixture
+) -> Iterator[None]:
+    """Every test of the matrix runs with DEBUG logging; none may log a secret of its stack."""
+    caplog.set_level(logging.DEBUG)
+    stack: Stack | None = None
+    if "stack" in request.fixturenames:
+        stack = request.getfixturevalue("stack")
+    yield
+    if stack is not None:
+        secrets = simulator_secrets(stack.sim)
+        if secrets:
+            assert_no_secret(log_texts(caplog), secrets)

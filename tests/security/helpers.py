@@ -10,7 +10,13 @@ import asyncio
 import base64
 import json
 import os
+import traceback
+from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import parse_qs
+
+import pytest
 
 from qlik_sso_middleware.core import QlikSSO
 from qlik_sso_middleware.testing import QlikSimulator, RecordedRequest
@@ -230,3 +236,40 @@ def assert_never_reached(sim: QlikSimulator, *needles: str) -> None:
     for value in values_seen(sim):
         for needle in needles:
             assert needle.lower() not in value.lower(), f"{needle!r} reached Qlik in {value!r}"
+
+
+def simulator_secrets(sim: QlikSimulator) -> set[str]:
+    """Every session id, CSRF token, ticket and xrfkey the simulator handed out or received."""
+    found: set[str] = set()
+    for session in sim._state.history:
+        found.update({session.id, session.csrf_token})
+    for record in sim.requests:
+        query = {k.lower(): v for k, v in parse_qs(record.query).items()}
+        for name in ("qlikticket", "xrfkey", "qlik-csrf-token"):
+            found.update(query.get(name, []))
+        found.update(record.header("x-qlik-xrfkey"))
+        found.update(record.cookies.values())
+    if sim.certificates is not None:
+        key = Path(sim.certificates.client_key).read_text()
+        # A line from the middle of the PEM body is enough to recognise it.
+        found.update(line for line in key.splitlines()[1:-1][2:4])
+    return {s for s in found if len(s) >= 8}
+
+
+def log_texts(caplog: pytest.LogCaptureFixture) -> list[str]:
+    texts = []
+    for record in caplog.records:
+        if record.name.startswith("qlik_sso_middleware.testing"):
+            continue
+        text = f"{record.name} {record.getMessage()}"
+        if record.exc_info and record.exc_info[1] is not None:
+            text += "".join(traceback.format_exception(record.exc_info[1]))
+        texts.append(text)
+    return texts
+
+
+def assert_no_secret(texts: Iterable[str], secrets: set[str]) -> None:
+    assert secrets, "the flow produced no secrets: the test would prove nothing"
+    for text in texts:
+        for secret in secrets:
+            assert secret not in text, f"a secret leaked into: {text[:300]!r}"

@@ -386,3 +386,23 @@ async def test_a_thousand_websockets_open_and_close_without_leaks() -> None:
     echoed = [f for f in sim.frames if f.direction == "in" and f.kind == "text"]
     assert len(echoed) == 1000
     assert max(peak) > baseline_fds + 100  # the sockets really were open at once
+
+
+async def test_qlik_restart_under_a_burst_never_shows_the_session_cap() -> None:
+    """All of a burst's requests reach Qlik with the forgotten cookie before any answer; Qlik
+    logs the user in again for each, up to its cap of five, and refuses the rest. Those retry on
+    the session a sibling adopted: the browser sees no "too many sessions" page."""
+    async with QlikSimulator([VirtualProxy(prefix="sso")], api=False) as sim:
+        app, _ = build_app(sim)
+        async with serve(app) as url, httpx.AsyncClient(base_url=url, timeout=30) as client:
+            headers = {"cookie": "app_user=alice", "accept": "application/json"}
+            await client.get(ECHO, headers=headers)
+            sim.restart()
+            sim.faults.latency = 0.1  # hold every answer until the whole burst is in
+            burst = await asyncio.gather(*(client.get(ECHO, headers=headers) for _ in range(12)))
+            sim.faults.latency = 0.0
+            after = await client.get(ECHO, headers=headers)
+    assert [r.status_code for r in burst] == [200] * 12
+    assert after.status_code == 200
+    assert after.json()["user"] == "ACME\\alice"
+    assert len(sim.live_sessions("ACME\\alice")) <= 5

@@ -8,10 +8,6 @@ from __future__ import annotations
 
 import json
 import logging
-import traceback
-from collections.abc import Iterable
-from pathlib import Path
-from urllib.parse import parse_qs
 
 import httpx
 import pytest
@@ -28,48 +24,12 @@ from ..apps import build_app
 from ..auth.sim_helpers import qps_settings
 from ..redis_server import RedisServer, _command, require_redis_server
 from ..servers import serve
+from .helpers import assert_no_secret, log_texts, simulator_secrets
 
 pytestmark = pytest.mark.asyncio
 
 REDIS_PASSWORD = "redis-pw-Zq81xK"
 PFX_PASSWORD = "sim-pfx-pw-Yt55"
-
-
-def simulator_secrets(sim: QlikSimulator) -> set[str]:
-    """Every session id, CSRF token, ticket and xrfkey the simulator handed out or received."""
-    found: set[str] = set()
-    for session in sim._state.history:
-        found.update({session.id, session.csrf_token})
-    for record in sim.requests:
-        query = {k.lower(): v for k, v in parse_qs(record.query).items()}
-        for name in ("qlikticket", "xrfkey", "qlik-csrf-token"):
-            found.update(query.get(name, []))
-        found.update(record.header("x-qlik-xrfkey"))
-        found.update(record.cookies.values())
-    if sim.certificates is not None:
-        key = Path(sim.certificates.client_key).read_text()
-        # A line from the middle of the PEM body is enough to recognise it.
-        found.update(line for line in key.splitlines()[1:-1][2:4])
-    return {s for s in found if len(s) >= 8}
-
-
-def log_texts(caplog: pytest.LogCaptureFixture) -> list[str]:
-    texts = []
-    for record in caplog.records:
-        if record.name.startswith("qlik_sso_middleware.testing"):
-            continue
-        text = f"{record.name} {record.getMessage()}"
-        if record.exc_info and record.exc_info[1] is not None:
-            text += "".join(traceback.format_exception(record.exc_info[1]))
-        texts.append(text)
-    return texts
-
-
-def assert_no_secret(texts: Iterable[str], secrets: set[str]) -> None:
-    assert secrets, "the flow produced no secrets: the test would prove nothing"
-    for text in texts:
-        for secret in secrets:
-            assert secret not in text, f"a secret leaked into: {text[:300]!r}"
 
 
 async def browse(url: str, sim: QlikSimulator, bodies: list[str]) -> None:
