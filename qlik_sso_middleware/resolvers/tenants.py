@@ -38,7 +38,14 @@ def tenant_from_subdomain(conn: HTTPConnection) -> str | None:
 
 
 class TenantResolver:
-    """Maps `tenant_of(conn)` through `tenants`; unknown tenants resolve to nobody."""
+    """Maps `tenant_of(conn)` through `tenants`; unknown tenants resolve to nobody.
+
+    Hazard: the tenant comes from the request (by default its `Host`, which any non-browser client
+    sets at will) and the user id from `user`. If the app's session is valid on every host (one
+    signing key), alice of tenant A replaying her cookie with `Host: b...` becomes tenant B's
+    alice. `user` must therefore refuse a session that was not opened on the request's tenant
+    (record the tenant in the session at login), as `examples/tenants/app.py` does.
+    """
 
     def __init__(
         self,
