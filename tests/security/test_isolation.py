@@ -18,9 +18,19 @@ from dataclasses import dataclass, field
 import httpx
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from starlette.applications import Starlette
+from starlette.requests import HTTPConnection
 from websockets.asyncio.client import connect
 
-from qlik_sso_middleware.core import QlikSSO
+from qlik_sso_middleware import (
+    HeaderAuth,
+    QlikIdentity,
+    QlikSSO,
+    QlikSSOMiddleware,
+    QlikTarget,
+    Tenant,
+    TenantResolver,
+)
 from qlik_sso_middleware.stores.base import SessionStore
 from qlik_sso_middleware.stores.memory import MemorySessionStore
 from qlik_sso_middleware.stores.redis import RedisSessionStore, Sealer
@@ -217,3 +227,63 @@ def test_the_invariant_check_catches_a_crossed_session() -> None:
         return out
 
     assert any("ran as ACME\\alice" in p for p in asyncio.run(crossed()).problems)
+
+
+# -- tenants -----------------------------------------------------------------------------------------
+
+TENANTS = {"a.example": Tenant("TENANT_A", "ta"), "b.example": Tenant("TENANT_B", "tb")}
+
+
+def tenant_session_user(conn: HTTPConnection) -> QlikIdentity | None:
+    """The app's session names the user *and the tenant it was opened on* (see TenantResolver)."""
+    user, tenant = conn.cookies.get("app_user"), conn.cookies.get("app_tenant")
+    if not user or tenant != (conn.url.hostname or "").lower():
+        return None
+    return QlikIdentity("APP", user)
+
+
+async def tenant_request(url: str, host: str, path: str, headers: dict[str, str]) -> httpx.Response:
+    async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+        return await client.get(
+            path, headers={"host": host, "accept": "application/json", **headers}
+        )
+
+
+async def test_one_tenants_user_never_reaches_another_tenants_qlik() -> None:
+    vps = [
+        VirtualProxy(prefix="ta", header_name="hdr-a"),
+        VirtualProxy(prefix="tb", header_name="hdr-b"),
+    ]
+    async with QlikSimulator(vps, api=False) as sim:
+        targets = [
+            QlikTarget(sim.proxy_url, prefix="ta", auth=HeaderAuth("hdr-a")),
+            QlikTarget(sim.proxy_url, prefix="tb", auth=HeaderAuth("hdr-b")),
+        ]
+        sso = QlikSSO(targets, resolver=TenantResolver(TENANTS, tenant_session_user))
+        async with serve(QlikSSOMiddleware(Starlette(), sso=sso)) as url:
+            port = url.rsplit(":", 1)[1]
+            alice = {"cookie": "app_user=alice; app_tenant=a.example"}
+            own = await tenant_request(url, f"a.example:{port}", "/ta/content/_sim/echo", alice)
+            # alice asks for tenant B's Qlik from her own host: bound to target ta -> refused.
+            other_mount = await tenant_request(
+                url, f"a.example:{port}", "/tb/content/_sim/echo", alice
+            )
+            # alice replays her cookie against tenant B's host: her session is not B's -> nobody.
+            replayed = await tenant_request(
+                url, f"b.example:{port}", "/tb/content/_sim/echo", alice
+            )
+            # tenant B's identity header, spoofed on tenant A's mount, is stripped.
+            spoofed = await tenant_request(
+                url,
+                f"a.example:{port}",
+                "/ta/content/_sim/echo",
+                {**alice, "hdr-b": "TENANT_B\\bob", "hdr_a": "TENANT_A\\admin"},
+            )
+    assert own.status_code == 200 and own.json()["user"] == "TENANT_A\\alice"
+    assert other_mount.status_code == 403
+    assert replayed.status_code == 401
+    assert spoofed.status_code == 200 and spoofed.json()["user"] == "TENANT_A\\alice"
+    assert [r for r in sim.requests if r.prefix == "tb"] == []
+    for record in sim.requests:
+        assert record.header("hdr-a") == ["TENANT_A\\alice"]
+        assert record.header("hdr-b") == []
