@@ -30,6 +30,16 @@ FRAMINGS = {
     "chunk-ext": ([b"Transfer-Encoding: chunked"], b'5;x="a\r\n"\r\nhello\r\n' + CHUNKED_SMUGGLE),
     "bare-lf-chunk": ([b"Transfer-Encoding: chunked"], b"5\nhello\n" + CHUNKED_SMUGGLE),
     "pipelined": ([b"Content-Length: 0", b"Connection: keep-alive"], SMUGGLED),
+    "two-cl-same": ([b"Content-Length: 5", b"Content-Length: 5", b"Connection: close"], b"hello"),
+    "h2c-upgrade": (
+        [
+            b"Upgrade: h2c",
+            b"HTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA",
+            b"Connection: Upgrade, HTTP2-Settings, close",
+            b"Content-Length: 0",
+        ],
+        b"",
+    ),
 }
 
 
@@ -56,3 +66,19 @@ async def test_framing_tricks_never_smuggle_a_request_to_qlik(
     # A second request on the connection is a request of its own, checked like any other.
     if framing == "pipelined":
         assert b"HTTP/1.1 403 " in response.body
+
+
+async def test_h2c_upgrade_headers_never_reach_qlik(stack: Stack) -> None:
+    """h2c smuggling: an `Upgrade: h2c` that reached Qlik could tunnel requests past our checks."""
+    head = [
+        b"GET /sso/content/_sim/echo HTTP/1.1",
+        f"Host: {stack.host}".encode(),
+        b"Cookie: app_user=alice",
+        b"Upgrade: h2c",
+        b"HTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA",
+        b"Connection: Upgrade, HTTP2-Settings, close",
+    ]
+    response = await raw_exchange(stack.port, b"\r\n".join(head) + b"\r\n\r\n")
+    assert response.status == 200
+    for record in stack.proxied():
+        assert record.header("upgrade") == [] and record.header("http2-settings") == []
