@@ -11,11 +11,13 @@ own answers. Run against the memory store and against Redis.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import httpx
+import redis.asyncio
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from starlette.applications import Starlette
@@ -287,3 +289,41 @@ async def test_one_tenants_user_never_reaches_another_tenants_qlik() -> None:
     for record in sim.requests:
         assert record.header("hdr-a") == ["TENANT_A\\alice"]
         assert record.header("hdr-b") == []
+
+
+# -- a store an attacker can write to ------------------------------------------------------------
+
+
+async def test_another_users_sealed_session_copied_in_redis_is_not_used(redis_url: str) -> None:
+    """Someone with write access to Redis (not to the sealing key) copies bob's sealed session
+    under alice's key: the value is bound to its key, so alice gets her own new session."""
+    prefix = f"swap-{uuid.uuid4().hex[:8]}:"
+    store = RedisSessionStore(redis_url, sealing_keys=[SEALING_KEY], key_prefix=prefix)
+    raw = redis.asyncio.Redis.from_url(redis_url)
+    try:
+        async with QlikSimulator([VirtualProxy(prefix="sso")], api=False) as sim:
+            app, sso = build_app(sim, store=store)
+            async with serve(app) as url:
+                for user in ("alice", "bob"):
+                    await tenant_request(
+                        url, url[7:], "/sso/content/_sim/echo", {"cookie": f"app_user={user}"}
+                    )
+                target_key = sso.upstreams[0].target.key
+
+                def redis_key(user: str) -> str:
+                    digest = hashlib.sha256(f"{target_key}|ACME\\{user}".encode()).hexdigest()
+                    return f"{prefix}s:{{{digest[:32]}}}"
+
+                bobs = await raw.get(redis_key("bob"))
+                assert bobs is not None
+                await raw.set(redis_key("alice"), bobs)
+                response = await tenant_request(
+                    url, url[7:], "/sso/content/_sim/echo", {"cookie": "app_user=alice"}
+                )
+    finally:
+        await raw.aclose()
+        await store.aclose()
+    assert response.status_code == 200
+    assert response.json()["user"] == "ACME\\alice"
+    assert sim.requests[-1].user == "ACME\\alice"
+    assert sim.logins("ACME\\alice") == 2  # a fresh login, not bob's session
