@@ -44,7 +44,9 @@ class TenantResolver:
     sets at will) and the user id from `user`. If the app's session is valid on every host (one
     signing key), alice of tenant A replaying her cookie with `Host: b...` becomes tenant B's
     alice. `user` must therefore refuse a session that was not opened on the request's tenant
-    (record the tenant in the session at login), as `examples/tenants/app.py` does.
+    (record the tenant in the session at login), as `examples/tenants/app.py` does. An inner
+    resolver that returns the user's *own* tenant directory (or target) gets that check here: an
+    identity from another tenant's directory, or bound to another target, resolves to nobody.
     """
 
     def __init__(
@@ -57,6 +59,7 @@ class TenantResolver:
         if not tenants:
             raise ConfigurationError("needs at least one tenant", field="tenants")
         self._tenants = {k.lower(): v for k, v in tenants.items()}
+        self._directories = {t.user_directory.lower() for t in tenants.values()}
         self._user = as_resolver(user)
         self.trusted_headers: tuple[str, ...] = tuple(getattr(self._user, "trusted_headers", ()))
         self._tenant_of = tenant_of
@@ -70,6 +73,11 @@ class TenantResolver:
         if inner is None:
             return None
         identity = inner.identity if isinstance(inner, Resolved) else inner
+        if isinstance(inner, Resolved) and inner.target not in (None, tenant.target):
+            return None  # a session bound to another tenant's Qlik, replayed on this host
+        directory = identity.user_directory.lower()
+        if directory in self._directories and directory != tenant.user_directory.lower():
+            return None  # a user of another tenant, replayed on this host
         # The tenant decides the directory: the inner resolver only says who the user is.
         bound = QlikIdentity(tenant.user_directory, identity.user_id, identity.attributes)
         return Resolved(bound, tenant.target)

@@ -102,3 +102,22 @@ async def test_tenants_bind_directory_and_target_by_host() -> None:
     assert a == {"user": "TENANT_A\\alice", "target": "ta"}
     assert b == {"user": "TENANT_B\\alice", "target": "tb"}
     assert unknown == {"user": None}
+
+
+async def test_tenant_replay_of_another_tenants_user_is_nobody() -> None:
+    """An inner resolver that knows the user's tenant directory gets cross-host replays refused."""
+    resolver = TenantResolver(
+        {"a.localhost": Tenant("TENANT_A", "ta"), "b.localhost": Tenant("TENANT_B", "tb")},
+        lambda conn: QlikIdentity("TENANT_A", "alice"),  # alice's session says tenant A
+    )
+    app = probe_app(resolver)
+    assert await who(app, headers={"host": "a.localhost"}) == {
+        "user": "TENANT_A\\alice",
+        "target": "ta",
+    }
+    assert await who(app, headers={"host": "b.localhost"}) == {"user": None}
+    bound = TenantResolver(
+        {"a.localhost": Tenant("TENANT_A", "ta"), "b.localhost": Tenant("TENANT_B", "tb")},
+        lambda conn: Resolved(QlikIdentity("ANY", "alice"), "ta"),
+    )
+    assert await who(probe_app(bound), headers={"host": "b.localhost"}) == {"user": None}
