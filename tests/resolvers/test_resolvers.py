@@ -44,8 +44,10 @@ class CookieBackend(AuthenticationBackend):
         return (AuthCredentials(["authenticated"]), SimpleUser(name)) if name else None
 
 
-async def who(app: ASGIApp, **kwargs: object) -> dict[str, object]:
-    async with serve(app) as url, httpx.AsyncClient(base_url=url) as client:
+async def who(
+    app: ASGIApp, *, cookies: dict[str, str] | None = None, **kwargs: object
+) -> dict[str, object]:
+    async with serve(app) as url, httpx.AsyncClient(base_url=url, cookies=cookies) as client:
         response = await client.get("/who", **kwargs)  # type: ignore[arg-type]
         return dict(response.json())
 
