@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 
 import httpx
 import pytest
 
 from qlik_sso_middleware.proxy.aiohttp_transport import AiohttpTransport
+from qlik_sso_middleware.testing import generate_certificates
 
 Reply = Callable[[bytes], bytes]
 
@@ -22,8 +25,9 @@ Reply = Callable[[bytes], bytes]
 class RawServer:
     """Answers each request with `reply(request_head)`; records heads, bodies and connections."""
 
-    def __init__(self, reply: Reply) -> None:
+    def __init__(self, reply: Reply, tls: ssl.SSLContext | None = None) -> None:
         self.reply = reply
+        self.tls = tls
         self.heads: list[bytes] = []
         self.bodies: list[bytes] = []
         self.connections = 0
@@ -57,7 +61,7 @@ class RawServer:
             writer.close()
 
     async def __aenter__(self) -> RawServer:
-        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0, ssl=self.tls)
         self.port = self._server.sockets[0].getsockname()[1]
         return self
 
@@ -231,3 +235,51 @@ async def test_closed_transport_refuses_requests() -> None:
     await transport.aclose()
     with pytest.raises(RuntimeError):
         await transport.stream("GET", "http://127.0.0.1:9/", [], None, httpx.Timeout(1.0))
+
+
+def _server_tls(directory: Path, *, other_root: bool = False) -> tuple[ssl.SSLContext, Path]:
+    files = generate_certificates(directory, server_signed_by_other_root=other_root)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(files.server, files.server_key)
+    return context, files.root
+
+
+async def test_tls_verifies_against_the_given_ca_and_sends_the_browser_host(
+    tmp_path: Path,
+) -> None:
+    server_tls, root = _server_tls(tmp_path)
+    transport = AiohttpTransport(ssl_context=ssl.create_default_context(cafile=str(root)))
+    try:
+        async with RawServer(ok(), tls=server_tls) as server:
+            response = await transport.stream(
+                "GET",
+                f"https://127.0.0.1:{server.port}/sso/x",
+                [(b"host", b"app.example.com")],
+                None,
+                httpx.Timeout(5.0),
+            )
+            assert await response.read() == b"hello"
+            await response.aclose()
+    finally:
+        await transport.aclose()
+    assert b"host: app.example.com" in server.heads[0].lower()
+
+
+@pytest.mark.parametrize("trust", ["system CAs only", "another site's CA"])
+async def test_tls_refuses_a_server_the_context_does_not_trust(tmp_path: Path, trust: str) -> None:
+    server_tls, root = _server_tls(tmp_path / "site", other_root=trust == "another site's CA")
+    client_ctx = (
+        ssl.create_default_context()
+        if trust == "system CAs only"
+        else ssl.create_default_context(cafile=str(root))
+    )
+    transport = AiohttpTransport(ssl_context=client_ctx)
+    try:
+        async with RawServer(ok(), tls=server_tls) as server:
+            with pytest.raises(httpx.ConnectError):
+                await transport.stream(
+                    "GET", f"https://127.0.0.1:{server.port}/", [], None, httpx.Timeout(5.0)
+                )
+    finally:
+        await transport.aclose()
+    assert server.heads == []
