@@ -31,6 +31,7 @@ from .proxy.http import forward_http
 from .proxy.request import ProxiedRequest
 from .proxy.upstream import Upstream
 from .proxy.websocket import forward_websocket
+from .responses import respond
 from .target import QlikTarget
 
 __all__ = ["QlikSSOMiddleware"]
@@ -178,9 +179,7 @@ class QlikSSOMiddleware:
                 target += "?" + scope["query_string"].decode("latin-1")
             sep = "&" if "?" in self.sso.login_url else "?"
             location = f"{self.sso.login_url}{sep}next={quote(target, safe='/')}"
-            await _respond(
-                send, 302, b"", "text/plain", [(b"location", location.encode("latin-1"))]
-            )
+            await respond(send, 302, b"", "text/plain", [(b"location", location.encode("latin-1"))])
             return
         await _error_response(scope, send, exc)
 
@@ -218,38 +217,20 @@ def _wants_json(scope: Scope) -> bool:
     return not (b"text/html" in accept and not headers.get(b"x-requested-with"))
 
 
-async def _respond(
-    send: Send,
-    status: int,
-    body: bytes,
-    content_type: str,
-    extra: list[tuple[bytes, bytes]] | None = None,
-) -> None:
-    headers = [
-        (b"content-type", content_type.encode("latin-1")),
-        (b"content-length", str(len(body)).encode("ascii")),
-        (b"cache-control", b"no-store"),
-        (b"x-content-type-options", b"nosniff"),
-        *(extra or []),
-    ]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
-
-
 async def _error_response(scope: Scope, send: Send, exc: QlikSSOError) -> None:
     extra: list[tuple[bytes, bytes]] = []
     if exc.status_code == 503:
         extra.append((b"retry-after", b"1"))
     if _wants_json(scope):
         body = json.dumps({"error": exc.public_message, "status": exc.status_code}).encode()
-        await _respond(send, exc.status_code, body, "application/json", extra)
+        await respond(send, exc.status_code, body, "application/json", extra)
         return
     text = escape(exc.public_message)
     html = (
         f"<!doctype html><title>{exc.status_code} {text}</title>"
         f"<h1>{exc.status_code}</h1><p>{text}</p>"
     ).encode()
-    await _respond(send, exc.status_code, html, "text/html; charset=utf-8", extra)
+    await respond(send, exc.status_code, html, "text/html; charset=utf-8", extra)
 
 
 async def _deny_websocket(scope: Scope, send: Send, exc: QlikSSOError) -> None:

@@ -44,6 +44,7 @@ from .errors import ConfigurationError, QlikError, QlikSSOError
 from .handoff import Handoff, HandoffRejected, SessionCookie
 from .identity import QlikIdentity
 from .middleware import QlikSSOMiddleware
+from .responses import respond
 
 if TYPE_CHECKING:
     from .metrics import QlikMetrics
@@ -134,16 +135,16 @@ class ServeApp:
     async def _own(self, scope: Scope, receive: Receive, send: Send) -> None:
         path, method = scope["path"], scope["method"]
         if path == _PREFIX + "health" and method in ("GET", "HEAD"):
-            await _respond(send, 200, json.dumps({"status": "ok"}).encode(), "application/json")
+            await respond(send, 200, json.dumps({"status": "ok"}).encode(), "application/json")
         elif path == self.handoff_path and method == "GET" and self.handoff is not None:
             await self._handoff(scope, send)
         elif path == _PREFIX + "logout" and method == "POST":
             await self._logout(scope, send)
         elif path == self.metrics_path and method == "GET" and self.metrics is not None:
             body, content_type = self.metrics.render()
-            await _respond(send, 200, body, content_type)
+            await respond(send, 200, body, content_type)
         else:
-            await _respond(send, 404, b"Not found", "text/plain; charset=utf-8")
+            await respond(send, 404, b"Not found", "text/plain; charset=utf-8")
 
     async def _handoff(self, scope: Scope, send: Send) -> None:
         assert self.handoff is not None and self.cookie is not None
@@ -156,11 +157,11 @@ class ServeApp:
         except QlikSSOError as exc:
             # The token itself is never logged.
             logger.warning("handoff refused: %s", exc.message)
-            await _respond(send, 401, b"Sign-in link invalid or expired", "text/plain")
+            await respond(send, 401, b"Sign-in link invalid or expired", "text/plain")
             return
         logger.info("handoff: %s signed in", verified.identity)
         cookie = self._set_cookie(self.cookie.dumps(verified.identity), self.cookie.max_age)
-        await _respond(
+        await respond(
             send,
             303,
             b"",
@@ -172,13 +173,13 @@ class ServeApp:
         conn = HTTPConnection(scope)
         origin = conn.headers.get("origin")
         if origin is not None and urlsplit(origin).netloc != conn.headers.get("host"):
-            await _respond(send, 403, b"Cross-site logout refused", "text/plain")
+            await respond(send, 403, b"Cross-site logout refused", "text/plain")
             return
         identity = await self.sso.resolver.resolve(conn)
         if isinstance(identity, QlikIdentity):
             with contextlib.suppress(QlikError):  # logged by QlikSSO; the cookie goes anyway
                 await self.sso.logout(identity, host=conn.headers.get("host"))
-        await _respond(
+        await respond(
             send, 303, b"", "text/plain",
             [(b"location", b"/"), (b"set-cookie", self._set_cookie("", 0))],
         )  # fmt: skip
@@ -204,23 +205,6 @@ def build_serve_app(config: QlikSSOConfig) -> ServeApp:
             ) from None
         metrics = QlikMetrics()
     return ServeApp(config, metrics=metrics)
-
-
-async def _respond(
-    send: Send,
-    status: int,
-    body: bytes,
-    content_type: str,
-    extra: list[tuple[bytes, bytes]] | None = None,
-) -> None:
-    headers = [
-        (b"content-type", content_type.encode("latin-1")),
-        (b"content-length", str(len(body)).encode()),
-        (b"cache-control", b"no-store"),
-        *(extra or []),
-    ]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
 
 
 class _Server(uvicorn.Server):
