@@ -1,0 +1,170 @@
+"""Client engines compared, as recorded in `benchmarks/README.md`: `python -m benchmarks.engines`.
+
+Starts the upstream on CPU 0 and, pinned to CPU 1, measures the client-side CPU per 1 KiB GET
+(sequential, and 32 concurrent) for httpx's default transport, the `httpx-aiohttp` transport (if
+installed), our `AiohttpTransport` and aiohttp itself; then CPU per WebSocket echo round trip for
+`websockets` and aiohttp. Every loop is a fixed count.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import os
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import aiohttp
+import httpx
+import uvloop
+from websockets.asyncio.client import connect
+from yarl import URL
+
+from qlik_sso_middleware.proxy.aiohttp_transport import AiohttpTransport
+
+from . import procs
+
+_HEADERS = [
+    (b"accept", b"*/*"),
+    (b"cookie", b"X-Qlik-Session-sso-HTTP=0123"),
+    (b"hdr-usr", b"B\\b"),
+]
+_TIMEOUT = httpx.Timeout(5.0)
+
+
+async def _cpu_per_call(one: Callable[[], Awaitable[None]], count: int, conns: int) -> float:
+    async def worker(n: int) -> None:
+        for _ in range(n):
+            await one()
+
+    await worker(50)
+    started = time.process_time()
+    await asyncio.gather(*(worker(count // conns) for _ in range(conns)))
+    return (time.process_time() - started) / (count // conns * conns) * 1e6
+
+
+async def _http_engines(base: str, count: int) -> list[tuple[str, float, float]]:
+    url = base + "/sso/content/_sim/bytes?size=1024"
+    headers = [(k, v) for k, v in _HEADERS] + [(b"host", base.split("//")[1].encode())]
+    engines: list[tuple[str, Callable[[], Awaitable[None]], Callable[[], Awaitable[None]]]] = []
+
+    limits = httpx.Limits(max_connections=100, max_keepalive_connections=100)
+    client = httpx.AsyncClient(limits=limits)
+
+    async def httpx_default() -> None:
+        response = await client.send(httpx.Request("GET", url, headers=headers), stream=True)
+        await response.aread()
+        await response.aclose()
+
+    engines.append(
+        ("httpx AsyncClient, default transport (httpcore)", httpx_default, client.aclose)
+    )
+    try:  # optional: pip install httpx-aiohttp to include it
+        third_party: Any = importlib.import_module("httpx_aiohttp")
+    except ImportError:
+        third_party = None
+    if third_party is not None:
+        session = aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar())
+        third = third_party.AiohttpTransport(client=session)
+
+        async def httpx_aiohttp() -> None:
+            response = await third.handle_async_request(httpx.Request("GET", url, headers=headers))
+            await response.aread()
+            await response.aclose()
+
+        engines.append(("httpx-aiohttp transport", httpx_aiohttp, session.close))
+    ours = AiohttpTransport()
+
+    async def our_transport() -> None:
+        response = await ours.stream("GET", url, headers, None, _TIMEOUT)
+        await response.read()
+        await response.aclose()
+
+    engines.append(("AiohttpTransport.stream (ours)", our_transport, ours.aclose))
+    raw = aiohttp.ClientSession(
+        cookie_jar=aiohttp.DummyCookieJar(), skip_auto_headers=("User-Agent",)
+    )
+    raw_url = URL(url, encoded=True)
+    raw_headers = [(k.decode(), v.decode()) for k, v in headers]
+
+    async def aiohttp_itself() -> None:
+        async with raw.get(raw_url, headers=raw_headers) as response:
+            await response.read()
+
+    engines.append(("aiohttp ClientSession", aiohttp_itself, raw.close))
+    results = []
+    for name, one, close in engines:
+        sequential = await _cpu_per_call(one, count, 1)
+        concurrent = await _cpu_per_call(one, count, 32)
+        results.append((name, sequential, concurrent))
+        await close()
+    return results
+
+
+async def _ws_engines(base: str, count: int) -> list[tuple[str, float, float]]:
+    url = "ws://" + base.split("//")[1] + "/sso/app/_sim_echo"
+    small, big = "x" * 100, os.urandom(1024 * 1024)
+    results = []
+    async with connect(url, max_size=None, compression=None) as ws:
+
+        async def ws_small() -> None:
+            await ws.send(small)
+            await ws.recv()
+
+        async def ws_big() -> None:
+            await ws.send(big)
+            await ws.recv()
+
+        results.append(
+            (
+                "websockets asyncio client",
+                await _cpu_per_call(ws_small, count, 1),
+                await _cpu_per_call(ws_big, max(20, count // 50), 1),
+            )
+        )
+    async with (
+        aiohttp.ClientSession() as session,
+        session.ws_connect(url, max_msg_size=0, autoping=False) as aws,
+    ):
+
+        async def aio_small() -> None:
+            await aws.send_str(small)
+            await aws.receive()
+
+        async def aio_big() -> None:
+            await aws.send_bytes(big)
+            await aws.receive()
+
+        results.append(
+            (
+                "aiohttp ws_connect",
+                await _cpu_per_call(aio_small, count, 1),
+                await _cpu_per_call(aio_big, max(20, count // 50), 1),
+            )
+        )
+    return results
+
+
+def main() -> None:
+    port = procs.free_port()
+    server = procs.start("upstream", procs.uvicorn_argv("benchmarks.upstream:app", port), port)
+    try:
+        os.sched_setaffinity(0, {procs.LOAD_CPU})
+        http = uvloop.run(_http_engines(server.url, 3000))
+        ws = uvloop.run(_ws_engines(server.url, 3000))
+    finally:
+        server.stop()
+    print("| HTTP engine | CPU µs per 1 KiB GET, 1 conn | 32 concurrent |")
+    print("|---|---:|---:|")
+    for name, one, many in http:
+        print(f"| {name} | {one:,.0f} | {many:,.0f} |")
+    print()
+    print("| WebSocket client | CPU µs per 100 B round trip | per 1 MiB round trip |")
+    print("|---|---:|---:|")
+    for name, small, big in ws:
+        print(f"| {name} | {small:,.0f} | {big:,.0f} |")
+
+
+if __name__ == "__main__":
+    main()
