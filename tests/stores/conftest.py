@@ -39,3 +39,11 @@ async def redis_cluster_harness(redis_cluster_node: str) -> AsyncIterator[RedisH
 def harness(request: pytest.FixtureRequest) -> StoreHarness:
     fixture: StoreHarness = request.getfixturevalue(f"{request.param}_harness")
     return fixture
+
+
+@pytest.fixture(params=["redis", "redis_cluster"])
+def shared_harness(request: pytest.FixtureRequest) -> StoreHarness:
+    """Stores shared by several processes: only they have locks that outlive a dead owner (the
+    memory store's lock is released with its owner task, tested with the other contract tests)."""
+    fixture: StoreHarness = request.getfixturevalue(f"{request.param}_harness")
+    return fixture

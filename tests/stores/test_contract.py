@@ -214,8 +214,9 @@ async def test_lock_is_released_when_the_owner_is_cancelled(harness: StoreHarnes
 
 
 async def test_expired_lock_is_taken_over_and_not_released_by_its_old_owner(
-    harness: StoreHarness,
+    shared_harness: StoreHarness,
 ) -> None:
+    harness = shared_harness
     # Three instances sharing the backend; the first "dies" holding the lock.
     dead, second, third = (harness.make(lock_timeout=10, lock_wait=0) for _ in range(3))
     stuck = dead.lock(KEY)
