@@ -63,7 +63,9 @@ _COOKIE_VALUE = re.compile(
 # What `RequestHeaderPolicy._verdict` decides for a header name.
 _KEEP, _STRIP, _COOKIE, _CONTENT_LENGTH, _CONNECTION = range(5)
 _MAX_VERDICTS = 512
-_RESPONSE_DROPPED = HOP_BY_HOP | {b"set-cookie"}
+# `Date` and `Server` are the answering server's own (ASGI servers add theirs; two `Date` fields are
+# invalid) and `Server` would advertise Qlik's internals to the browser.
+_RESPONSE_DROPPED = HOP_BY_HOP | {b"set-cookie", b"date", b"server"}
 _RESPONSE_NAMES: dict[bytes, bytes] = {}
 # `Connection` values that name no other field (what browsers send), so there is nothing to strip.
 _PLAIN_CONNECTION = frozenset({b"keep-alive", b"close"})
@@ -201,7 +203,8 @@ class RequestHeaderPolicy:
 
 
 def response_headers(upstream: Iterable[tuple[bytes, bytes]]) -> Headers:
-    """Headers a browser may see from Qlik: no hop-by-hop fields and never a `Set-Cookie`.
+    """Headers a browser may see from Qlik: no hop-by-hop fields, never a `Set-Cookie`, and not
+    Qlik's `Date`/`Server` (the app's server sends its own).
 
     Qlik's cookies (its session above all) stay server-side; the browser only ever holds the app's
     own session.

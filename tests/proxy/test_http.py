@@ -157,6 +157,9 @@ async def test_qlik_set_cookie_and_hop_by_hop_headers_never_reach_the_browser(
             },
         )
     assert "set-cookie" not in first.headers
+    # One Date and one Server: the app server's own, not Qlik's as well.
+    assert len(first.headers.get_list("date")) == 1
+    assert first.headers.get_list("server") == ["uvicorn"]
     assert client.cookies.get("X-Qlik-Session-sso-HTTP") is None
     seen = {k.lower() for k, _ in echo.json()["headers"]}
     assert "x-secret-hop" not in seen
