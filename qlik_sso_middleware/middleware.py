@@ -122,18 +122,11 @@ class QlikSSOMiddleware:
         req: ProxiedRequest,
         identity: QlikIdentity,
     ) -> None:
-        started = False
-
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
+        tracking = _TrackingSend(send, "http.response.start")
         try:
-            await forward_http(self.sso, upstream, req, identity, receive, tracking_send)
+            await forward_http(self.sso, upstream, req, identity, receive, tracking)
         except QlikSSOError as exc:
-            if started:
+            if tracking.started:
                 raise
             await self._refuse(scope, receive, send, exc)
 
@@ -149,19 +142,12 @@ class QlikSSOMiddleware:
         message = await receive()
         if message["type"] != "websocket.connect":
             return
-        accepted = False
-
-        async def tracking_send(message: Message) -> None:
-            nonlocal accepted
-            if message["type"] == "websocket.accept":
-                accepted = True
-            await send(message)
-
+        tracking = _TrackingSend(send, "websocket.accept")
         try:
-            await forward_websocket(self.sso, upstream, req, identity, receive, tracking_send)
+            await forward_websocket(self.sso, upstream, req, identity, receive, tracking)
         except QlikSSOError as exc:
             _log_refusal(scope, exc)
-            if accepted:
+            if tracking.started:
                 await send({"type": "websocket.close", "code": exc.ws_close_code, "reason": ""})
             else:
                 await _deny_websocket(scope, send, exc)
@@ -196,6 +182,23 @@ class QlikSSOMiddleware:
     async def aclose(self) -> None:
         """Close pooled clients and the store (when not run under an ASGI lifespan)."""
         await self.sso.aclose()
+
+
+class _TrackingSend:
+    """Wraps `send` to know whether the answer has started (then an error can no longer be a
+    response of its own)."""
+
+    __slots__ = ("_send", "_start", "started")
+
+    def __init__(self, send: Send, start: str) -> None:
+        self._send = send
+        self._start = start
+        self.started = False
+
+    async def __call__(self, message: Message) -> None:
+        if message["type"] == self._start:
+            self.started = True
+        await self._send(message)
 
 
 def _log_refusal(scope: Scope, exc: QlikSSOError) -> None:
