@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Sequence
 
 from starlette.requests import HTTPConnection
@@ -209,12 +210,48 @@ class QlikSSO:
         await self.sessions.invalidate(self.session_key(upstream, identity), stale)
         return await self.session_for(identity, upstream, host)
 
-    async def replace(
-        self, identity: QlikIdentity, upstream: Upstream, session: QlikSession
+    async def adopt(
+        self,
+        identity: QlikIdentity,
+        upstream: Upstream,
+        stale: QlikSession,
+        renewed: str,
+        host: str,
+    ) -> QlikSession:
+        """Qlik answered a request made with `stale` by issuing the session `renewed` (it
+        re-authenticated the user by header, e.g. after a restart). The first such session is
+        kept; one that a concurrent request brought in afterwards is spare and is ended at once,
+        so that it does not hold one of the user's five Qlik session slots. Returns the session
+        now cached for the user.
+        """
+        key = self.session_key(upstream, identity)
+        fresh = QlikSession(stale.cookie_name, renewed, stale.user_key, time.time())
+        async with self.store.lock(key):
+            current = await self.store.get(key)
+            if current is None or current.cookie_value in (stale.cookie_value, renewed):
+                await self.store.set(key, fresh, upstream.target.session_ttl)
+                return fresh
+        await self._end_spare(identity, upstream, fresh, host)
+        return current
+
+    async def _end_spare(
+        self, identity: QlikIdentity, upstream: Upstream, spare: QlikSession, host: str
     ) -> None:
-        await self.sessions.replace(
-            self.session_key(upstream, identity), session, upstream.target.session_ttl
-        )
+        # The personal API ends exactly the session whose cookie is presented.
+        headers = [
+            (b"host", (upstream.target.host_header or host).encode("latin-1")),
+            (b"cookie", spare.cookie_header().encode("latin-1")),
+            *upstream.target.auth.upstream_headers(identity),
+        ]
+        url = upstream.target.url + upstream.target.upstream_base_path + "qps/user"
+        try:
+            await upstream.client.delete(url, headers=headers)
+        except Exception as exc:
+            logger.debug(
+                "could not end a spare Qlik session of %s: %s", identity, type(exc).__name__
+            )
+        else:
+            logger.debug("ended a spare Qlik session of %s on %s", identity, upstream.target.name)
 
     async def forget(self, identity: QlikIdentity, upstream: Upstream, stale: QlikSession) -> None:
         await self.sessions.invalidate(self.session_key(upstream, identity), stale)

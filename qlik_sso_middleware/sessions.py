@@ -57,10 +57,6 @@ class SessionManager:
             await self.store.set(key, session, ttl)
             return session
 
-    async def replace(self, key: str, session: QlikSession, ttl: float) -> None:
-        """Qlik issued a new session cookie for this user (it re-authenticated by header)."""
-        await self.store.set(key, session, ttl)
-
     async def invalidate(self, key: str, stale: QlikSession) -> None:
         """Drop `stale` unless a concurrent request already replaced it with a fresh session."""
         current = await self.store.get(key)

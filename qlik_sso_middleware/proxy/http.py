@@ -120,12 +120,8 @@ async def forward_http(
             else None
         )
         if renewed is not None and renewed != session.cookie_value:
-            # Qlik re-authenticated the user by header and issued a new session: keep that one.
-            await sso.replace(
-                identity,
-                upstream,
-                QlikSession(session.cookie_name, renewed, session.user_key, session.created_at),
-            )
+            # Qlik re-authenticated the user by header and issued a new session: keep one.
+            await sso.adopt(identity, upstream, session, renewed, req.host)
         await _relay_response(upstream, response, req, receive, send)
     finally:
         await response.aclose()

@@ -16,7 +16,6 @@ import asyncio
 import json
 import logging
 import ssl
-import time
 from typing import TYPE_CHECKING
 
 import httpx
@@ -133,8 +132,12 @@ async def _fetch_csrf_token(
             continue
         renewed = session_cookie_from(response.headers.get_list("set-cookie"), session.cookie_name)
         if renewed is not None and renewed != session.cookie_value:
-            session = QlikSession(session.cookie_name, renewed, session.user_key, time.time())
-            await sso.replace(identity, upstream, session)
+            session = await sso.adopt(identity, upstream, session, renewed, req.host)
+            if session.cookie_value != renewed:
+                # Qlik's answer belongs to a spare session (now ended): ask again with the kept one.
+                if attempt == 1:
+                    continue
+                return session, None
         token: str | None = response.headers.get("qlik-csrf-token")
         if response.status_code != 200 or not token:
             # Qlik releases before November 2024 have no CSRF endpoint and need no token.
