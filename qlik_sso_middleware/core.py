@@ -238,14 +238,9 @@ class QlikSSO:
         self, identity: QlikIdentity, upstream: Upstream, spare: QlikSession, host: str
     ) -> None:
         # The personal API ends exactly the session whose cookie is presented.
-        headers = [
-            (b"host", (upstream.target.host_header or host).encode("latin-1")),
-            (b"cookie", spare.cookie_header().encode("latin-1")),
-            *upstream.target.auth.upstream_headers(identity),
-        ]
-        url = upstream.target.url + upstream.target.upstream_base_path + "qps/user"
+        base, headers = upstream.personal_api(identity, spare, host)
         try:
-            await upstream.client.delete(url, headers=headers)
+            await upstream.client.delete(base + "user", headers=headers)
         except Exception as exc:
             logger.debug(
                 "could not end a spare Qlik session of %s: %s", identity, type(exc).__name__

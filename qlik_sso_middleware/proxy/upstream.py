@@ -15,6 +15,7 @@ from urllib.parse import unquote_to_bytes, urlsplit
 import httpx
 
 from ..auth.base import LoginContext
+from ..identity import QlikIdentity
 from ..stores.base import QlikSession
 from ..target import QlikTarget
 from .aiohttp_transport import AiohttpTransport
@@ -105,6 +106,19 @@ class Upstream:
             host=self.target.host_header or host,
             cookie_name=self.target.cookie_name or "",
         )
+
+    def personal_api(
+        self, identity: QlikIdentity, session: QlikSession, host: str
+    ) -> tuple[str, list[tuple[bytes, bytes]]]:
+        """URL base (`…/<prefix>/qps/`) and headers for a call to Qlik's personal API with `session`
+        (`qps/user`, `qps/csrftoken`): the Host Qlik must see, the session cookie and the
+        strategy's identity headers."""
+        headers = [
+            (b"host", (self.target.host_header or host).encode("latin-1")),
+            (b"cookie", session.cookie_header().encode("latin-1")),
+            *self.target.auth.upstream_headers(identity),
+        ]
+        return self.target.url + self.target.upstream_base_path + "qps/", headers
 
     def upstream_raw_path(self, sub_path: str) -> bytes:
         """The path Qlik sees: its prefix + what followed the mount path (usually identical)."""

@@ -114,15 +114,10 @@ async def _fetch_csrf_token(
     identity: QlikIdentity,
     session: QlikSession,
 ) -> tuple[QlikSession, str | None]:
-    url = upstream.target.url + upstream.target.upstream_base_path + "qps/csrftoken"
     for attempt in (1, 2):
-        headers = [
-            (b"host", req.upstream_host(upstream)),
-            (b"cookie", session.cookie_header().encode("latin-1")),
-            *upstream.target.auth.upstream_headers(identity),
-        ]
+        base, headers = upstream.personal_api(identity, session, req.host)
         try:
-            response = await upstream.client.get(url, headers=headers)
+            response = await upstream.client.get(base + "csrftoken", headers=headers)
         except httpx.TimeoutException as exc:
             raise QlikTimeout("Qlik did not answer qps/csrftoken in time") from exc
         except httpx.TransportError as exc:
