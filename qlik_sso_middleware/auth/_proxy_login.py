@@ -17,7 +17,7 @@ from ..identity import QlikIdentity
 from ..stores.base import QlikSession
 from .base import LoginContext
 
-__all__ = ["login_via_proxy", "session_cookie_from"]
+__all__ = ["login_via_proxy", "qps_user_inactive", "session_cookie_from"]
 
 _TOO_MANY = "too many sessions active in parallel"
 _NO_PASS = "no access pass"
@@ -97,7 +97,7 @@ async def login_via_proxy(
         raise QlikRejected(f"Qlik answered 403 to the login of {identity}")
     if status >= 400:
         raise QlikRejected(f"Qlik answered {status} to the login of {identity}")
-    if _inactive(response):
+    if qps_user_inactive(response.content):
         raise QlikRejected(
             f"The virtual proxy {vp} did not log the user in with {how} (qps/user says the "
             "session is inactive): " + not_accepted
@@ -121,9 +121,10 @@ async def login_via_proxy(
     return QlikSession(cookie_name, value, identity.user_key(), time.time())
 
 
-def _inactive(response: httpx.Response) -> bool:
+def qps_user_inactive(content: bytes) -> bool:
+    """Does this `qps/user` body say the presented session is not logged in?"""
     try:
-        body = json.loads(response.content)
+        body = json.loads(content)
     except ValueError:
         return False
     return isinstance(body, dict) and body.get("session") == "inactive"

@@ -8,7 +8,6 @@ once (never more, so a misconfigured Qlik cannot cause a loop).
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
@@ -16,7 +15,7 @@ from typing import TYPE_CHECKING
 import httpx
 from starlette.types import Message, Receive, Send
 
-from ..auth._proxy_login import session_cookie_from
+from ..auth._proxy_login import qps_user_inactive, session_cookie_from
 from ..errors import QlikTimeout, QlikUnavailable, RequestRefused
 from ..identity import QlikIdentity
 from ..stores.base import QlikSession
@@ -165,11 +164,7 @@ async def _qps_user_inactive(response: StreamedResponse, req: ProxiedRequest) ->
         return False
     if response.status_code != 200:
         return False
-    try:
-        data = json.loads(await response.read())
-    except ValueError:
-        return False
-    return isinstance(data, dict) and data.get("session") == "inactive"
+    return qps_user_inactive(await response.read())
 
 
 async def _relay_response(
