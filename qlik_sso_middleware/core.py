@@ -8,6 +8,7 @@ the app uses it to log users out (`await sso.logout(identity)`), also reachable 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import time
 from collections.abc import Sequence
@@ -33,6 +34,8 @@ from .target import QlikTarget
 __all__ = ["QlikSSO"]
 
 logger = logging.getLogger("qlik_sso_middleware")
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 class QlikSSO:
@@ -107,7 +110,13 @@ class QlikSSO:
         self.store: SessionStore = store if store is not None else MemorySessionStore()
         self.sessions = SessionManager(self.store)
         self.allowed_origins = frozenset(o.lower() for o in allowed_origins)
-        self.trusted_proxies = tuple(trusted_proxies)
+        try:
+            # Parsed once: the per-request path only tests membership.
+            self.trusted_proxies: tuple[Network, ...] = tuple(
+                ipaddress.ip_network(n, strict=False) for n in trusted_proxies
+            )
+        except ValueError as exc:
+            raise ConfigurationError(str(exc), field="trusted_proxies") from exc
         self.forward_cookies = tuple(forward_cookies)
         self.login_url = login_url
         self.allow_missing_origin = allow_missing_origin

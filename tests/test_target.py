@@ -47,6 +47,9 @@ def test_sso_options_are_checked() -> None:
     with pytest.raises(ConfigurationError) as info:
         QlikSSO(a, resolver=resolver, allowed_origins=["portal.acme.com"])
     assert info.value.field == "allowed_origins"
+    with pytest.raises(ConfigurationError) as info:
+        QlikSSO(a, resolver=resolver, trusted_proxies=["10.0.0.0/33"])
+    assert info.value.field == "trusted_proxies"
     with pytest.raises(ConfigurationError):
         QlikSSO([], resolver=resolver)
     with pytest.raises(ConfigurationError):

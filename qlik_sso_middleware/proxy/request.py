@@ -68,7 +68,9 @@ class ProxiedRequest:
         query = strip_query_params(self.query, stripped)
         return b"?" + query if query else b""
 
-    def forwarded_for(self, trusted_proxies: Sequence[str]) -> bytes:
+    def forwarded_for(
+        self, trusted_proxies: Sequence[ipaddress.IPv4Network | ipaddress.IPv6Network]
+    ) -> bytes:
         client = self.scope.get("client")
         peer = client[0] if client else "unknown"
         if trusted_proxies and _in_networks(peer, trusted_proxies):
@@ -78,9 +80,11 @@ class ProxiedRequest:
         return str(peer).encode("latin-1")
 
 
-def _in_networks(address: str, networks: Sequence[str]) -> bool:
+def _in_networks(
+    address: str, networks: Sequence[ipaddress.IPv4Network | ipaddress.IPv6Network]
+) -> bool:
     try:
         ip = ipaddress.ip_address(address)
     except ValueError:
         return False
-    return any(ip in ipaddress.ip_network(n, strict=False) for n in networks)
+    return any(ip in net for net in networks)

@@ -217,3 +217,17 @@ async def test_browser_disconnect_mid_download_releases_the_upstream(
                 break
             await asyncio.sleep(0.02)
         assert upstream_connections(port) == during - 1
+
+
+async def test_forwarded_for_is_extended_only_from_trusted_proxies(
+    simulator: QlikSimulator,
+) -> None:
+    for trusted, expected in ((["127.0.0.0/8"], "203.0.113.7, 127.0.0.1"), ([], "127.0.0.1")):
+        app, _ = build_app(simulator, trusted_proxies=trusted)
+        # uvicorn's own proxy-header handling off, so the middleware sees the real peer.
+        async with (
+            serve(app, proxy_headers=False) as url,
+            httpx.AsyncClient(base_url=url, cookies={"app_user": "alice"}) as client,
+        ):
+            await client.get("/sso/content/_sim/echo", headers={"x-forwarded-for": "203.0.113.7"})
+        assert simulator.requests[-1].header("x-forwarded-for") == [expected]
