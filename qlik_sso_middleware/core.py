@@ -208,8 +208,7 @@ class QlikSSO:
             logger.info("Qlik login: %s on %s", identity, upstream.target.name)
             return session
 
-        session, _ = await self.sessions.obtain(key, login, upstream.target.session_ttl)
-        return session
+        return await self.sessions.obtain(key, login, upstream.target.session_ttl)
 
     async def renew(
         self, identity: QlikIdentity, upstream: Upstream, host: str, stale: QlikSession

@@ -34,18 +34,18 @@ class SessionManager:
     async def get(self, key: str) -> QlikSession | None:
         return await self.store.get(key)
 
-    async def obtain(self, key: str, login: Login, ttl: float) -> tuple[QlikSession, bool]:
-        """The cached session for `key`, or a new one from `login`; `(session, logged_in_now)`."""
+    async def obtain(self, key: str, login: Login, ttl: float) -> QlikSession:
+        """The cached session for `key`, or a new one from `login` (one login per key at a time)."""
         session = await self.store.get(key)
         if session is not None:
-            return session, False
+            return session
         task = self._inflight.get(key)
         if task is None:
             task = asyncio.create_task(self._login(key, login, ttl))
             self._inflight[key] = task
             task.add_done_callback(lambda _t: self._inflight.pop(key, None))
         # shield: a browser that goes away must not cancel the login other requests wait for.
-        return await asyncio.shield(task), True
+        return await asyncio.shield(task)
 
     async def _login(self, key: str, login: Login, ttl: float) -> QlikSession:
         async with self.store.lock(key):
@@ -62,12 +62,6 @@ class SessionManager:
         current = await self.store.get(key)
         if current is not None and current.cookie_value == stale.cookie_value:
             await self.store.delete(key)
-
-    async def renew(self, key: str, stale: QlikSession, login: Login, ttl: float) -> QlikSession:
-        """Replace a session Qlik no longer honours; concurrent renewals share one login."""
-        await self.invalidate(key, stale)
-        session, _ = await self.obtain(key, login, ttl)
-        return session
 
     async def drop_user(self, user_key: str, key_prefix: str) -> list[tuple[str, QlikSession]]:
         """Remove every cached session of `user_key` whose key starts with `key_prefix`."""
