@@ -2,8 +2,9 @@
 
 Starts the upstream on CPU 0 and, pinned to CPU 1, measures the client-side CPU per 1 KiB GET
 (sequential, and 32 concurrent) for httpx's default transport, the `httpx-aiohttp` transport (if
-installed), our `AiohttpTransport` and aiohttp itself; then CPU per WebSocket echo round trip for
-`websockets` and aiohttp. Every loop is a fixed count.
+installed), our `AiohttpTransport`, aiohttp itself and our `ReqwestEngine` (pyreqwest); then CPU per
+WebSocket echo round trip for `websockets`, aiohttp and picows (if installed). Every loop is a fixed
+count.
 """
 
 from __future__ import annotations
@@ -21,7 +22,9 @@ import uvloop
 from websockets.asyncio.client import connect
 from yarl import URL
 
+from qlik_sso_middleware import Timeouts
 from qlik_sso_middleware.proxy.aiohttp_transport import AiohttpTransport
+from qlik_sso_middleware.proxy.reqwest_engine import ReqwestEngine
 
 from . import procs
 
@@ -93,6 +96,14 @@ async def _http_engines(base: str, count: int) -> list[tuple[str, float, float]]
             await response.read()
 
     engines.append(("aiohttp ClientSession", aiohttp_itself, raw.close))
+    reqwest = ReqwestEngine(timeouts=Timeouts(), max_connections=100)
+
+    async def reqwest_engine() -> None:
+        response = await reqwest.stream("GET", url, headers, None, _TIMEOUT)
+        await response.read()
+        await response.aclose()
+
+    engines.append(("ReqwestEngine.stream (ours, pyreqwest)", reqwest_engine, reqwest.aclose))
     results = []
     for name, one, close in engines:
         sequential = await _cpu_per_call(one, count, 1)
@@ -143,7 +154,51 @@ async def _ws_engines(base: str, count: int) -> list[tuple[str, float, float]]:
                 await _cpu_per_call(aio_big, max(20, count // 50), 1),
             )
         )
+    results.extend(await _picows(url, small, big, count))
     return results
+
+
+async def _picows(url: str, small: str, big: bytes, count: int) -> list[tuple[str, float, float]]:
+    try:  # optional: pip install picows to include it
+        picows: Any = importlib.import_module("picows")
+    except ImportError:
+        return []
+    loop = asyncio.get_running_loop()
+
+    class Listener(picows.WSListener):  # type: ignore[misc]
+        def __init__(self) -> None:
+            super().__init__()
+            self.waiter: asyncio.Future[None] | None = None
+            self.parts: list[bytes] = []
+
+        def on_ws_frame(self, transport: Any, frame: Any) -> None:
+            self.parts.append(frame.get_payload_as_bytes())
+            if frame.fin and self.waiter is not None and not self.waiter.done():
+                self.waiter.set_result(None)
+
+    transport, listener = await picows.ws_connect(Listener, url, max_frame_size=64 * 1024 * 1024)
+
+    def round_trip(kind: Any, payload: bytes) -> Callable[[], Awaitable[None]]:
+        async def one() -> None:
+            listener.parts = []
+            listener.waiter = loop.create_future()
+            transport.send(kind, payload)
+            await listener.waiter
+
+        return one
+
+    try:
+        return [
+            (
+                "picows client",
+                await _cpu_per_call(round_trip(picows.WSMsgType.TEXT, small.encode()), count, 1),
+                await _cpu_per_call(
+                    round_trip(picows.WSMsgType.BINARY, big), max(20, count // 50), 1
+                ),
+            )
+        ]
+    finally:
+        transport.disconnect()
 
 
 def main() -> None:

@@ -32,5 +32,6 @@ async def home(request: Request) -> PlainTextResponse:
 def create_app() -> QlikSSOMiddleware:
     upstream = os.environ["QLIK_BENCH_UPSTREAM"]
     app = Starlette(routes=[Route("/", home)])
-    target = QlikTarget(upstream, prefix="sso", auth=HeaderAuth("hdr-usr"))
+    engine = os.environ.get("QLIK_BENCH_ENGINE", "auto")  # "aiohttp" measures the fallback engine
+    target = QlikTarget(upstream, prefix="sso", auth=HeaderAuth("hdr-usr"), http_engine=engine)
     return QlikSSOMiddleware(app, target=target, resolver=cookie_resolver)

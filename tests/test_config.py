@@ -198,3 +198,15 @@ async def test_from_config_serves_qlik(tmp_path: Path, simulator: QlikSimulator)
     async with serve(app) as url, httpx.AsyncClient(base_url=url) as client:
         answer = await client.get("/sso/qps/user", headers={"x-remote-user": "ACME\\bob"})
         assert answer.json()["userId"] == "bob"
+
+
+def test_http_engine_reaches_the_target(tmp_path: Path) -> None:
+    from qlik_sso_middleware.config import build_target
+
+    default = build_target(load_config(write(tmp_path, BASE), {}))
+    assert default.http_engine == "auto"
+    assert default.resolved_http_engine == "reqwest"
+    config = load_config(write(tmp_path, BASE), {"QLIK_SSO_QLIK_HTTP_ENGINE": "aiohttp"})
+    assert build_target(config).resolved_http_engine == "aiohttp"
+    message = error_of(None, {"QLIK_SSO_QLIK_URL": "http://x", "QLIK_SSO_QLIK_HTTP_ENGINE": "curl"})
+    assert "qlik.http_engine: 'curl' is not one of auto, reqwest, aiohttp" in message

@@ -19,7 +19,7 @@ from ..auth._proxy_login import qps_user_inactive, session_cookie_from
 from ..errors import QlikTimeout, QlikUnavailable, RequestRefused
 from ..identity import QlikIdentity
 from ..stores.base import QlikSession
-from .aiohttp_transport import StreamedResponse
+from .engine import UpstreamResponse
 from .headers import response_headers
 from .request import ProxiedRequest
 from .upstream import Upstream
@@ -44,17 +44,38 @@ class _UpstreamBroke(Exception):
     """Qlik failed after the response had started; the server must abort the connection."""
 
 
-def _body_stream(receive: Receive) -> AsyncIterator[bytes]:
+async def _next_body_chunk(receive: Receive) -> tuple[bytes, bool]:
+    """The browser's next non-empty body chunk (or b"" at the end) and whether more follow."""
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise _ClientGone
+        body: bytes = message.get("body", b"")
+        more: bool = message.get("more_body", False)
+        if body or not more:
+            return body, more
+
+
+async def _body_stream(receive: Receive) -> AsyncIterator[bytes] | None:
+    """The request body as a stream, or None if it is empty.
+
+    The first chunk is awaited *before* anything goes to Qlik: a browser whose body breaks off (or
+    whose framing the server rejects) before its first byte never opens an upstream request. The
+    engines differ there otherwise (aiohttp waits for the first chunk, reqwest sends the head at
+    once).
+    """
+    first, more = await _next_body_chunk(receive)
+    if not first and not more:
+        return None
+
     async def stream() -> AsyncIterator[bytes]:
+        chunk, rest = first, more
         while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                raise _ClientGone
-            body = message.get("body", b"")
-            if body:
-                yield body
-            if not message.get("more_body", False):
+            if chunk:
+                yield chunk
+            if not rest:
                 return
+            chunk, rest = await _next_body_chunk(receive)
 
     return stream()
 
@@ -66,7 +87,7 @@ def _has_body(req: ProxiedRequest) -> bool:
     return req.header(b"transfer-encoding") is not None
 
 
-def _session_gone(response: StreamedResponse) -> bool:
+def _session_gone(response: UpstreamResponse) -> bool:
     """Does this answer say Qlik did not know the session we presented?"""
     if response.status_code in (301, 302, 303, 307, 308):
         location = response.header(b"location") or b""
@@ -84,8 +105,8 @@ async def forward_http(
     send: Send,
 ) -> None:
     session = await sso.session_for(identity, upstream, req.host)
-    body = _body_stream(receive) if _has_body(req) else None
     try:
+        body = await _body_stream(receive) if _has_body(req) else None
         response = await _send_upstream(sso, upstream, req, identity, session, body)
     except _ClientGone:
         logger.debug("browser disconnected while sending its request body")
@@ -133,7 +154,7 @@ async def _send_upstream(
     identity: QlikIdentity,
     session: QlikSession,
     body: AsyncIterator[bytes] | None,
-) -> StreamedResponse:
+) -> UpstreamResponse:
     headers = sso.header_policy.upstream_headers(
         req.headers,
         host=req.upstream_host(upstream),
@@ -147,7 +168,7 @@ async def _send_upstream(
     ).decode("ascii")
     try:
         # The engine itself, not `client.send`: see `Upstream._new_client`.
-        return await upstream.transport.stream(req.method, url, headers, body, upstream.timeouts)
+        return await upstream.engine.stream(req.method, url, headers, body, upstream.timeouts)
     except _ClientGone:
         raise
     except httpx.TimeoutException as exc:
@@ -158,7 +179,7 @@ async def _send_upstream(
         ) from exc
 
 
-async def _qps_user_inactive(response: StreamedResponse, req: ProxiedRequest) -> bool:
+async def _qps_user_inactive(response: UpstreamResponse, req: ProxiedRequest) -> bool:
     """`qps/user` answering `session: inactive` means the session we presented is gone."""
     if req.method != "GET" or req.sub_path.rstrip("/").lower() != "qps/user":
         return False
@@ -169,7 +190,7 @@ async def _qps_user_inactive(response: StreamedResponse, req: ProxiedRequest) ->
 
 async def _relay_response(
     upstream: Upstream,
-    response: StreamedResponse,
+    response: UpstreamResponse,
     req: ProxiedRequest,
     receive: Receive,
     send: Send,
@@ -198,7 +219,7 @@ async def _relay_response(
     await _stream_watching_disconnect(response, receive, send)
 
 
-async def _raw(response: StreamedResponse) -> AsyncIterator[bytes]:
+async def _raw(response: UpstreamResponse) -> AsyncIterator[bytes]:
     try:
         async for chunk in response.chunks():
             yield chunk
@@ -207,7 +228,7 @@ async def _raw(response: StreamedResponse) -> AsyncIterator[bytes]:
 
 
 async def _stream_watching_disconnect(
-    response: StreamedResponse, receive: Receive, send: Send
+    response: UpstreamResponse, receive: Receive, send: Send
 ) -> None:
     """Stream the body; if the browser disconnects, stop at once and release the upstream."""
     current = asyncio.current_task()

@@ -19,6 +19,7 @@ from ..identity import QlikIdentity
 from ..stores.base import QlikSession
 from ..target import QlikTarget
 from .aiohttp_transport import AiohttpTransport
+from .engine import ProxyEngine
 from .paths import PathPolicy
 
 __all__ = ["NoCookieJar", "Upstream", "strip_query_params"]
@@ -72,18 +73,20 @@ class Upstream:
             target.host_header is not None or target.mount_path != target.upstream_base_path
         )
         self.transport: AiohttpTransport
+        self.engine: ProxyEngine
         self.client = self._new_client()
         self._csrf_tokens: OrderedDict[str, str] = OrderedDict()
         #: In-flight `qps/csrftoken` probes by session cookie value (see proxy/websocket.py).
         self.csrf_probes: dict[str, asyncio.Task[tuple[QlikSession, str | None]]] = {}
 
     def _new_client(self) -> httpx.AsyncClient:
-        # The engine is aiohttp (see aiohttp_transport.py for the measurements behind the choice).
-        # The hot path calls `self.transport` directly: `client.send` adds cookie-jar, auth and
-        # redirect machinery that a proxy never uses, at a measured ~40% of the request's cost.
+        # httpx on aiohttp for logins and Qlik API calls (see aiohttp_transport.py for the
+        # measurements behind it). Proxied requests skip httpx: `client.send` adds cookie-jar, auth
+        # and redirect machinery that a proxy never uses, at a measured ~40% of the request's cost.
         self.transport = AiohttpTransport(
             ssl_context=self.ssl_context, max_connections=self.target.max_connections
         )
+        self.engine = self._new_engine()
         self.timeouts = self.target.timeouts.httpx()
         return httpx.AsyncClient(
             transport=self.transport,
@@ -91,6 +94,19 @@ class Upstream:
             cookies=NoCookieJar(),
             follow_redirects=False,
             trust_env=False,
+        )
+
+    def _new_engine(self) -> ProxyEngine:
+        if self.target.resolved_http_engine == "aiohttp":
+            return self.transport
+        from .reqwest_engine import ReqwestEngine  # imports pyreqwest only when used
+
+        verify = self.target.verify
+        assert not isinstance(verify, ssl.SSLContext)  # `resolved_http_engine` rules it out
+        return ReqwestEngine(
+            timeouts=self.target.timeouts,
+            verify=verify,
+            max_connections=self.target.max_connections,
         )
 
     def ensure_open(self) -> None:
@@ -157,6 +173,8 @@ class Upstream:
             self._csrf_tokens.popitem(last=False)
 
     async def aclose(self) -> None:
+        if self.engine is not self.transport:
+            await self.engine.aclose()
         await self.client.aclose()
         await self.target.auth.aclose()
 

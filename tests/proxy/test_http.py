@@ -1,4 +1,7 @@
-"""The HTTP path through the middleware: streaming both ways, headers, timeouts, disconnects."""
+"""The HTTP path through the middleware: streaming both ways, headers, timeouts, disconnects.
+
+Every test runs on both HTTP engines (`QlikTarget.http_engine`): reqwest (the default) and aiohttp.
+"""
 
 from __future__ import annotations
 
@@ -18,6 +21,11 @@ from ..apps import build_app
 from ..servers import serve
 
 MiB = 1024 * 1024
+
+
+@pytest.fixture(params=["reqwest", "aiohttp"])
+def engine(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
 
 
 class PeakRss:
@@ -55,8 +63,10 @@ def pattern(size: int) -> bytes:
 
 
 @pytest.mark.slow
-async def test_100_mib_download_streams_in_bounded_memory(simulator: QlikSimulator) -> None:
-    app, _ = build_app(simulator)
+async def test_100_mib_download_streams_in_bounded_memory(
+    simulator: QlikSimulator, engine: str
+) -> None:
+    app, _ = build_app(simulator, target={"http_engine": engine})
     size = 100 * MiB
     digest = hashlib.sha256()
     received = 0
@@ -83,8 +93,10 @@ async def test_100_mib_download_streams_in_bounded_memory(simulator: QlikSimulat
 
 
 @pytest.mark.slow
-async def test_100_mib_upload_streams_in_bounded_memory(simulator: QlikSimulator) -> None:
-    app, _ = build_app(simulator)
+async def test_100_mib_upload_streams_in_bounded_memory(
+    simulator: QlikSimulator, engine: str
+) -> None:
+    app, _ = build_app(simulator, target={"http_engine": engine})
     chunk = pattern(MiB)
     expected = hashlib.sha256()
     for _ in range(100):
@@ -108,8 +120,8 @@ async def test_100_mib_upload_streams_in_bounded_memory(simulator: QlikSimulator
     assert rss.growth < 40 * MiB, f"RSS grew {rss.growth / MiB:.1f} MiB for a 100 MiB upload"
 
 
-async def test_gzip_passes_through_untouched(simulator: QlikSimulator) -> None:
-    app, _ = build_app(simulator)
+async def test_gzip_passes_through_untouched(simulator: QlikSimulator, engine: str) -> None:
+    app, _ = build_app(simulator, target={"http_engine": engine})
     async with (
         serve(app) as url,
         httpx.AsyncClient(base_url=url, cookies={"app_user": "alice"}) as client,
@@ -127,8 +139,8 @@ async def test_gzip_passes_through_untouched(simulator: QlikSimulator) -> None:
     assert gzip.decompress(compressed) == pattern(100000)
 
 
-async def test_server_sent_events_are_not_buffered(simulator: QlikSimulator) -> None:
-    app, _ = build_app(simulator)
+async def test_server_sent_events_are_not_buffered(simulator: QlikSimulator, engine: str) -> None:
+    app, _ = build_app(simulator, target={"http_engine": engine})
     async with (
         serve(app) as url,
         httpx.AsyncClient(base_url=url, cookies={"app_user": "alice"}, timeout=30) as client,
@@ -141,8 +153,9 @@ async def test_server_sent_events_are_not_buffered(simulator: QlikSimulator) -> 
 
 async def test_qlik_set_cookie_and_hop_by_hop_headers_never_reach_the_browser(
     simulator: QlikSimulator,
+    engine: str,
 ) -> None:
-    app, _ = build_app(simulator)
+    app, _ = build_app(simulator, target={"http_engine": engine})
     async with (
         serve(app) as url,
         httpx.AsyncClient(base_url=url, cookies={"app_user": "alice"}) as client,
@@ -171,8 +184,8 @@ async def test_qlik_set_cookie_and_hop_by_hop_headers_never_reach_the_browser(
     assert record.header("host") == [url.removeprefix("http://")]
 
 
-async def test_slow_qlik_gives_504(simulator: QlikSimulator) -> None:
-    app, _ = build_app(simulator, target={"timeouts": Timeouts(read=0.5)})
+async def test_slow_qlik_gives_504(simulator: QlikSimulator, engine: str) -> None:
+    app, _ = build_app(simulator, target={"timeouts": Timeouts(read=0.5), "http_engine": engine})
     async with (
         serve(app) as url,
         httpx.AsyncClient(base_url=url, cookies={"app_user": "alice"}) as client,
@@ -196,8 +209,9 @@ def upstream_connections(port: int) -> int:
 
 async def test_browser_disconnect_mid_download_releases_the_upstream(
     simulator: QlikSimulator,
+    engine: str,
 ) -> None:
-    app, _ = build_app(simulator)
+    app, _ = build_app(simulator, target={"http_engine": engine})
     port = simulator.proxy_port
     async with (
         serve(app) as url,
@@ -221,9 +235,10 @@ async def test_browser_disconnect_mid_download_releases_the_upstream(
 
 async def test_forwarded_for_is_extended_only_from_trusted_proxies(
     simulator: QlikSimulator,
+    engine: str,
 ) -> None:
     for trusted, expected in ((["127.0.0.0/8"], "203.0.113.7, 127.0.0.1"), ([], "127.0.0.1")):
-        app, _ = build_app(simulator, trusted_proxies=trusted)
+        app, _ = build_app(simulator, target={"http_engine": engine}, trusted_proxies=trusted)
         # uvicorn's own proxy-header handling off, so the middleware sees the real peer.
         async with (
             serve(app, proxy_headers=False) as url,
@@ -231,3 +246,32 @@ async def test_forwarded_for_is_extended_only_from_trusted_proxies(
         ):
             await client.get("/sso/content/_sim/echo", headers={"x-forwarded-for": "203.0.113.7"})
         assert simulator.requests[-1].header("x-forwarded-for") == [expected]
+
+
+async def test_a_body_that_never_starts_never_opens_a_qlik_request(
+    simulator: QlikSimulator, engine: str
+) -> None:
+    app, _ = build_app(simulator, target={"http_engine": engine})
+    async with serve(app) as url:
+        async with httpx.AsyncClient(base_url=url, cookies={"app_user": "alice"}) as client:
+            assert (await client.get("/sso/qps/user")).status_code == 200  # logged in
+        simulator.clear_log()
+        host = url.removeprefix("http://")
+        _, writer = await asyncio.open_connection("127.0.0.1", int(url.rsplit(":", 1)[1]))
+        writer.write(
+            f"POST /sso/content/_sim/upload HTTP/1.1\r\nHost: {host}\r\nOrigin: {url}\r\n"
+            "Cookie: app_user=alice\r\nContent-Length: 100\r\n\r\n".encode()
+        )
+        await writer.drain()
+        await asyncio.sleep(0.3)  # the middleware now waits for the body's first byte
+        writer.close()  # ... which never comes
+        await writer.wait_closed()
+        await asyncio.sleep(0.5)
+        # Meanwhile the app still works: the next upload goes through.
+        async with httpx.AsyncClient(base_url=url, cookies={"app_user": "alice"}) as client:
+            ok = await client.post(
+                "/sso/content/_sim/upload", content=b"x" * 100, headers={"origin": url}
+            )
+    assert ok.status_code == 200
+    uploads = [r for r in simulator.requests if r.path == "/sso/content/_sim/upload"]
+    assert len(uploads) == 1, uploads

@@ -1,0 +1,72 @@
+"""The proxy's HTTP engine: what the hot path needs from the library that talks to Qlik.
+
+Two engines implement it, chosen per target (`QlikTarget.http_engine`, measured in `benchmarks/`):
+`ReqwestEngine` (pyreqwest: Rust's hyper under asyncio, the default, about half the CPU per request)
+and `AiohttpTransport.stream` (aiohttp: the fallback, and the only one that takes an `ssl.SSLContext`).
+The httpx client (logins, `qps/csrftoken`, logout) always runs on aiohttp: it is off the hot path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterable
+from typing import Protocol
+
+import httpx
+
+__all__ = ["ProxyEngine", "UpstreamResponse"]
+
+
+class UpstreamResponse(Protocol):
+    """Qlik's answer: status, raw headers, body read on demand.
+
+    Header names are ASCII bytes in any case (compare them lower-cased), values the bytes Qlik
+    sent. Errors while reading
+    the body are httpx's (`httpx.ReadError`, `httpx.ReadTimeout`, ...).
+    """
+
+    status_code: int
+    raw_headers: tuple[tuple[bytes, bytes], ...]
+
+    def header(self, name: bytes) -> bytes | None:
+        """The first value of header `name` (lower-case), or None."""
+        ...
+
+    def header_values(self, name: bytes) -> list[bytes]:
+        """Every value of header `name` (lower-case), in order."""
+        ...
+
+    @property
+    def body(self) -> bytes | None:
+        """The whole body once `read()` has run, else None."""
+        ...
+
+    async def read(self) -> bytes:
+        """The whole body, in one await."""
+        ...
+
+    def chunks(self) -> AsyncIterator[bytes]:
+        """The body as the socket delivered it; each chunk is yielded once."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release the connection: back to the pool if the body was read, else closed."""
+        ...
+
+
+class ProxyEngine(Protocol):
+    async def stream(
+        self,
+        method: str,
+        url: str,
+        headers: Iterable[tuple[bytes, bytes]],
+        body: AsyncIterator[bytes] | None,
+        timeouts: httpx.Timeout,
+    ) -> UpstreamResponse:
+        """Send one proxied request; `url` is already percent-encoded and checked.
+
+        Raises httpx's transport errors (`httpx.ConnectError`, `httpx.TimeoutException`, ...);
+        an exception raised by `body` propagates unchanged.
+        """
+        ...
+
+    async def aclose(self) -> None: ...

@@ -1,0 +1,235 @@
+"""`ReqwestEngine`: the proxy's default HTTP engine, pyreqwest (Rust's reqwest/hyper) under asyncio.
+
+Why: measured in `benchmarks/` (see its README), a bare pass-through costs about half the CPU per
+request on pyreqwest that it costs on aiohttp, whose per-request `ClientRequest` set-up dominated the
+proxy's profile. The HTTP parsing, pooling and socket work run in Rust; Python sees one await per
+request and one per body chunk.
+
+Contract (the same as `AiohttpTransport.stream`'s, where pyreqwest allows):
+- the path and query go out as checked: `PathPolicy` refuses dot segments, encoded separators and
+  backslashes, so the URL parser (WHATWG rules) has nothing to normalise; characters a browser must
+  percent-encode in a query anyway (`'`, `"`, `<`, `>`) are sent encoded, which means the same;
+- headers are sent as given, with no cookie store, no decompression (bodies and `Content-Encoding`
+  are relayed raw), no redirects followed; values that are not UTF-8 are dropped (pyreqwest takes
+  `str`); reqwest adds `Accept: */*` and a `User-Agent` only when the browser sent none;
+- response header values that are not visible ASCII (RFC 9110's obs-text: Latin-1 or UTF-8 bytes)
+  are dropped, because pyreqwest hands header values over only as ASCII `str`; a warning names the
+  header once per process. Qlik's own headers are ASCII; if a deployment needs such a header (a
+  raw UTF-8 `Content-Disposition` filename, say), set `QlikTarget(http_engine="aiohttp")`, which
+  relays header bytes untouched. Everything else arrives as Qlik sent it (names lower-cased by hyper);
+- `connect` and `read` timeouts apply per connection attempt and per socket read; `pool` bounds the
+  wait for a free slot; errors become httpx's, so callers catch `httpx.TransportError`;
+- closing a response before its end closes its connection instead of returning it to the pool.
+
+TLS: `verify=True` uses the platform's roots, a CA file path adds that CA, `False` disables checks
+(logged loudly by the middleware). An `ssl.SSLContext` cannot be handed to Rust: such targets use the
+aiohttp engine (`Upstream` decides).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Iterable
+from contextlib import AbstractAsyncContextManager
+from datetime import timedelta
+from typing import Any
+
+import httpx
+from pyreqwest import exceptions as rq
+from pyreqwest.client import Client, ClientBuilder
+from pyreqwest.response import Response
+
+from ..target import Timeouts
+
+__all__ = ["ReqwestEngine", "ReqwestResponse"]
+
+logger = logging.getLogger("qlik_sso_middleware.proxy.reqwest_engine")
+
+
+def _translate(exc: rq.PyreqwestError) -> httpx.TransportError:
+    """pyreqwest's error → the httpx error callers catch (most specific class first)."""
+    message = type(exc).__name__
+    if isinstance(exc, rq.ConnectTimeoutError):
+        return httpx.ConnectTimeout(message)
+    if isinstance(exc, rq.PoolTimeoutError):
+        return httpx.PoolTimeout(message)
+    if isinstance(exc, rq.WriteTimeoutError):
+        return httpx.WriteTimeout(message)
+    if isinstance(exc, rq.ReadTimeoutError | rq.RequestTimeoutError):
+        return httpx.ReadTimeout(message)
+    if isinstance(exc, rq.ConnectError):
+        return httpx.ConnectError(message)
+    if isinstance(exc, rq.WriteError):
+        return httpx.WriteError(message)
+    if isinstance(exc, rq.ReadError | rq.DecodeError):
+        return httpx.ReadError(message)
+    return httpx.RemoteProtocolError(message)
+
+
+_WARNED: set[str] = set()  # header names already warned about (bounded)
+
+
+def _raw_headers(response: Response) -> tuple[tuple[bytes, bytes], ...]:
+    headers = response.headers
+    try:
+        return tuple((k.encode("ascii"), v.encode("utf-8")) for k, v in headers.items())
+    except ValueError:
+        pass  # a value is not ASCII: go name by name to drop only that one
+    out: list[tuple[bytes, bytes]] = []
+    seen: set[str] = set()
+    for name in headers:
+        if name in seen:
+            continue  # iterating repeats a name per value; `getall` already gave them all
+        seen.add(name)
+        try:
+            values = headers.getall(name)
+        except ValueError:
+            if name not in _WARNED and len(_WARNED) < 256:
+                _WARNED.add(name)
+                logger.warning(
+                    "dropped Qlik's %r response header: its value is not ASCII, which the reqwest "
+                    "engine cannot relay (QlikTarget(http_engine='aiohttp') relays it as is)",
+                    name,
+                )
+            continue
+        key = name.encode("ascii")
+        out.extend((key, value.encode("utf-8")) for value in values)
+    return tuple(out)
+
+
+class ReqwestResponse:
+    """Qlik's answer on the reqwest engine (see `engine.UpstreamResponse`)."""
+
+    __slots__ = ("_body", "_context", "_done", "_response", "raw_headers", "status_code")
+
+    def __init__(self, context: AbstractAsyncContextManager[Response], response: Response) -> None:
+        self._context = context
+        self._response = response
+        self._body: bytes | None = None
+        self._done = False
+        self.status_code: int = response.status
+        self.raw_headers: tuple[tuple[bytes, bytes], ...] = _raw_headers(response)
+
+    def header(self, name: bytes) -> bytes | None:
+        for key, value in self.raw_headers:
+            if key.lower() == name:
+                return value
+        return None
+
+    def header_values(self, name: bytes) -> list[bytes]:
+        return [v for k, v in self.raw_headers if k.lower() == name]
+
+    @property
+    def body(self) -> bytes | None:
+        return self._body
+
+    async def read(self) -> bytes:
+        if self._body is None:
+            try:
+                self._body = bytes(await self._response.bytes())
+            except rq.PyreqwestError as exc:
+                raise _translate(exc) from exc
+        return self._body
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        reader = self._response.body_reader
+        try:
+            while (chunk := await reader.read_chunk()) is not None:
+                if chunk:
+                    yield bytes(chunk)  # ASGI servers want `bytes`; pyreqwest hands its own type
+        except rq.PyreqwestError as exc:
+            raise _translate(exc) from exc
+
+    async def aclose(self) -> None:
+        if not self._done:
+            self._done = True
+            # Leaving the context drops the response: a fully read one goes back to the pool,
+            # a half-read one takes its connection with it.
+            await self._context.__aexit__(None, None, None)
+
+
+class ReqwestEngine:
+    """Pooled HTTP/1.1 to one Qlik proxy through one pyreqwest `Client` (see the module docstring).
+
+    `max_connections` bounds requests in flight (more wait up to `timeouts.pool`) and idle pooled
+    connections. The client is created on first use, inside the running event loop.
+    """
+
+    def __init__(
+        self,
+        *,
+        timeouts: Timeouts,
+        verify: bool | str = True,
+        max_connections: int = 100,
+        keepalive_expiry: float = 5.0,
+    ) -> None:
+        self._timeouts = timeouts
+        self._verify = verify
+        self._max_connections = max_connections
+        self._keepalive_expiry = keepalive_expiry
+        self._client: Client | None = None
+        self._closed = False
+
+    def _new_client(self) -> Client:
+        t = self._timeouts
+        builder = (
+            ClientBuilder()
+            .http1_only()
+            .follow_redirects(False)
+            .gzip(False)
+            .brotli(False)
+            .deflate(False)
+            .zstd(False)
+            .max_connections(self._max_connections)
+            .pool_max_idle_per_host(self._max_connections)
+            .pool_idle_timeout(timedelta(seconds=self._keepalive_expiry))
+            .connect_timeout(timedelta(seconds=t.connect))
+            .read_timeout(timedelta(seconds=t.read))
+            .pool_timeout(timedelta(seconds=t.pool))
+        )
+        if isinstance(self._verify, str):
+            with open(self._verify, "rb") as fh:
+                builder = builder.add_root_certificate_pem(fh.read())
+        elif self._verify is False:
+            builder = builder.danger_accept_invalid_certs(True)
+        return builder.build()
+
+    async def stream(
+        self,
+        method: str,
+        url: str,
+        headers: Iterable[tuple[bytes, bytes]],
+        body: AsyncIterator[bytes] | None,
+        timeouts: httpx.Timeout,
+    ) -> ReqwestResponse:
+        """Send one proxied request (see `engine.ProxyEngine.stream`).
+
+        `timeouts` must be the engine's own (the client is built with them); it is accepted for the
+        engine protocol's sake.
+        """
+        if self._closed:
+            raise RuntimeError("the engine is closed")
+        client = self._client
+        if client is None:
+            client = self._client = self._new_client()
+        pairs: list[tuple[str, str]] = []
+        for name, value in headers:
+            try:
+                pairs.append((name.decode("ascii"), value.decode("utf-8")))
+            except UnicodeDecodeError:
+                continue
+        builder: Any = client.request(method, url).headers(pairs)
+        if body is not None:
+            builder = builder.body_stream(body)
+        context: AbstractAsyncContextManager[Response] = builder.build_streamed()
+        try:
+            response = await context.__aenter__()
+        except rq.PyreqwestError as exc:
+            raise _translate(exc) from exc
+        return ReqwestResponse(context, response)
+
+    async def aclose(self) -> None:
+        self._closed = True
+        if self._client is not None:
+            await self._client.close()
+            self._client = None

@@ -1,0 +1,310 @@
+"""`ReqwestEngine` (the default proxy engine) against a raw loopback server that records the wire bytes.
+
+The same wire contract as `AiohttpTransport.stream` (test_aiohttp_transport.py), plus what differs
+with pyreqwest: `str` headers (request values that are not UTF-8 and response values that are not
+ASCII are dropped, never a crash), and
+reqwest's `Accept`/`User-Agent` defaults when the browser sent none.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ssl
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from qlik_sso_middleware import QlikTarget, Timeouts
+from qlik_sso_middleware.errors import ConfigurationError
+from qlik_sso_middleware.proxy.reqwest_engine import ReqwestEngine
+from qlik_sso_middleware.proxy.upstream import Upstream
+from qlik_sso_middleware.testing import generate_certificates
+
+from .raw_server import RawServer, ok
+
+_T = httpx.Timeout(5.0)
+
+
+@pytest.fixture
+async def engine() -> AsyncIterator[ReqwestEngine]:
+    e = ReqwestEngine(timeouts=Timeouts(), max_connections=4)
+    yield e
+    await e.aclose()
+
+
+async def test_url_and_headers_go_out_as_checked(engine: ReqwestEngine) -> None:
+    async with RawServer(ok()) as server:
+        url = f"http://127.0.0.1:{server.port}/sso/a%7Eb/c%41?x=%2F&y=a+b"
+        response = await engine.stream(
+            "GET",
+            url,
+            [
+                (b"host", b"app.example.com"),
+                (b"x-custom", b"Value With Case"),
+                (b"user-agent", b"Browser/1.0"),
+                (b"accept", b"text/html"),
+            ],
+            None,
+            _T,
+        )
+        assert response.status_code == 200
+        assert await response.read() == b"hello"
+        await response.aclose()
+    head = server.heads[0]
+    assert head.startswith(b"GET /sso/a%7Eb/c%41?x=%2F&y=a+b HTTP/1.1\r\n")
+    lines = head.lower().split(b"\r\n")
+    assert b"host: app.example.com" in lines
+    assert b"x-custom: value with case" in lines
+    # The browser's own User-Agent and Accept, once each; nothing else added, no decompression.
+    assert [ln for ln in lines if ln.startswith(b"user-agent:")] == [b"user-agent: browser/1.0"]
+    assert [ln for ln in lines if ln.startswith(b"accept:")] == [b"accept: text/html"]
+    for name in (b"accept-encoding:", b"cookie:"):
+        assert not any(line.startswith(name) for line in lines), name
+
+
+async def test_request_header_values_that_are_not_utf8_are_dropped(engine: ReqwestEngine) -> None:
+    async with RawServer(ok()) as server:
+        response = await engine.stream(
+            "GET",
+            f"http://127.0.0.1:{server.port}/",
+            [(b"x-latin1", b"caf\xe9"), (b"x-utf8", "café".encode()), (b"x-ok", b"yes")],
+            None,
+            _T,
+        )
+        await response.read()
+        await response.aclose()
+    head = server.heads[0].lower()
+    assert b"x-latin1" not in head
+    assert "x-utf8: café".encode() in head
+    assert b"x-ok: yes" in head
+
+
+async def test_response_headers_arrive_as_bytes_and_non_ascii_values_are_dropped(
+    engine: ReqwestEngine, caplog: pytest.LogCaptureFixture
+) -> None:
+    extra = (
+        b"set-cookie: a=1; Path=/\r\nset-cookie: b=2\r\n"
+        b'content-disposition: attachment; filename="caf\xe9.xlsx"\r\n'
+        + "x-name: café\r\n".encode()
+    )
+    async with RawServer(ok(extra=extra)) as server:
+        response = await engine.stream("GET", f"http://127.0.0.1:{server.port}/", [], None, _T)
+        assert await response.read() == b"hello"
+        await response.aclose()
+    assert response.header_values(b"set-cookie") == [b"a=1; Path=/", b"b=2"]
+    # obs-text (Latin-1 or UTF-8 bytes) cannot cross pyreqwest's `str` headers: dropped, warned.
+    assert response.header(b"x-name") is None
+    assert response.header(b"content-disposition") is None
+    assert response.header(b"content-length") == b"5"
+    assert "content-disposition" in caplog.text
+
+
+async def test_cookies_set_by_the_upstream_are_never_sent_back(engine: ReqwestEngine) -> None:
+    reply = ok(extra=b"set-cookie: X-Qlik-Session=alice-secret; Path=/\r\n")
+    async with RawServer(reply) as server:
+        for _ in range(2):
+            response = await engine.stream("GET", f"http://127.0.0.1:{server.port}/", [], None, _T)
+            await response.read()
+            await response.aclose()
+    assert len(server.heads) == 2
+    assert all(b"alice-secret" not in head for head in server.heads)
+
+
+async def _parts() -> AsyncIterator[bytes]:
+    for part in (b"abc", b"defg"):
+        yield part
+
+
+async def test_streamed_body_keeps_a_given_content_length(engine: ReqwestEngine) -> None:
+    async with RawServer(ok()) as server:
+        response = await engine.stream(
+            "POST", f"http://127.0.0.1:{server.port}/up", [(b"content-length", b"7")], _parts(), _T
+        )
+        await response.read()
+        await response.aclose()
+    assert server.bodies == [b"abcdefg"]
+    assert b"transfer-encoding" not in server.heads[0].lower()
+
+
+async def test_streamed_body_without_length_is_chunked(engine: ReqwestEngine) -> None:
+    async with RawServer(ok()) as server:
+        response = await engine.stream(
+            "POST", f"http://127.0.0.1:{server.port}/up", [], _parts(), _T
+        )
+        await response.read()
+        await response.aclose()
+    assert server.bodies == [b"abcdefg"]
+    assert b"transfer-encoding: chunked" in server.heads[0].lower()
+
+
+class _Gone(Exception):
+    pass
+
+
+async def test_an_error_raised_by_the_body_propagates_unchanged(engine: ReqwestEngine) -> None:
+    async def broken() -> AsyncIterator[bytes]:
+        yield b"abc"
+        raise _Gone
+
+    async with RawServer(ok()) as server:
+        with pytest.raises(_Gone):
+            await engine.stream(
+                "POST",
+                f"http://127.0.0.1:{server.port}/up",
+                [(b"content-length", b"10")],
+                broken(),
+                _T,
+            )
+
+
+async def test_chunked_response_is_relayed_whole(engine: ReqwestEngine) -> None:
+    def reply(head: bytes) -> bytes:
+        return (
+            b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n"
+            b"3\r\nabc\r\n4\r\ndefg\r\n0\r\n\r\n"
+        )
+
+    async with RawServer(reply) as server:
+        response = await engine.stream("GET", f"http://127.0.0.1:{server.port}/", [], None, _T)
+        chunks = [c async for c in response.chunks()]
+        await response.aclose()
+    assert all(type(c) is bytes for c in chunks)  # ASGI servers want bytes, not pyreqwest's type
+    assert b"".join(chunks) == b"abcdefg"
+
+
+async def test_a_half_read_response_does_not_return_its_connection(engine: ReqwestEngine) -> None:
+    # reqwest reads ahead of the caller, so a body it finished reading (a 1 MB one over loopback)
+    # legitimately returns its connection; 20 MB cannot have been read ahead in full.
+    big = b"x" * 20_000_000
+    async with RawServer(ok(big)) as server:
+        url = f"http://127.0.0.1:{server.port}/"
+        response = await engine.stream("GET", url, [], None, _T)
+        async for _ in response.chunks():
+            break
+        await response.aclose()
+        for _ in range(2):  # fully read: the connection is reused
+            response = await engine.stream("GET", url, [], None, _T)
+            assert await response.read() == big
+            await response.aclose()
+    assert server.connections == 2
+
+
+async def test_refused_connection_is_an_httpx_connect_error(engine: ReqwestEngine) -> None:
+    async with RawServer(ok()) as server:
+        port = server.port
+    with pytest.raises(httpx.ConnectError):
+        await engine.stream("GET", f"http://127.0.0.1:{port}/", [], None, _T)
+
+
+async def test_silent_upstream_is_an_httpx_read_timeout() -> None:
+    release = asyncio.Event()
+
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read(1)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(release.wait(), 30)
+        writer.close()
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    engine = ReqwestEngine(timeouts=Timeouts(read=0.2))
+    try:
+        # reqwest reports a stalled first answer as a connect-phase timeout: either way a 504.
+        with pytest.raises(httpx.TimeoutException):
+            await engine.stream("GET", f"http://127.0.0.1:{port}/", [], None, _T)
+    finally:
+        release.set()
+        server.close()
+        await engine.aclose()
+
+
+async def test_closed_engine_refuses_requests() -> None:
+    engine = ReqwestEngine(timeouts=Timeouts())
+    await engine.aclose()
+    with pytest.raises(RuntimeError):
+        await engine.stream("GET", "http://127.0.0.1:9/", [], None, _T)
+
+
+def _server_tls(directory: Path, *, other_root: bool = False) -> tuple[ssl.SSLContext, Path]:
+    files = generate_certificates(directory, server_signed_by_other_root=other_root)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(files.server, files.server_key)
+    return context, files.root
+
+
+async def test_tls_verifies_against_the_given_ca_file(tmp_path: Path) -> None:
+    server_tls, root = _server_tls(tmp_path)
+    engine = ReqwestEngine(timeouts=Timeouts(), verify=str(root))
+    try:
+        async with RawServer(ok(), tls=server_tls) as server:
+            # Qlik's certificate names localhost; the browser's Host header still goes out.
+            response = await engine.stream(
+                "GET",
+                f"https://localhost:{server.port}/sso/x",
+                [(b"host", b"app.example.com")],
+                None,
+                _T,
+            )
+            assert await response.read() == b"hello"
+            await response.aclose()
+    finally:
+        await engine.aclose()
+    assert b"host: app.example.com" in server.heads[0].lower()
+
+
+@pytest.mark.parametrize("trust", ["platform CAs only", "another site's CA"])
+async def test_tls_refuses_a_server_it_does_not_trust(tmp_path: Path, trust: str) -> None:
+    server_tls, root = _server_tls(tmp_path / "site", other_root=trust == "another site's CA")
+    verify: bool | str = True if trust == "platform CAs only" else str(root)
+    engine = ReqwestEngine(timeouts=Timeouts(), verify=verify)
+    try:
+        async with RawServer(ok(), tls=server_tls) as server:
+            with pytest.raises(httpx.ConnectError):
+                await engine.stream("GET", f"https://localhost:{server.port}/", [], None, _T)
+    finally:
+        await engine.aclose()
+    assert server.heads == []
+
+
+async def test_verify_false_accepts_an_untrusted_server(tmp_path: Path) -> None:
+    server_tls, _ = _server_tls(tmp_path, other_root=True)
+    engine = ReqwestEngine(timeouts=Timeouts(), verify=False)
+    try:
+        async with RawServer(ok(), tls=server_tls) as server:
+            response = await engine.stream("GET", f"https://localhost:{server.port}/", [], None, _T)
+            assert await response.read() == b"hello"
+            await response.aclose()
+    finally:
+        await engine.aclose()
+
+
+def test_engine_choice_follows_the_target() -> None:
+    context = ssl.create_default_context()
+    assert QlikTarget("http://qlik:80").resolved_http_engine == "reqwest"
+    assert QlikTarget("https://qlik", verify=context).resolved_http_engine == "aiohttp"
+    assert QlikTarget("http://qlik", http_engine="aiohttp").resolved_http_engine == "aiohttp"
+    upstream = Upstream(QlikTarget("http://qlik:80"))
+    assert isinstance(upstream.engine, ReqwestEngine)
+    fallback = Upstream(QlikTarget("http://qlik:80", http_engine="aiohttp"))
+    assert fallback.engine is fallback.transport
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"http_engine": "curl"}, "'curl' is not one of auto, reqwest, aiohttp"),
+        (
+            {"http_engine": "reqwest", "verify": ssl.create_default_context()},
+            "only be used by the aiohttp engine",
+        ),
+    ],
+)
+def test_bad_engine_settings_are_configuration_errors(
+    options: dict[str, object], message: str
+) -> None:
+    with pytest.raises(ConfigurationError, match=message) as caught:
+        QlikTarget("https://qlik", **options)  # type: ignore[arg-type]
+    assert caught.value.field == "http_engine"
