@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import unicodedata
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from qlik_sso_middleware import InvalidIdentity, QlikIdentity
 
@@ -60,3 +64,20 @@ def test_non_string_parts_and_bad_attributes_are_refused() -> None:
         QlikIdentity("ACME", "alice", [("Group",)])  # type: ignore[list-item]
     with pytest.raises(InvalidIdentity):
         QlikIdentity("ACME", "alice", {"Group": "Sa\nles"})
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(alphabet=st.characters(max_codepoint=0x7F), min_size=1, max_size=12))
+def test_ascii_fast_path_refuses_exactly_the_control_characters(text: str) -> None:
+    refused_for = None
+    if not text.strip() or text != text.strip():
+        refused_for = "whitespace"
+    elif any(unicodedata.category(ch) == "Cc" for ch in text):
+        refused_for = "control character"
+    elif "\\" in text:
+        refused_for = "backslash"
+    if refused_for is None:
+        assert QlikIdentity("ACME", text).user_id == text
+    else:
+        with pytest.raises(InvalidIdentity, match=refused_for):
+            QlikIdentity("ACME", text)

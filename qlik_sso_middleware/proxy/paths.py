@@ -29,6 +29,10 @@ _ENCODED_TRICK = re.compile(rb"%(2e|2f|5c|25|3b|[01][0-9a-f]|7f)", re.IGNORECASE
 _PERCENT_VALID = re.compile(rb"%(?![0-9a-fA-F]{2})")
 _NOT_VISIBLE_ASCII = re.compile(rb"[^\x21-\x7e]")
 _MAX_PATH = 8192
+# Non-empty segments of unreserved and sub-delimiter characters, none starting with a dot: such a
+# path passes every trick check (no escapes, controls, `;`, backslash, `//`, `.` or `..` segments),
+# so one regex replaces six scans on the common path.
+_PLAIN_PATH = re.compile(rb"(?:/[A-Za-z0-9_~!$&'()*+,=:@-][A-Za-z0-9._~!$&'()*+,=:@-]*)+/?")
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,15 +62,8 @@ class PathPolicy:
         """
         if len(raw_path) > _MAX_PATH:
             raise RequestRefused("Path too long", status_code=414)
-        if _NOT_VISIBLE_ASCII.search(raw_path):
-            raise RequestRefused("Path contains characters that must be percent-encoded")
-        if _ENCODED_TRICK.search(raw_path) or _PERCENT_VALID.search(raw_path):
-            raise RequestRefused("Path contains encoded separators or dots")
-        if b"\\" in raw_path or b";" in raw_path or b"//" in raw_path:
-            raise RequestRefused("Path contains a backslash, ';' or an empty segment")
-        probe = b"/" + raw_path + b"/"  # a segment is '.' or '..' iff '/./' or '/../' occurs
-        if b"/./" in probe or b"/../" in probe:
-            raise RequestRefused("Path contains '.' or '..' segments")
+        if not _PLAIN_PATH.fullmatch(raw_path):
+            _refuse_tricks(raw_path)
         path = raw_path.decode("ascii")
         if not path.startswith(self.mount):
             raise RequestRefused("Path is outside the Qlik prefix")
@@ -80,6 +77,19 @@ class PathPolicy:
                         status_code=403,
                     )
         return sub
+
+
+def _refuse_tricks(raw_path: bytes) -> None:
+    """Raise `RequestRefused` (400) if `raw_path` could mean one thing to us and another to Qlik."""
+    if _NOT_VISIBLE_ASCII.search(raw_path):
+        raise RequestRefused("Path contains characters that must be percent-encoded")
+    if _ENCODED_TRICK.search(raw_path) or _PERCENT_VALID.search(raw_path):
+        raise RequestRefused("Path contains encoded separators or dots")
+    if b"\\" in raw_path or b";" in raw_path or b"//" in raw_path:
+        raise RequestRefused("Path contains a backslash, ';' or an empty segment")
+    probe = b"/" + raw_path + b"/"  # a segment is '.' or '..' iff '/./' or '/../' occurs
+    if b"/./" in probe or b"/../" in probe:
+        raise RequestRefused("Path contains '.' or '..' segments")
 
 
 def _canonical(sub: str) -> str:

@@ -1,13 +1,14 @@
 """The hot path's shortcuts give exactly what the straightforward code gave, for any input.
 
 Header verdicts are cached per name, the path canonicalisation skips NFKC/unquoting for plain ASCII,
-and query stripping returns early when no stripped name can be present. Each is checked here against
+plain paths pass the trick checks with one regex, and query stripping returns early when no stripped name can be present. Each is checked here against
 the plain implementation it replaced (kept below as the reference), with generated inputs biased
 towards the tricky cases (case, `_` spellings, Connection tokens, escapes, non-ASCII).
 """
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from collections.abc import Iterable, Sequence
 from urllib.parse import unquote, unquote_to_bytes
@@ -15,6 +16,7 @@ from urllib.parse import unquote, unquote_to_bytes
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from qlik_sso_middleware.errors import RequestRefused
 from qlik_sso_middleware.proxy import paths
 from qlik_sso_middleware.proxy.headers import (
     _ALWAYS_STRIPPED,
@@ -211,3 +213,47 @@ _QUERY = st.lists(
 def test_strip_query_params_matches_the_reference(query: bytes) -> None:
     names = frozenset({b"qlikticket", b"qlik-csrf-token"})
     assert strip_query_params(query, names) == reference_strip(query, names)
+
+
+def reference_refuse_tricks(raw_path: bytes) -> str | None:
+    """The six scans `PathPolicy.check` ran on every path before its one-regex shortcut."""
+    if re.search(rb"[^\x21-\x7e]", raw_path):
+        return "Path contains characters that must be percent-encoded"
+    if re.search(rb"%(2e|2f|5c|25|3b|[01][0-9a-f]|7f)", raw_path, re.IGNORECASE) or re.search(
+        rb"%(?![0-9a-fA-F]{2})", raw_path
+    ):
+        return "Path contains encoded separators or dots"
+    if b"\\" in raw_path or b";" in raw_path or b"//" in raw_path:
+        return "Path contains a backslash, ';' or an empty segment"
+    probe = b"/" + raw_path + b"/"
+    if b"/./" in probe or b"/../" in probe:
+        return "Path contains '.' or '..' segments"
+    return None
+
+
+_RAW_PATH = st.lists(
+    st.sampled_from(
+        [
+            *(b"/", b"sso", b"qrs", b"a", b".", b"..", b".x", b"x.", b"%2e", b"%41", b"%", b";"),
+            *(b"\\", b"~", b"'", b"(", b"@", b"=", b"+", b" ", b"\x00", b"\x7f", b"\xc3\xa9", b"-"),
+        ]
+    ),
+    max_size=12,
+).map(lambda parts: b"/sso/" + b"".join(parts))
+
+
+@settings(max_examples=1000, deadline=None)
+@given(raw_path=_RAW_PATH)
+def test_path_check_matches_the_reference(raw_path: bytes) -> None:
+    policy = paths.PathPolicy.build("/sso/", paths.DEFAULT_BLOCKED, ())
+    expected = reference_refuse_tricks(raw_path)
+    try:
+        policy.check(raw_path)
+    except RequestRefused as exc:
+        refused: str | None = str(exc)
+    else:
+        refused = None
+    if expected is not None:
+        assert refused == expected
+    else:  # past the trick checks, only the mount and blocked surfaces can refuse
+        assert refused in (None, "This Qlik surface is not available through the embedding proxy")
