@@ -1,9 +1,12 @@
-"""`python -m benchmarks [--quick] [--duration S] [--repeat N] [--out PATH]`: the whole run.
+"""`python -m benchmarks [--quick] [--duration S] [--repeat N] [--out PATH] [--no-peers]`: the run.
 
 Starts the upstream (`benchmarks/upstream.py`), the middleware in its own uvicorn process
-(`benchmarks/proxied.py`) and nginx (if installed), all pinned to CPU 0; drives them from CPU 1;
-interleaves direct / middleware / nginx for every scenario so each ratio compares runs taken
-seconds apart; repeats and keeps medians; prints the table and writes `benchmarks/results.md`.
+(`benchmarks/proxied.py`), nginx (if installed) and the installed Python peers (`benchmarks/peers.py`:
+asgiproxy, fastapi-proxy-lib; `pip install -e ".[bench]"`), each in its own process, all pinned to
+CPU 0; drives them from CPU 1; interleaves direct / middleware / nginx / peers for every scenario so
+each ratio compares runs taken seconds apart; repeats and keeps medians; prints the tables and writes
+`benchmarks/results.md`. A peer that fails a scenario gets "fails" in its cell (and a note on stderr);
+`--quick` leaves the peers out unless `--peers` is given.
 """
 
 from __future__ import annotations
@@ -21,12 +24,17 @@ import tempfile
 import time
 from collections import defaultdict
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
+from typing import TypeVar
 
-from . import load, micro, procs, report
+from . import load, micro, peers, procs, report
 from .load import HttpResult, RssSampler
 
 MIB = 1024 * 1024
+# Bounds for a peer's single large transfer (curl --max-time): a stuck peer costs this, not 10 min.
+PEER_TRANSFER_S = 300.0
+T = TypeVar("T")
 
 
 _UPSTREAMS = {"asgi": "benchmarks.upstream:app", "starlette": "benchmarks.upstream:starlette_app"}
@@ -34,10 +42,17 @@ _UPSTREAMS = {"asgi": "benchmarks.upstream:app", "starlette": "benchmarks.upstre
 
 class Settings:
     def __init__(
-        self, quick: bool, duration: float | None, repeat: int | None, upstream: str = "asgi"
+        self,
+        quick: bool,
+        duration: float | None,
+        repeat: int | None,
+        upstream: str = "asgi",
+        peers: bool | None = None,
     ) -> None:
         self.quick = quick
         self.upstream = upstream
+        # The smoke run (CI installs only `.[dev]`) leaves the peers out unless asked.
+        self.peers = (not quick) if peers is None else peers
         self.duration = duration or (1.0 if quick else 10.0)
         self.repeat = repeat or (1 if quick else 3)
         self.stream_bytes = 64 * MIB if quick else 1024 * MIB
@@ -76,9 +91,12 @@ def run(settings: Settings, out: Path | None) -> str:
         )
         stack.callback(middleware.stop)
         ngx = stack.enter_context(procs.nginx(up_port))
-        targets = [t for t in (upstream, middleware, ngx) if t is not None]
+        peer_servers = _start_peers(stack, upstream, Path(tmp)) if settings.peers else []
+        targets = [t for t in (upstream, middleware, ngx) if t is not None] + peer_servers
         # The benchmark user logs in once; every measurement below uses the cached session.
         load.curl(middleware.url + "/sso/content/_sim/bytes?size=1")
+        for peer in peer_servers:  # the same first request: pools and lazy imports warmed up
+            _attempt(peer, "first request", partial(_warm_up, peer))
         upload_1m = load.dense_file(tmp, MIB)
         big = load.sparse_file(tmp, settings.big_upload)
         stream_file = load.sparse_file(tmp, settings.stream_bytes)
@@ -97,19 +115,21 @@ def run(settings: Settings, out: Path | None) -> str:
         for _ in range(settings.repeat):
             for name, path, conns, body in http_cases:
                 for target in targets:
-                    result = load.wrk(
+                    run_wrk = partial(
+                        load.wrk,
                         target,
                         target.url + path,
                         connections=conns,
                         duration=settings.duration,
                         upload=body,
                     )
-                    _record_http(rows, name, target.name, result)
+                    result = _attempt(target, name, run_wrk)
+                    _record_http(rows, name, target, result)
             for target in targets:
-                seconds, code = load.curl(target.url + "/sso/content/_sim/upload", upload=big)
-                ok = code == 200
-                rows[f"POST {settings.big_upload // MIB} MiB (MiB/s)"][target.name].append(
-                    settings.big_upload / MIB / seconds if ok else float("nan")
+                label = f"POST {settings.big_upload // MIB} MiB (MiB/s)"
+                seconds = _attempt(target, label, partial(_upload, target, big))
+                rows[label][target.name].append(
+                    settings.big_upload / MIB / seconds if seconds else float("nan")
                 )
                 _websocket(rows, target, settings)
         _first_and_storm(extra, middleware, settings)
@@ -122,37 +142,148 @@ def run(settings: Settings, out: Path | None) -> str:
     extra["session_users"] = settings.session_users
     medians = {row: {t: _median(v) for t, v in cols.items()} for row, cols in rows.items()}
     header = _header(settings, timing, [t.name for t in targets])
-    text = report.render(header, medians, extra, settings.stream_bytes, settings.storm_users)
+    measured = [p for p in peers.PEERS if any(t.name == p.name for t in targets)]
+    text = report.render(
+        header,
+        medians,
+        extra,
+        settings.stream_bytes,
+        settings.storm_users,
+        peers=[p.name for p in measured],
+        peer_notes={p.name: f"{p.name} {p.version()} ({p.setup})" for p in measured},
+    )
     if out is not None:
         out.write_text(text)
     return text
 
 
+_WARM_UP = "/sso/content/_sim/bytes?size=1"
+_UPLOAD = "/sso/content/_sim/upload"
+
+
+def _is_peer(target: procs.Server) -> bool:
+    return target.name in {p.name for p in peers.PEERS}
+
+
+def _attempt(target: procs.Server, what: str, action: Callable[[], T]) -> T | None:
+    """`action()`; for a peer, any failure is a note on stderr and None (a "fails" cell).
+
+    The upstream, the middleware and nginx still raise: a failure there is a bug to see.
+    """
+    if not _is_peer(target):
+        return action()
+    try:
+        return action()
+    except Exception as exc:  # subprocess timeouts and errors included
+        lines = str(exc).strip().splitlines() or [type(exc).__name__]
+        print(f"note: {target.name} fails {what}: {lines[-1][:300]}", file=sys.stderr)
+        return None
+
+
+def _ok(result: tuple[float, int], *, strict: bool = True) -> float:
+    """A curl transfer's seconds; a non-200 answer raises (strict) or gives 0 (a `–` cell)."""
+    seconds, code = result
+    if code != 200:
+        if strict:
+            raise RuntimeError(f"answered {code}")
+        return 0.0
+    return seconds
+
+
+def _warm_up(target: procs.Server) -> float:
+    return _ok(load.curl(target.url + _WARM_UP, max_time=60))
+
+
+def _upload(target: procs.Server, body: Path) -> float:
+    """Seconds for one streamed upload; a non-200 answer is 0 (a `–` cell) or, for a peer, fails."""
+    result = load.curl(target.url + _UPLOAD, upload=body, max_time=_max_time(target))
+    return _ok(result, strict=_is_peer(target))
+
+
+def _max_time(target: procs.Server) -> float:
+    return PEER_TRANSFER_S if _is_peer(target) else 600.0
+
+
+def _start_peers(
+    stack: contextlib.ExitStack, upstream: procs.Server, tmp: Path
+) -> list[procs.Server]:
+    """Each installed peer in its own uvicorn process, pinned like the middleware."""
+    started = []
+    for peer in peers.PEERS:
+        if not peer.installed():
+            print(
+                f"note: {peer.name} not installed, not measured (pip install -e '.[bench]')",
+                file=sys.stderr,
+            )
+            continue
+        port = procs.free_port()
+        log = tmp / f"{peer.name}.log"
+        try:
+            server = procs.start(
+                peer.name,
+                procs.uvicorn_argv(peer.factory, port, factory=True),
+                port,
+                env={"QLIK_BENCH_UPSTREAM": upstream.url},
+                log=log,
+            )
+        except RuntimeError as exc:
+            tail = log.read_text(errors="replace").strip().splitlines() if log.exists() else []
+            why = tail[-1] if tail else str(exc)
+            print(f"note: {peer.name} did not start, not measured: {why[:300]}", file=sys.stderr)
+            continue
+        stack.callback(server.stop)
+        started.append(server)
+    return started
+
+
 def _record_http(
-    rows: dict[str, dict[str, list[float]]], name: str, target: str, r: HttpResult
+    rows: dict[str, dict[str, list[float]]],
+    name: str,
+    target: procs.Server,
+    r: HttpResult | None,
 ) -> None:
-    rows[f"{name} (req/s)"][target].append(r.rps if r.errors == 0 else float("nan"))
-    rows[f"{name} p50 (ms)"][target].append(r.p50_ms)
-    rows[f"{name} p99 (ms)"][target].append(r.p99_ms)
-    rows[f"{name} server CPU (µs/req)"][target].append(r.cpu_us_per_request)
+    nan = float("nan")
+    if r is None:  # a peer that failed outright
+        r = HttpResult(nan, nan, nan, 0, 1, nan)
+    elif r.errors and _is_peer(target):
+        print(f"note: {target.name} fails {name}: {r.errors} errors or non-2xx", file=sys.stderr)
+        r = HttpResult(nan, nan, nan, r.requests, r.errors, nan)
+    rows[f"{name} (req/s)"][target.name].append(r.rps if r.errors == 0 else nan)
+    rows[f"{name} p50 (ms)"][target.name].append(r.p50_ms)
+    rows[f"{name} p99 (ms)"][target.name].append(r.p99_ms)
+    rows[f"{name} server CPU (µs/req)"][target.name].append(r.cpu_us_per_request)
 
 
 def _websocket(rows: dict[str, dict[str, list[float]]], target: procs.Server, s: Settings) -> None:
     wait = s.duration + 60
-    rtt = load.python_client(
-        ["ws-rtt", target.url, "--size", "100", "--duration", str(s.duration)], timeout=wait
+    nan = {"rate": float("nan"), "p50_ms": float("nan"), "mib_s": float("nan")}
+    rtt = _attempt(
+        target,
+        "WS 100 B round trips",
+        lambda: load.python_client(
+            ["ws-rtt", target.url, "--size", "100", "--duration", str(s.duration)], timeout=wait
+        ),
     )
-    rows["WS 100 B round trips (/s)"][target.name].append(rtt["rate"])
-    rows["WS 100 B round trip p50 (ms)"][target.name].append(rtt["p50_ms"])
-    echo = load.python_client(
-        ["ws-echo", target.url, "--size", str(MIB), "--duration", str(s.duration)], timeout=wait
+    rows["WS 100 B round trips (/s)"][target.name].append((rtt or nan)["rate"])
+    rows["WS 100 B round trip p50 (ms)"][target.name].append((rtt or nan)["p50_ms"])
+    echo = _attempt(
+        target,
+        "WS 1 MiB echo",
+        lambda: load.python_client(
+            ["ws-echo", target.url, "--size", str(MIB), "--duration", str(s.duration)],
+            timeout=wait,
+        ),
     )
-    rows["WS 1 MiB echo (MiB/s)"][target.name].append(echo["mib_s"])
-    big = load.python_client(
-        ["ws-echo", target.url, "--size", str(s.big_echo), "--count", str(s.big_echo_count)],
-        timeout=wait + 120,
+    rows["WS 1 MiB echo (MiB/s)"][target.name].append((echo or nan)["mib_s"])
+    big = _attempt(
+        target,
+        f"WS {s.big_echo // MIB} MiB echo",
+        lambda: load.python_client(
+            ["ws-echo", target.url, "--size", str(s.big_echo), "--count", str(s.big_echo_count)],
+            timeout=wait + 120,
+        ),
     )
-    rows["WS 20 MiB echo (MiB/s)"][target.name].append(big["mib_s"])
+    rows["WS 20 MiB echo (MiB/s)"][target.name].append((big or nan)["mib_s"])
 
 
 def _streaming(
@@ -161,7 +292,13 @@ def _streaming(
     for label, action in _stream_actions(target, s, body):
         idle = target.rss()
         with RssSampler(target) as sampler:
-            seconds, code = action()
+            result = _attempt(target, label, action)
+        if result is None:  # a peer that failed: "fails" cells
+            for row in (f"{label}: peak RSS over idle (MiB)", f"{label} (MiB/s)"):
+                rows[row][target.name].append(float("nan"))
+            rows[f"{label}: idle RSS (MiB)"][target.name].append(idle / MIB)
+            continue
+        seconds, code = result
         if code != 200:
             raise RuntimeError(f"{label} through {target.name} answered {code}")
         rows[f"{label}: peak RSS over idle (MiB)"][target.name].append((sampler.peak - idle) / MIB)
@@ -176,9 +313,16 @@ def _stream_actions(
     label = f"{size // MIB} MiB" if size < 1024 * MIB else f"{size // (1024 * MIB)} GiB"
     get_url = f"{target.url}/sso/content/_sim/bytes?size={size}"
     post_url = f"{target.url}/sso/content/_sim/upload"
+    limit = _max_time(target)
+
+    def checked(result: tuple[float, int]) -> tuple[float, int]:
+        if _is_peer(target):  # a peer's non-200 is a "fails" cell, through _attempt
+            _ok(result)
+        return result
+
     return [
-        (f"stream {label} down", lambda: load.curl(get_url)),
-        (f"stream {label} up", lambda: load.curl(post_url, upload=body)),
+        (f"stream {label} down", lambda: checked(load.curl(get_url, max_time=limit))),
+        (f"stream {label} up", lambda: checked(load.curl(post_url, upload=body, max_time=limit))),
     ]
 
 
@@ -231,6 +375,13 @@ def main() -> None:
         "so a smoke run never replaces the committed results)",
     )
     parser.add_argument(
+        "--peers",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="measure the installed Python peers (asgiproxy, fastapi-proxy-lib) in the same run "
+        "(default: yes, except with --quick)",
+    )
+    parser.add_argument(
         "--upstream",
         choices=sorted(_UPSTREAMS),
         default="asgi",
@@ -244,7 +395,8 @@ def main() -> None:
     out = args.out
     if out is None and not args.quick:
         out = Path(__file__).with_name("results.md")
-    print(run(Settings(args.quick, args.duration, args.repeat, args.upstream), out))
+    settings = Settings(args.quick, args.duration, args.repeat, args.upstream, args.peers)
+    print(run(settings, out))
 
 
 if __name__ == "__main__":

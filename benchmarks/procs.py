@@ -95,16 +95,24 @@ class Server:
 
 
 def start(
-    name: str, argv: Sequence[str], port: int, *, env: dict[str, str] | None = None
+    name: str,
+    argv: Sequence[str],
+    port: int,
+    *,
+    env: dict[str, str] | None = None,
+    log: Path | None = None,
 ) -> Server:
-    proc = subprocess.Popen(
-        list(argv),
-        cwd=_REPO,
-        env={**os.environ, **(env or {})},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        preexec_fn=lambda: _pin(SERVER_CPU),
-    )
+    """Start `argv` pinned to `SERVER_CPU` and wait for `port`; stderr goes to `log` if given."""
+    with contextlib.ExitStack() as files:
+        stderr = files.enter_context(open(log, "wb")) if log is not None else subprocess.DEVNULL
+        proc = subprocess.Popen(
+            list(argv),
+            cwd=_REPO,
+            env={**os.environ, **(env or {})},
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+            preexec_fn=lambda: _pin(SERVER_CPU),
+        )
     server = Server(name, proc, port)
     try:
         wait_for_port(port, proc)

@@ -1,8 +1,10 @@
-"""The Markdown table: throughput with latency, ratios against direct, and the issue's targets."""
+"""The Markdown tables: throughput with latency, ratios against direct, the issue's targets, and
+the Python peers measured in the same run (only when at least one was)."""
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 Medians = dict[str, dict[str, float]]
 
@@ -44,27 +46,19 @@ def _ratio_cell(ratio: float | None, target: float | None, *, judged: bool = Tru
     return f"{ratio:.2f}x{_mark(ok)}"
 
 
-def render(
-    header: str, m: Medians, extra: dict[str, float], stream_bytes: int, storm_users: int
-) -> str:
-    targets = ["direct", "middleware", "nginx"]
-    has_nginx = any("nginx" in cols for cols in m.values())
-    lines = [
-        "# Benchmark results",
-        "",
-        header,
-        "",
-        "| scenario | direct | middleware | middleware / direct | nginx | nginx / direct | target |",
-        "|---|---:|---:|---:|---:|---:|---|",
-    ]
+@dataclass
+class _Row:
+    """One scenario: its cells and ratios per target, and the number that says it was measured."""
 
-    def row(label: str, cells: dict[str, str], ratios: dict[str, str], target: str) -> None:
-        lines.append(
-            f"| {label} | {cells.get('direct', '–')} | {cells.get('middleware', '–')} | "
-            f"{ratios.get('middleware', '–')} | {cells.get('nginx', '–') if has_nginx else 'n/a'} "
-            f"| {ratios.get('nginx', '–') if has_nginx else 'n/a'} | {target} |"
-        )
+    label: str
+    values: dict[str, float]
+    cells: dict[str, str]
+    ratios: dict[str, str]
+    target: str
 
+
+def _rows(m: Medians, targets: list[str]) -> list[_Row]:
+    rows: list[_Row] = []
     for label, key, goal in _THROUGHPUT:
         values = m.get(f"{key} (req/s)", {})
         p50 = m.get(f"{key} p50 (ms)", {})
@@ -79,7 +73,7 @@ def render(
             t: _ratio_cell(_ratio(values.get(t), base), goal, judged=t == "middleware")
             for t in targets[1:]
         }
-        row(label, cells, ratios, f"≥ {goal:.2f}x" if goal else "")
+        rows.append(_Row(label, values, cells, ratios, f"≥ {goal:.2f}x" if goal else ""))
     upload_key = next((k for k in m if k.startswith("POST ") and k.endswith("(MiB/s)")), None)
     if upload_key:
         values = m[upload_key]
@@ -87,7 +81,8 @@ def render(
         ratios = {
             t: _ratio_cell(_ratio(values.get(t), values.get("direct")), None) for t in targets[1:]
         }
-        row(upload_key.replace("POST", "POST upload, 1 conn,"), cells, ratios, "")
+        label = upload_key.replace("POST", "POST upload, 1 conn,")
+        rows.append(_Row(label, values, cells, ratios, ""))
     for key, goal in _RATES:
         values = m.get(key, {})
         p50 = m.get("WS 100 B round trip p50 (ms)", {}) if key.startswith("WS 100") else {}
@@ -102,14 +97,15 @@ def render(
             )
             for t in targets[1:]
         }
-        row(key, cells, ratios, f"≥ {goal:.2f}x" if goal else "")
+        rows.append(_Row(key, values, cells, ratios, f"≥ {goal:.2f}x" if goal else ""))
     cpu = m.get("GET 1 KiB, 32 conns server CPU (µs/req)", {})
     cells = {t: _num(cpu.get(t), 1) for t in targets if t in cpu}
     mw_cpu = cpu.get("middleware")
     cells["middleware"] = cells.get("middleware", "–") + _mark(
         None if mw_cpu is None else mw_cpu <= 150
     )
-    row("server CPU per 1 KiB request, 32 conns (µs)", cells, {}, "middleware ≤ 150 µs")
+    label = "server CPU per 1 KiB request, 32 conns (µs)"
+    rows.append(_Row(label, cpu, cells, {}, "middleware ≤ 150 µs"))
     for direction in ("down", "up"):
         found = [k for k in m if k.startswith("stream ") and f" {direction}: peak" in k]
         if not found:
@@ -125,7 +121,80 @@ def render(
                     f"+{_num(m[key][t], 1)} MiB over {_num(m[idle_key].get(t), 0)} MiB"
                     f"{_mark(ok)}, {_num(m[rate_key].get(t))} MiB/s"
                 )
-        row(key.split(":")[0] + ": peak RSS", cells, {}, "≤ idle + 32 MiB")
+        label = key.split(":")[0] + ": peak RSS"
+        rows.append(_Row(label, m[key], cells, {}, "≤ idle + 32 MiB"))
+    return rows
+
+
+def _failed(value: float | None) -> bool:
+    return value is None or math.isnan(value)
+
+
+def _peers_table(rows: list[_Row], peers: list[str], notes: dict[str, str]) -> list[str]:
+    """Middleware against the Python peers: values, and each one's ratio to direct."""
+    head = "| scenario | direct | middleware | middleware / direct |"
+    rule = "|---|---:|---:|---:|"
+    for p in peers:
+        head += f" {p} | {p} / direct |"
+        rule += "---:|---:|"
+    lines = [
+        "## Python peers, same run",
+        "",
+        "Each peer in its own uvicorn process, pinned like the middleware and measured interleaved",
+        "with the columns above; set up as its docs say (`benchmarks/peers.py`), it forwards",
+        "requests as they are (no login, identity header, path or Origin checks: it has none).",
+        "",
+        *(f"- {notes.get(p, p)}" for p in peers),
+        "",
+        '"fails": an error, a non-2xx answer or a timeout (the run\'s stderr says which).',
+        "",
+        head,
+        rule,
+    ]
+    for r in rows:
+        line = (
+            f"| {r.label} | {r.cells.get('direct', '–')} | {r.cells.get('middleware', '–')} "
+            f"| {r.ratios.get('middleware', '–')} |"
+        )
+        for p in peers:
+            if _failed(r.values.get(p)):
+                line += " fails | – |"
+            else:
+                line += f" {r.cells.get(p, '–')} | {r.ratios.get(p, '–')} |"
+        lines.append(line)
+    return [*lines, ""]
+
+
+def render(
+    header: str,
+    m: Medians,
+    extra: dict[str, float],
+    stream_bytes: int,
+    storm_users: int,
+    *,
+    peers: list[str] | None = None,
+    peer_notes: dict[str, str] | None = None,
+) -> str:
+    """The Markdown report; `peers` (columns of `m`) adds the table of the Python peers."""
+    peers = peers or []
+    targets = ["direct", "middleware", "nginx"]
+    has_nginx = any("nginx" in cols for cols in m.values())
+    lines = [
+        "# Benchmark results",
+        "",
+        header,
+        "",
+        "| scenario | direct | middleware | middleware / direct | nginx | nginx / direct | target |",
+        "|---|---:|---:|---:|---:|---:|---|",
+    ]
+    rows = _rows(m, targets + peers)
+    for r in rows:
+        cells, ratios = r.cells, r.ratios
+        lines.append(
+            f"| {r.label} | {cells.get('direct', '–')} | {cells.get('middleware', '–')} | "
+            f"{ratios.get('middleware', '–')} | {cells.get('nginx', '–') if has_nginx else 'n/a'} "
+            f"| {ratios.get('nginx', '–') if has_nginx else 'n/a'} | {r.target} |"
+        )
     size = (
         f"{stream_bytes // 2**20} MiB" if stream_bytes < 2**30 else f"{stream_bytes // 2**30} GiB"
     )
@@ -135,6 +204,10 @@ def render(
         f"Streaming rows move {size} through one connection with curl; RSS is the server's own",
         "process tree (nginx: master + worker), sampled every 5 ms.",
         "",
+    ]
+    if peers:
+        lines += _peers_table(rows, peers, peer_notes or {})
+    lines += [
         "| middleware only | value | target |",
         "|---|---:|---|",
         f"| first request of a new user (login included), median | {_num(extra.get('first_ms'), 2)} ms "
