@@ -29,7 +29,9 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=1024, help="response size in bytes")
     parser.add_argument("--seconds", type=int, default=5)
     parser.add_argument("--top", type=int, default=45)
-    parser.add_argument("--sort", default="cumulative", help="cProfile sort key (tottime: self time)")
+    parser.add_argument(
+        "--sort", default="cumulative", help="cProfile sort key (tottime: self time)"
+    )
     args = parser.parse_args()
     up_port, port = procs.free_port(), procs.free_port()
     upstream = procs.start(
