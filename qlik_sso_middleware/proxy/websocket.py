@@ -5,9 +5,10 @@ only then accept the browser, with the subprotocol Qlik chose, so a refusal upst
 refusal of the handshake. Frames are relayed as they are (no re-encoding, no size limit: Qlik layouts
 can be many MiB), close codes and reasons travel both ways.
 
-Upstream client: the `websockets` library (asyncio implementation). It is already the engine of
-uvicorn's default WebSocket server, frames with a C-accelerated mask, takes `max_size=None`, and lets
-us connect to Qlik's address while presenting the browser's `Host` (Qlik builds URLs from it).
+Upstream client: picows (`ws_upstream.py`), about half the CPU per message of the `websockets`
+client (benchmarks/README.md). It connects to Qlik's address while presenting the `Host` the header
+policy chose (Qlik builds URLs from it). Buffers are bounded both ways: reading from Qlik pauses while
+the browser is slow to take messages, and sending to Qlik waits while its socket's buffer is full.
 """
 
 from __future__ import annotations
@@ -15,13 +16,11 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import ssl
 from typing import TYPE_CHECKING
 
 import httpx
+from picows import WSError, WSHandshakeError, WSInvalidStatusError
 from starlette.types import Receive, Send
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
 from ..auth._proxy_login import session_cookie_from
 from ..errors import QlikRejected, QlikTimeout, QlikUnavailable, RequestRefused
@@ -29,6 +28,7 @@ from ..identity import QlikIdentity
 from ..stores.base import QlikSession
 from .request import ProxiedRequest
 from .upstream import Upstream
+from .ws_upstream import UpstreamSocket, connect
 
 if TYPE_CHECKING:
     from ..core import QlikSSO
@@ -42,8 +42,8 @@ _RESERVED_CLOSE = {1005: 1000, 1006: 1011, 1015: 1011}
 
 
 class _NoDebug(logging.LoggerAdapter):  # type: ignore[type-arg]
-    """The upstream client's logger without DEBUG: websockets logs every handshake header at DEBUG,
-    the Qlik session cookie and the identity header included."""
+    """The upstream client's logger without DEBUG: picows logs the handshake request and response
+    at its level 9, the Qlik session cookie and the identity header included."""
 
     def isEnabledFor(self, level: int) -> bool:
         return level > logging.DEBUG and self.logger.isEnabledFor(level)
@@ -66,8 +66,11 @@ async def forward_websocket(
 ) -> None:
     session = await sso.session_for(identity, upstream, req.host)
     session, up = await _connect(sso, upstream, req, identity, session)
-    subprotocol = up.subprotocol
-    await send({"type": "websocket.accept", "subprotocol": subprotocol})
+    try:
+        await send({"type": "websocket.accept", "subprotocol": up.subprotocol})
+    except BaseException:
+        up.abort()  # the browser left while we were connecting
+        raise
     try:
         await _relay(sso, upstream, identity, session, up, receive, send)
     except _SessionGone:
@@ -150,7 +153,7 @@ async def _connect(
     session: QlikSession,
     *,
     retry: bool = True,
-) -> tuple[QlikSession, ClientConnection]:
+) -> tuple[QlikSession, UpstreamSocket]:
     cached = upstream.cached_csrf_token(session.cookie_value) is not None
     session, token = await _csrf_token(sso, upstream, req, identity, session)
     query = req.upstream_query(websocket=True)
@@ -165,35 +168,26 @@ async def _connect(
         forwarded_proto=(b"https" if req.scheme in ("wss", "https") else b"http"),
         keep_content_length=False,
     )
-    host = headers[0][1].decode("latin-1")
-    extra = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in headers[1:]]
-    subprotocols = _subprotocols(req)
+    # The URL says where to connect (Qlik's address); the Host header is the one Qlik must see.
     scheme = "wss" if upstream.target.is_https else "ws"
+    address = f"[{upstream.host}]" if ":" in upstream.host else upstream.host
     path = (upstream.upstream_raw_path(req.sub_path) + query).decode("ascii")
-    # The URI carries the Host Qlik must see; host/port say where to actually connect.
-    uri = f"{scheme}://{host}{path}"
-    ssl_arg: ssl.SSLContext | None = upstream.ssl_context
     try:
         connection = await connect(
-            uri,
-            host=upstream.host,
-            port=upstream.port,
-            ssl=ssl_arg,
-            server_hostname=upstream.host if ssl_arg is not None else None,
-            additional_headers=extra,
-            subprotocols=subprotocols,  # type: ignore[arg-type]
-            compression=None,
-            max_size=None,
-            max_queue=16,
-            ping_interval=None,
+            f"{scheme}://{address}:{upstream.port}{path}",
+            headers=[(k.decode("latin-1"), _header_value(v)) for k, v in headers],
+            subprotocols=_subprotocols(req),
+            ssl_context=upstream.ssl_context,
+            server_hostname=upstream.host if upstream.ssl_context is not None else None,
             open_timeout=upstream.target.timeouts.websocket_open,
-            close_timeout=5,
-            user_agent_header=None,
-            proxy=None,
             logger=_UPSTREAM_LOGGER,
         )
-    except InvalidStatus as exc:
-        status = exc.response.status_code
+    except WSHandshakeError as exc:
+        status = _status(exc)
+        if status is None:
+            raise QlikUnavailable(
+                f"Qlik WebSocket unreachable at {upstream.target.url} ({type(exc).__name__})"
+            ) from exc
         if status in (401, 403) and cached and retry:
             # A restarted Qlik forgot the session and the token we cached for it: fetch the token
             # again (that probes and renews the session) and retry once.
@@ -208,11 +202,32 @@ async def _connect(
         raise QlikRejected(f"Qlik answered {status} to the WebSocket handshake") from exc
     except TimeoutError as exc:
         raise QlikTimeout("Qlik did not complete the WebSocket handshake in time") from exc
-    except (OSError, InvalidHandshake) as exc:
+    except (OSError, WSError) as exc:
         raise QlikUnavailable(
             f"Qlik WebSocket unreachable at {upstream.target.url} ({type(exc).__name__})"
         ) from exc
     return session, connection
+
+
+def _header_value(value: bytes) -> str:
+    """A header value for picows, which sends values UTF-8 encoded: ASCII and UTF-8 reach Qlik
+    byte for byte; other bytes (latin-1 from a browser, never seen in practice) go as UTF-8."""
+    try:
+        return value.decode()
+    except UnicodeDecodeError:
+        return value.decode("latin-1")
+
+
+def _status(exc: WSHandshakeError) -> int | None:
+    """The HTTP status Qlik refused the handshake with; None if its answer was no valid refusal."""
+    if isinstance(exc, WSInvalidStatusError) and exc.response is not None:
+        return int(exc.response.status)
+    if exc.response is None:
+        # picows parses only the statuses `http.HTTPStatus` knows: read others from the status line.
+        line = (exc.raw_header or b"").split(b"\r\n", 1)[0].split()
+        if len(line) >= 2 and line[0].startswith(b"HTTP/1.") and line[1].isdigit():
+            return int(line[1]) if line[1] != b"101" else None
+    return None
 
 
 def _subprotocols(req: ProxiedRequest) -> list[str] | None:
@@ -250,7 +265,7 @@ async def _relay(
     upstream: Upstream,
     identity: QlikIdentity,
     session: QlikSession,
-    up: ClientConnection,
+    up: UpstreamSocket,
     receive: Receive,
     send: Send,
     *,
@@ -276,26 +291,23 @@ async def _relay(
 
     async def qlik_to_browser() -> None:
         seen_first = not first
-        try:
-            async for data in up:
-                if isinstance(data, str):
-                    notice = _notice(data)
-                    if notice is not None:
-                        if notice == "mustAuthenticate" and not seen_first and browser_sent == 0:
-                            raise _SessionGone
-                        if notice in ("OnSessionClosed", "OnSessionTimedOut", "mustAuthenticate"):
-                            # The next request of this user gets a fresh session.
-                            await sso.forget(identity, upstream, session)
-                    seen_first = True
-                    await send({"type": "websocket.send", "text": data})
-                else:
-                    seen_first = True
-                    await send({"type": "websocket.send", "bytes": data})
-        except ConnectionClosed:
-            pass
-        code = up.close_code if up.close_code is not None else 1006
+        while (data := await up.recv()) is not None:
+            if isinstance(data, str):
+                notice = _notice(data)
+                if notice is not None:
+                    if notice == "mustAuthenticate" and not seen_first and browser_sent == 0:
+                        raise _SessionGone
+                    if notice in ("OnSessionClosed", "OnSessionTimedOut", "mustAuthenticate"):
+                        # The next request of this user gets a fresh session.
+                        await sso.forget(identity, upstream, session)
+                seen_first = True
+                await send({"type": "websocket.send", "text": data})
+            else:
+                seen_first = True
+                await send({"type": "websocket.send", "bytes": data})
+        code, reason = up.close_info()
         code = _RESERVED_CLOSE.get(code, code)
-        await send({"type": "websocket.close", "code": code, "reason": up.close_reason or ""})
+        await send({"type": "websocket.close", "code": code, "reason": reason})
 
     down = asyncio.create_task(qlik_to_browser())
     upward = asyncio.create_task(browser_to_qlik())
@@ -308,7 +320,7 @@ async def _relay(
             raise _SessionGone
         for task in done:
             exc = task.exception()
-            if exc is None or isinstance(exc, ConnectionClosed):
+            if exc is None or isinstance(exc, WSError):
                 continue
             # A browser leaving the page surfaces as an OSError from the server: routine.
             level = logging.DEBUG if isinstance(exc, OSError) else logging.WARNING
