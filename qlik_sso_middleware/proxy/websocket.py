@@ -5,22 +5,24 @@ only then accept the browser, with the subprotocol Qlik chose, so a refusal upst
 refusal of the handshake. Frames are relayed as they are (no re-encoding, no size limit: Qlik layouts
 can be many MiB), close codes and reasons travel both ways.
 
-Upstream client: picows (`ws_upstream.py`), about half the CPU per message of the `websockets`
-client (benchmarks/README.md). It connects to Qlik's address while presenting the `Host` the header
-policy chose (Qlik builds URLs from it). Buffers are bounded both ways: reading from Qlik pauses while
-the browser is slow to take messages, and sending to Qlik waits while its socket's buffer is full.
+Upstream client: the `websockets` library (asyncio implementation). It is already the engine of
+uvicorn's default WebSocket server, frames with a C-accelerated mask, takes `max_size=None`, and lets
+us connect to Qlik's address while presenting the browser's `Host` (Qlik builds URLs from it).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
+import ssl
 from typing import TYPE_CHECKING
 
 import httpx
-from picows import WSError, WSHandshakeError, WSInvalidStatusError
 from starlette.types import Receive, Send
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
 from ..auth._proxy_login import session_cookie_from
 from ..errors import QlikRejected, QlikTimeout, QlikUnavailable, RequestRefused
@@ -28,7 +30,6 @@ from ..identity import QlikIdentity
 from ..stores.base import QlikSession
 from .request import ProxiedRequest
 from .upstream import Upstream
-from .ws_upstream import UpstreamSocket, connect
 
 if TYPE_CHECKING:
     from ..core import QlikSSO
@@ -42,8 +43,8 @@ _RESERVED_CLOSE = {1005: 1000, 1006: 1011, 1015: 1011}
 
 
 class _NoDebug(logging.LoggerAdapter):  # type: ignore[type-arg]
-    """The upstream client's logger without DEBUG: picows logs the handshake request and response
-    at its level 9, the Qlik session cookie and the identity header included."""
+    """The upstream client's logger without DEBUG: websockets logs every handshake header at DEBUG,
+    the Qlik session cookie and the identity header included."""
 
     def isEnabledFor(self, level: int) -> bool:
         return level > logging.DEBUG and self.logger.isEnabledFor(level)
@@ -69,7 +70,8 @@ async def forward_websocket(
     try:
         await send({"type": "websocket.accept", "subprotocol": up.subprotocol})
     except BaseException:
-        up.abort()  # the browser left while we were connecting
+        # The browser left while we were connecting: tell Qlik (1001) without waiting for it.
+        _hang_up(up)
         raise
     try:
         await _relay(sso, upstream, identity, session, up, receive, send)
@@ -81,6 +83,22 @@ async def forward_websocket(
             await _relay(sso, upstream, identity, session, up, receive, send, first=False)
         except _SessionGone:  # pragma: no cover - _relay(first=False) never raises it
             raise
+
+
+def _hang_up(up: ClientConnection) -> None:
+    with contextlib.suppress(Exception):
+        up.protocol.send_close(1001, "")
+        for data in up.protocol.data_to_send():
+            if data:
+                up.transport.write(data)
+    up.transport.close()
+
+
+class _NoRedirects(connect):
+    """`connect` that never follows a redirect: Qlik's 302 (to its login) is an answer to act on."""
+
+    def process_redirect(self, exc: Exception) -> Exception | str:
+        return exc
 
 
 async def _csrf_token(
@@ -153,7 +171,7 @@ async def _connect(
     session: QlikSession,
     *,
     retry: bool = True,
-) -> tuple[QlikSession, UpstreamSocket]:
+) -> tuple[QlikSession, ClientConnection]:
     cached = upstream.cached_csrf_token(session.cookie_value) is not None
     session, token = await _csrf_token(sso, upstream, req, identity, session)
     query = req.upstream_query(websocket=True)
@@ -168,26 +186,35 @@ async def _connect(
         forwarded_proto=(b"https" if req.scheme in ("wss", "https") else b"http"),
         keep_content_length=False,
     )
-    # The URL says where to connect (Qlik's address); the Host header is the one Qlik must see.
+    host = headers[0][1].decode("latin-1")
+    extra = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in headers[1:]]
+    subprotocols = _subprotocols(req)
     scheme = "wss" if upstream.target.is_https else "ws"
-    address = f"[{upstream.host}]" if ":" in upstream.host else upstream.host
     path = (upstream.upstream_raw_path(req.sub_path) + query).decode("ascii")
+    # The URI carries the Host Qlik must see; host/port say where to actually connect.
+    uri = f"{scheme}://{host}{path}"
+    ssl_arg: ssl.SSLContext | None = upstream.ssl_context
     try:
-        connection = await connect(
-            f"{scheme}://{address}:{upstream.port}{path}",
-            headers=[(k.decode("latin-1"), _header_value(v)) for k, v in headers],
-            subprotocols=_subprotocols(req),
-            ssl_context=upstream.ssl_context,
-            server_hostname=upstream.host if upstream.ssl_context is not None else None,
+        connection = await _NoRedirects(
+            uri,
+            host=upstream.host,
+            port=upstream.port,
+            ssl=ssl_arg,
+            server_hostname=upstream.host if ssl_arg is not None else None,
+            additional_headers=extra,
+            subprotocols=subprotocols,  # type: ignore[arg-type]
+            compression=None,
+            max_size=None,
+            max_queue=16,
+            ping_interval=None,
             open_timeout=upstream.target.timeouts.websocket_open,
+            close_timeout=5,
+            user_agent_header=None,
+            proxy=None,
             logger=_UPSTREAM_LOGGER,
         )
-    except WSHandshakeError as exc:
-        status = _status(exc)
-        if status is None:
-            raise QlikUnavailable(
-                f"Qlik WebSocket unreachable at {upstream.target.url} ({type(exc).__name__})"
-            ) from exc
+    except InvalidStatus as exc:
+        status = exc.response.status_code
         if status in (401, 403) and cached and retry:
             # A restarted Qlik forgot the session and the token we cached for it: fetch the token
             # again (that probes and renews the session) and retry once.
@@ -202,32 +229,11 @@ async def _connect(
         raise QlikRejected(f"Qlik answered {status} to the WebSocket handshake") from exc
     except TimeoutError as exc:
         raise QlikTimeout("Qlik did not complete the WebSocket handshake in time") from exc
-    except (OSError, WSError) as exc:
+    except (OSError, InvalidHandshake) as exc:
         raise QlikUnavailable(
             f"Qlik WebSocket unreachable at {upstream.target.url} ({type(exc).__name__})"
         ) from exc
     return session, connection
-
-
-def _header_value(value: bytes) -> str:
-    """A header value for picows, which sends values UTF-8 encoded: ASCII and UTF-8 reach Qlik
-    byte for byte; other bytes (latin-1 from a browser, never seen in practice) go as UTF-8."""
-    try:
-        return value.decode()
-    except UnicodeDecodeError:
-        return value.decode("latin-1")
-
-
-def _status(exc: WSHandshakeError) -> int | None:
-    """The HTTP status Qlik refused the handshake with; None if its answer was no valid refusal."""
-    if isinstance(exc, WSInvalidStatusError) and exc.response is not None:
-        return int(exc.response.status)
-    if exc.response is None:
-        # picows parses only the statuses `http.HTTPStatus` knows: read others from the status line.
-        line = (exc.raw_header or b"").split(b"\r\n", 1)[0].split()
-        if len(line) >= 2 and line[0].startswith(b"HTTP/1.") and line[1].isdigit():
-            return int(line[1]) if line[1] != b"101" else None
-    return None
 
 
 def _subprotocols(req: ProxiedRequest) -> list[str] | None:
@@ -265,7 +271,7 @@ async def _relay(
     upstream: Upstream,
     identity: QlikIdentity,
     session: QlikSession,
-    up: UpstreamSocket,
+    up: ClientConnection,
     receive: Receive,
     send: Send,
     *,
@@ -291,23 +297,33 @@ async def _relay(
 
     async def qlik_to_browser() -> None:
         seen_first = not first
-        while (data := await up.recv()) is not None:
-            if isinstance(data, str):
-                notice = _notice(data)
-                if notice is not None:
-                    if notice == "mustAuthenticate" and not seen_first and browser_sent == 0:
-                        raise _SessionGone
-                    if notice in ("OnSessionClosed", "OnSessionTimedOut", "mustAuthenticate"):
-                        # The next request of this user gets a fresh session.
-                        await sso.forget(identity, upstream, session)
-                seen_first = True
-                await send({"type": "websocket.send", "text": data})
-            else:
-                seen_first = True
-                await send({"type": "websocket.send", "bytes": data})
-        code, reason = up.close_info()
+        try:
+            async for data in up:
+                if isinstance(data, str):
+                    notice = _notice(data)
+                    if notice is not None:
+                        if notice == "mustAuthenticate" and not seen_first and browser_sent == 0:
+                            raise _SessionGone
+                        if notice in ("OnSessionClosed", "OnSessionTimedOut", "mustAuthenticate"):
+                            # The next request of this user gets a fresh session.
+                            await sso.forget(identity, upstream, session)
+                    seen_first = True
+                    await send({"type": "websocket.send", "text": data})
+                else:
+                    seen_first = True
+                    await send({"type": "websocket.send", "bytes": data})
+        except ConnectionClosed as exc:
+            # The closing frames tell how it ended even before the TCP connection is gone (when
+            # `up.close_code` is still unset): Qlik's close, else the one we failed it with (1007
+            # for invalid UTF-8 from Qlik).
+            closing = exc.rcvd or exc.sent
+            if closing is not None:
+                code = _RESERVED_CLOSE.get(closing.code, closing.code)
+                await send({"type": "websocket.close", "code": code, "reason": closing.reason})
+                return
+        code = up.close_code if up.close_code is not None else 1006
         code = _RESERVED_CLOSE.get(code, code)
-        await send({"type": "websocket.close", "code": code, "reason": reason})
+        await send({"type": "websocket.close", "code": code, "reason": up.close_reason or ""})
 
     down = asyncio.create_task(qlik_to_browser())
     upward = asyncio.create_task(browser_to_qlik())
@@ -320,7 +336,7 @@ async def _relay(
             raise _SessionGone
         for task in done:
             exc = task.exception()
-            if exc is None or isinstance(exc, WSError):
+            if exc is None or isinstance(exc, ConnectionClosed):
                 continue
             # A browser leaving the page surfaces as an OSError from the server: routine.
             level = logging.DEBUG if isinstance(exc, OSError) else logging.WARNING

@@ -1,4 +1,4 @@
-"""The relay's upstream WebSocket client (picows): what the simulator cannot make Qlik do.
+"""The WebSocket relay against what the simulator cannot make Qlik do.
 
 `ScriptedQlik` stands between the middleware and the simulator on a real socket: plain HTTP (logins,
 the CSRF token) goes to the simulator untouched; WebSocket upgrades are answered by a script that
@@ -26,7 +26,6 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from qlik_sso_middleware import Timeouts
-from qlik_sso_middleware.proxy import ws_upstream
 from qlik_sso_middleware.testing import DEMO_APPS, QlikSimulator, VirtualProxy
 
 from ..apps import build_app
@@ -177,28 +176,6 @@ def open_ws(url: str, **options: Any) -> Any:
     )
 
 
-class Recording(ws_upstream.UpstreamSocket):
-    """The upstream socket, kept for the test to look at."""
-
-    made: list[Recording] = []  # noqa: RUF012
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.write_pauses = 0
-        Recording.made.append(self)
-
-    def pause_writing(self) -> None:
-        self.write_pauses += 1
-        super().pause_writing()
-
-
-@pytest.fixture
-def recording(monkeypatch: pytest.MonkeyPatch) -> type[Recording]:
-    Recording.made = []
-    monkeypatch.setattr(ws_upstream, "UpstreamSocket", Recording)
-    return Recording
-
-
 # -- messages ----------------------------------------------------------------------------------------
 
 
@@ -274,7 +251,7 @@ async def test_qlik_close_reaches_the_browser_and_is_answered(
         w.write(accept(head) + frame(0x1, b"hello") + sent)
         await w.drain()
         answers.append(await read_message(reader))
-        assert await reader.read() == b""  # then the proxy hangs up
+        w.close()  # the server closes the TCP connection first (RFC 6455 §7.1.1)
 
     async with scripted(simulator, script) as url, open_ws(url) as ws:
         assert await ws.recv() == "hello"
@@ -282,7 +259,10 @@ async def test_qlik_close_reaches_the_browser_and_is_answered(
             await ws.recv()
     assert (ws.close_code, ws.close_reason) == seen
     assert answers[0][0] == 0x8
-    assert struct.unpack("!H", answers[0][1][:2])[0] == (seen[0] if len(sent) > 2 else 1000)
+    if len(sent) > 2:
+        assert struct.unpack("!H", answers[0][1][:2])[0] == seen[0]
+    else:  # Qlik's close had no code: the answer may have none either (RFC 6455 §5.5.1)
+        assert answers[0][1][:2] in (b"", struct.pack("!H", 1000))
 
 
 async def test_qlik_dropping_the_connection_closes_the_browser_with_1011(
@@ -376,9 +356,7 @@ def numbered(count: int) -> list[bytes]:
     return [i.to_bytes(4, "big") + block[4:] for i in range(count)]
 
 
-async def test_slow_browser_pauses_reading_from_qlik(
-    simulator: QlikSimulator, recording: type[Recording]
-) -> None:
+async def test_slow_browser_pauses_reading_from_qlik(simulator: QlikSimulator) -> None:
     messages = numbered(200)
     written = 0
 
@@ -401,18 +379,13 @@ async def test_slow_browser_pauses_reading_from_qlik(
         grown = rss() - before
         assert stopped_at < 100, f"Qlik wrote {stopped_at} MiB to a browser that reads nothing"
         assert grown < 64 * MiB, f"RSS grew by {grown / MiB:.0f} MiB"
-        (up,) = recording.made
-        assert up.read_pauses >= 1
         # The browser catches up: everything arrives, in order.
         for message in messages:
             assert await ws.recv() == message
     assert written == len(messages)
-    assert up.read_pauses >= 2  # paused again after resuming
 
 
-async def test_fast_browser_waits_for_qlik(
-    simulator: QlikSimulator, recording: type[Recording]
-) -> None:
+async def test_fast_browser_waits_for_qlik(simulator: QlikSimulator) -> None:
     messages = numbered(200)
     reading, finished = asyncio.Event(), asyncio.Event()
     received: list[bool] = []
@@ -443,8 +416,6 @@ async def test_fast_browser_waits_for_qlik(
         grown = rss() - before
         assert stopped_at < 100, f"the browser sent {stopped_at} MiB to a Qlik that reads nothing"
         assert grown < 64 * MiB, f"RSS grew by {grown / MiB:.0f} MiB"
-        (up,) = recording.made
-        assert up.write_pauses >= 1
         reading.set()
         await asyncio.wait_for(sending, 60)
         await asyncio.wait_for(finished.wait(), 60)
@@ -538,13 +509,11 @@ async def test_handshake_refused_by_qlik_is_refused_to_the_browser(
 async def test_handshake_headers_are_never_logged(
     simulator: QlikSimulator, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(1)  # below DEBUG: picows logs the handshake at its level 9
+    caplog.set_level(1)  # below DEBUG too: a library may log the handshake at any level
     app, _ = build_app(simulator)
     async with serve(app) as url, open_ws(url) as ws:
         await ws.recv()
-    assert any(
-        r.name.startswith("qlik_sso_middleware.proxy.websocket.upstream") for r in caplog.records
-    )
+    assert caplog.records  # the run did log (the middleware's login line at least)
     assert_no_secret(log_texts(caplog), simulator_secrets(simulator))
 
 
