@@ -112,6 +112,8 @@ class QlikTarget:
                 "set http_engine='aiohttp' (or 'auto')",
                 field="http_engine",
             )
+        if not isinstance(self.auth, object) or not hasattr(self.auth, "login"):
+            raise ConfigurationError("must implement the AuthStrategy protocol", field="auth")
 
     @property
     def resolved_http_engine(self) -> str:
@@ -119,8 +121,6 @@ class QlikTarget:
         if self.http_engine != "auto":
             return self.http_engine
         return "aiohttp" if isinstance(self.verify, ssl.SSLContext) else "reqwest"
-        if not isinstance(self.auth, object) or not hasattr(self.auth, "login"):
-            raise ConfigurationError("must implement the AuthStrategy protocol", field="auth")
 
     @property
     def upstream_base_path(self) -> str:

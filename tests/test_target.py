@@ -23,6 +23,8 @@ def resolver(conn: object) -> QlikIdentity | None:
         ({"mount_path": "sso"}, "mount_path"),
         ({"session_ttl": 0}, "session_ttl"),
         ({"max_connections": 0}, "max_connections"),
+        ({"auth": "hdr-usr"}, "auth"),
+        ({"http_engine": "curl"}, "http_engine"),
     ],
 )
 def test_bad_target_options_name_the_field(kwargs: dict[str, object], field: str) -> None:
