@@ -33,6 +33,8 @@ import httpx
 from multidict import CIMultiDict
 from yarl import URL
 
+from .engine import HeaderLookup, str_headers
+
 __all__ = ["AiohttpTransport", "StreamedResponse"]
 
 # Added by aiohttp unless told otherwise; the proxy forwards the browser's own or none.
@@ -59,36 +61,20 @@ def _translate(exc: BaseException, *, request: httpx.Request | None) -> httpx.Tr
     return error
 
 
-class StreamedResponse:
+class StreamedResponse(HeaderLookup):
     """An upstream answer for the proxy's hot path: status, raw headers, body read on demand.
 
     Header names and values are the bytes Qlik sent. Errors while reading the body are httpx's
     (`httpx.ReadError`, `httpx.ReadTimeout`, ...), like the rest of the client API.
     """
 
-    __slots__ = ("_body", "_request", "_response", "raw_headers", "status_code")
+    __slots__ = ("_request", "_response", "status_code")
 
     def __init__(self, response: aiohttp.ClientResponse, request: httpx.Request | None) -> None:
+        super().__init__(response.raw_headers)
         self._response = response
         self._request = request
-        self._body: bytes | None = None
         self.status_code: int = response.status
-        self.raw_headers: tuple[tuple[bytes, bytes], ...] = response.raw_headers
-
-    def header(self, name: bytes) -> bytes | None:
-        """The first value of header `name` (lower-case), or None."""
-        for key, value in self.raw_headers:
-            if key.lower() == name:
-                return value
-        return None
-
-    def header_values(self, name: bytes) -> list[bytes]:
-        return [v for k, v in self.raw_headers if k.lower() == name]
-
-    @property
-    def body(self) -> bytes | None:
-        """The whole body once `read()` has run, else None."""
-        return self._body
 
     async def read(self) -> bytes:
         """The whole body (for small ones: one await, no per-chunk iteration)."""
@@ -256,17 +242,11 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         session = self._session
         if session is None:
             session = self._session = self._new_session()
-        pairs: list[tuple[str, str]] = []
-        for name, value in headers:
-            try:
-                pairs.append((name.decode("ascii"), value.decode("utf-8")))
-            except UnicodeDecodeError:
-                continue
         try:
             response = await session.request(
                 method,
                 URL(url, encoded=True),
-                headers=pairs,
+                headers=str_headers(headers),
                 data=body,
                 allow_redirects=False,
                 timeout=self._timeout_for(timeouts.connect, timeouts.read, timeouts.pool),

@@ -13,7 +13,7 @@ from typing import Protocol
 
 import httpx
 
-__all__ = ["ProxyEngine", "UpstreamResponse"]
+__all__ = ["HeaderLookup", "ProxyEngine", "UpstreamResponse", "str_headers"]
 
 
 class UpstreamResponse(Protocol):
@@ -70,3 +70,41 @@ class ProxyEngine(Protocol):
         ...
 
     async def aclose(self) -> None: ...
+
+
+class HeaderLookup:
+    """What both engines' responses share: header lookups over `raw_headers`, the read body."""
+
+    __slots__ = ("_body", "raw_headers")
+
+    def __init__(self, raw_headers: tuple[tuple[bytes, bytes], ...]) -> None:
+        self.raw_headers = raw_headers
+        self._body: bytes | None = None
+
+    def header(self, name: bytes) -> bytes | None:
+        """The first value of header `name` (lower-case), or None."""
+        for key, value in self.raw_headers:
+            if key.lower() == name:
+                return value
+        return None
+
+    def header_values(self, name: bytes) -> list[bytes]:
+        """Every value of header `name` (lower-case), in order."""
+        return [v for k, v in self.raw_headers if k.lower() == name]
+
+    @property
+    def body(self) -> bytes | None:
+        """The whole body once `read()` has run, else None."""
+        return self._body
+
+
+def str_headers(headers: Iterable[tuple[bytes, bytes]]) -> list[tuple[str, str]]:
+    """Headers for a client that takes `str` and writes UTF-8: values that are not UTF-8 are
+    dropped, since they could not be sent unchanged."""
+    pairs: list[tuple[str, str]] = []
+    for name, value in headers:
+        try:
+            pairs.append((name.decode("ascii"), value.decode("utf-8")))
+        except UnicodeDecodeError:
+            continue
+    return pairs

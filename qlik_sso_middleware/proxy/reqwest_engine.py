@@ -40,6 +40,7 @@ from pyreqwest.client import Client, ClientBuilder
 from pyreqwest.response import Response
 
 from ..target import Timeouts
+from .engine import HeaderLookup, str_headers
 
 __all__ = ["ReqwestEngine", "ReqwestResponse"]
 
@@ -97,31 +98,17 @@ def _raw_headers(response: Response) -> tuple[tuple[bytes, bytes], ...]:
     return tuple(out)
 
 
-class ReqwestResponse:
+class ReqwestResponse(HeaderLookup):
     """Qlik's answer on the reqwest engine (see `engine.UpstreamResponse`)."""
 
-    __slots__ = ("_body", "_context", "_done", "_response", "raw_headers", "status_code")
+    __slots__ = ("_context", "_done", "_response", "status_code")
 
     def __init__(self, context: AbstractAsyncContextManager[Response], response: Response) -> None:
+        super().__init__(_raw_headers(response))
         self._context = context
         self._response = response
-        self._body: bytes | None = None
         self._done = False
         self.status_code: int = response.status
-        self.raw_headers: tuple[tuple[bytes, bytes], ...] = _raw_headers(response)
-
-    def header(self, name: bytes) -> bytes | None:
-        for key, value in self.raw_headers:
-            if key.lower() == name:
-                return value
-        return None
-
-    def header_values(self, name: bytes) -> list[bytes]:
-        return [v for k, v in self.raw_headers if k.lower() == name]
-
-    @property
-    def body(self) -> bytes | None:
-        return self._body
 
     async def read(self) -> bytes:
         if self._body is None:
@@ -212,13 +199,7 @@ class ReqwestEngine:
         client = self._client
         if client is None:
             client = self._client = self._new_client()
-        pairs: list[tuple[str, str]] = []
-        for name, value in headers:
-            try:
-                pairs.append((name.decode("ascii"), value.decode("utf-8")))
-            except UnicodeDecodeError:
-                continue
-        builder: Any = client.request(method, url).headers(pairs)
+        builder: Any = client.request(method, url).headers(str_headers(headers))
         if body is not None:
             builder = builder.body_stream(body)
         context: AbstractAsyncContextManager[Response] = builder.build_streamed()

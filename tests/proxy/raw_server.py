@@ -6,6 +6,9 @@ import asyncio
 import contextlib
 import ssl
 from collections.abc import Callable
+from pathlib import Path
+
+from qlik_sso_middleware.testing import generate_certificates
 
 Reply = Callable[[bytes], bytes]
 
@@ -65,3 +68,12 @@ def ok(body: bytes = b"hello", extra: bytes = b"") -> Reply:
         return b"HTTP/1.1 200 OK\r\ncontent-length: %d\r\n%s\r\n%s" % (len(body), extra, body)
 
     return reply
+
+
+def server_tls_files(directory: Path, *, other_root: bool = False) -> tuple[ssl.SSLContext, Path]:
+    """A server TLS context with Qlik-style generated certificates, and the root that signed them
+    (or, with `other_root`, a root of another site)."""
+    files = generate_certificates(directory, server_signed_by_other_root=other_root)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(files.server, files.server_key)
+    return context, files.root

@@ -17,9 +17,8 @@ import httpx
 import pytest
 
 from qlik_sso_middleware.proxy.aiohttp_transport import AiohttpTransport
-from qlik_sso_middleware.testing import generate_certificates
 
-from .raw_server import RawServer, ok
+from .raw_server import RawServer, ok, server_tls_files
 
 
 @pytest.fixture
@@ -180,17 +179,10 @@ async def test_closed_transport_refuses_requests() -> None:
         await transport.stream("GET", "http://127.0.0.1:9/", [], None, httpx.Timeout(1.0))
 
 
-def _server_tls(directory: Path, *, other_root: bool = False) -> tuple[ssl.SSLContext, Path]:
-    files = generate_certificates(directory, server_signed_by_other_root=other_root)
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(files.server, files.server_key)
-    return context, files.root
-
-
 async def test_tls_verifies_against_the_given_ca_and_sends_the_browser_host(
     tmp_path: Path,
 ) -> None:
-    server_tls, root = _server_tls(tmp_path)
+    server_tls, root = server_tls_files(tmp_path)
     transport = AiohttpTransport(ssl_context=ssl.create_default_context(cafile=str(root)))
     try:
         async with RawServer(ok(), tls=server_tls) as server:
@@ -210,7 +202,7 @@ async def test_tls_verifies_against_the_given_ca_and_sends_the_browser_host(
 
 @pytest.mark.parametrize("trust", ["system CAs only", "another site's CA"])
 async def test_tls_refuses_a_server_the_context_does_not_trust(tmp_path: Path, trust: str) -> None:
-    server_tls, root = _server_tls(tmp_path / "site", other_root=trust == "another site's CA")
+    server_tls, root = server_tls_files(tmp_path / "site", other_root=trust == "another site's CA")
     client_ctx = (
         ssl.create_default_context()
         if trust == "system CAs only"

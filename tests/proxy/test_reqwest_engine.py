@@ -21,9 +21,8 @@ from qlik_sso_middleware import QlikTarget, Timeouts
 from qlik_sso_middleware.errors import ConfigurationError
 from qlik_sso_middleware.proxy.reqwest_engine import ReqwestEngine
 from qlik_sso_middleware.proxy.upstream import Upstream
-from qlik_sso_middleware.testing import generate_certificates
 
-from .raw_server import RawServer, ok
+from .raw_server import RawServer, ok, server_tls_files
 
 _T = httpx.Timeout(5.0)
 
@@ -228,15 +227,8 @@ async def test_closed_engine_refuses_requests() -> None:
         await engine.stream("GET", "http://127.0.0.1:9/", [], None, _T)
 
 
-def _server_tls(directory: Path, *, other_root: bool = False) -> tuple[ssl.SSLContext, Path]:
-    files = generate_certificates(directory, server_signed_by_other_root=other_root)
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(files.server, files.server_key)
-    return context, files.root
-
-
 async def test_tls_verifies_against_the_given_ca_file(tmp_path: Path) -> None:
-    server_tls, root = _server_tls(tmp_path)
+    server_tls, root = server_tls_files(tmp_path)
     engine = ReqwestEngine(timeouts=Timeouts(), verify=str(root))
     try:
         async with RawServer(ok(), tls=server_tls) as server:
@@ -257,7 +249,7 @@ async def test_tls_verifies_against_the_given_ca_file(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("trust", ["platform CAs only", "another site's CA"])
 async def test_tls_refuses_a_server_it_does_not_trust(tmp_path: Path, trust: str) -> None:
-    server_tls, root = _server_tls(tmp_path / "site", other_root=trust == "another site's CA")
+    server_tls, root = server_tls_files(tmp_path / "site", other_root=trust == "another site's CA")
     verify: bool | str = True if trust == "platform CAs only" else str(root)
     engine = ReqwestEngine(timeouts=Timeouts(), verify=verify)
     try:
@@ -270,7 +262,7 @@ async def test_tls_refuses_a_server_it_does_not_trust(tmp_path: Path, trust: str
 
 
 async def test_verify_false_accepts_an_untrusted_server(tmp_path: Path) -> None:
-    server_tls, _ = _server_tls(tmp_path, other_root=True)
+    server_tls, _ = server_tls_files(tmp_path, other_root=True)
     engine = ReqwestEngine(timeouts=Timeouts(), verify=False)
     try:
         async with RawServer(ok(), tls=server_tls) as server:
