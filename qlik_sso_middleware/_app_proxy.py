@@ -4,7 +4,8 @@ A plain streaming HTTP reverse proxy (bodies are never buffered). It speaks the 
 protocol because `QlikSSOMiddleware` hands the lifespan to the app it wraps. `Host` becomes the
 app's; the browser's host, scheme and address travel in `X-Forwarded-Host/-Proto/-For`.
 The proxy's own session cookie is removed before the request reaches the app: it is a credential
-for Qlik, not for the app. WebSockets to the app are refused (1011): only Qlik's are proxied.
+for Qlik, not for the app. The app's WebSockets are relayed the same way, to `ws(s)://` on the same
+host, port and base path (`_app_websocket.py`), with `Origin` unchanged for the app's own check.
 """
 
 from __future__ import annotations
@@ -16,14 +17,16 @@ from urllib.parse import urlsplit
 import httpx
 from starlette.types import Message, Receive, Scope, Send
 
+from ._app_websocket import relay_app_websocket
 from .errors import ConfigurationError
-from .proxy.headers import HOP_BY_HOP
+from .proxy.headers import _WEBSOCKET_HANDSHAKE, HOP_BY_HOP
 from .proxy.upstream import NoCookieJar
 
 __all__ = ["AppProxy"]
 
 logger = logging.getLogger("qlik_sso_middleware.serve")
 _FORWARDED = frozenset({b"x-forwarded-for", b"x-forwarded-host", b"x-forwarded-proto", b"host"})
+_PROTO = {"ws": b"http", "wss": b"https"}
 
 
 class AppProxy:
@@ -36,6 +39,7 @@ class AppProxy:
                 f"{upstream!r} must be http(s)://host[:port][/base]", field="upstream"
             )
         self._base = upstream.rstrip("/")
+        self._ws_base = "ws" + self._base.removeprefix("http")
         self._host = parts.netloc.encode("latin-1")
         self._private = frozenset(c.encode("latin-1") for c in private_cookies)
         self._timeout = httpx.Timeout(timeout, connect=10.0)
@@ -58,8 +62,15 @@ class AppProxy:
         if scope["type"] == "lifespan":
             await self._lifespan(receive, send)
         elif scope["type"] == "websocket":
-            await receive()
-            await send({"type": "websocket.close", "code": 1011, "reason": "not proxied"})
+            # The client library writes Host and the handshake fields itself.
+            headers = [
+                (k.decode("latin-1"), v.decode("latin-1"))
+                for k, v in self._headers(scope)
+                if k != b"host" and k not in _WEBSOCKET_HANDSHAKE
+            ]
+            await relay_app_websocket(
+                self._url(scope, self._ws_base), headers, scope, receive, send
+            )
         elif scope["type"] == "http":
             await self._forward(scope, receive, send)
 
@@ -88,10 +99,11 @@ class AppProxy:
                     continue
             headers.append((lowered, value))
         client = scope.get("client")
+        scheme = scope.get("scheme", "http")
         headers += [
             (b"host", self._host),
             (b"x-forwarded-host", browser_host),
-            (b"x-forwarded-proto", scope.get("scheme", "http").encode("latin-1")),
+            (b"x-forwarded-proto", _PROTO.get(scheme) or scheme.encode("latin-1")),
         ]
         if client:
             headers.append((b"x-forwarded-for", str(client[0]).encode("latin-1")))
@@ -105,11 +117,16 @@ class AppProxy:
         ]
         return b"; ".join(kept)
 
-    async def _forward(self, scope: Scope, receive: Receive, send: Send) -> None:
+    @staticmethod
+    def _url(scope: Scope, base: str) -> str:
         path = scope.get("raw_path") or scope["path"].encode("utf-8")
-        url = self._base + path.decode("latin-1")
+        url: str = base + path.decode("latin-1")
         if scope.get("query_string"):
             url += "?" + scope["query_string"].decode("latin-1")
+        return url
+
+    async def _forward(self, scope: Scope, receive: Receive, send: Send) -> None:
+        url = self._url(scope, self._base)
         names = {name.lower() for name, _ in scope["headers"]}
         has_body = b"transfer-encoding" in names or (
             b"content-length" in names

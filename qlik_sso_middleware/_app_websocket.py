@@ -1,0 +1,159 @@
+"""The app's own WebSockets behind `qlik-sso serve`: one relay per browser socket.
+
+Same order as the Qlik relay (`proxy/websocket.py`): connect to the app first, then accept the
+browser with the subprotocol the app chose, so the app's refusal becomes a refusal of the browser's
+handshake: the app's 4xx status (403 for a redirect), 502 when the app is down or fails; on servers
+without the `websocket.http.response` extension a close before the accept (1008, 1011). Frames are
+relayed as they are (text stays text, no size limit), close codes and reasons travel both ways, and
+when either side ends the other is closed.
+
+The caller (`AppProxy`) builds the handshake headers: the browser's minus hop-by-hop, handshake
+fields and the proxy's private cookies, plus `X-Forwarded-*`. `Origin` passes unchanged: the app
+does its own origin check (the middleware checks Origin only on Qlik's paths).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from urllib.parse import urlsplit
+
+from starlette.types import Receive, Scope, Send
+from websockets.asyncio.client import ClientConnection
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
+
+from .proxy.websocket import _RESERVED_CLOSE, _hang_up, _NoDebug, _NoRedirects
+
+__all__ = ["relay_app_websocket"]
+
+logger = logging.getLogger("qlik_sso_middleware.serve")
+# websockets logs every handshake header at DEBUG: the user's cookies for the app included.
+_UPSTREAM_LOGGER = _NoDebug(logging.getLogger("qlik_sso_middleware.serve.websocket"))
+_OPEN_TIMEOUT = 10.0
+
+
+class _Refused(Exception):
+    def __init__(self, status: int, close_code: int, text: str) -> None:
+        super().__init__(text)
+        self.status, self.close_code, self.text = status, close_code, text
+
+
+async def relay_app_websocket(
+    uri: str, headers: list[tuple[str, str]], scope: Scope, receive: Receive, send: Send
+) -> None:
+    """Relay the browser's socket (`scope`) to `uri` (`ws(s)://`) until one side closes."""
+    message = await receive()
+    if message["type"] != "websocket.connect":
+        return
+    try:
+        up = await _connect(uri, headers, list(scope.get("subprotocols") or ()))
+    except _Refused as refused:
+        await _refuse(scope, send, refused)
+        return
+    try:
+        await send({"type": "websocket.accept", "subprotocol": up.subprotocol})
+    except BaseException:
+        # The browser left while we were connecting: tell the app (1001) without waiting for it.
+        _hang_up(up)
+        raise
+    await _relay(up, receive, send)
+
+
+async def _connect(
+    uri: str, headers: list[tuple[str, str]], subprotocols: list[str]
+) -> ClientConnection:
+    try:
+        return await _NoRedirects(
+            uri,
+            additional_headers=headers,
+            subprotocols=subprotocols or None,  # type: ignore[arg-type]
+            compression=None,
+            max_size=None,
+            max_queue=16,
+            ping_interval=None,
+            open_timeout=_OPEN_TIMEOUT,
+            close_timeout=5,
+            user_agent_header=None,
+            proxy=None,
+            logger=_UPSTREAM_LOGGER,
+        )
+    except InvalidStatus as exc:
+        status = exc.response.status_code
+        # The path only: apps put tokens in WebSocket query strings.
+        logger.info("app answered %d to WebSocket %s", status, urlsplit(uri).path)
+        if 400 <= status < 500:
+            raise _Refused(status, 1008, "The application refused the WebSocket") from exc
+        if 300 <= status < 400:
+            raise _Refused(403, 1008, "The application refused the WebSocket") from exc
+        raise _Refused(502, 1011, "The application is not available") from exc
+    except InvalidURI as exc:  # e.g. a '#' in the browser's request target
+        raise _Refused(400, 1008, "Bad WebSocket request") from exc
+    except (TimeoutError, OSError, InvalidHandshake) as exc:
+        logger.warning("app WebSocket %s failed: %s", urlsplit(uri).path, type(exc).__name__)
+        raise _Refused(502, 1011, "The application is not available") from exc
+
+
+async def _refuse(scope: Scope, send: Send, refused: _Refused) -> None:
+    if "websocket.http.response" not in (scope.get("extensions") or {}):
+        # Before the accept the server answers the handshake itself (403); the code is advisory.
+        await send({"type": "websocket.close", "code": refused.close_code, "reason": ""})
+        return
+    body = refused.text.encode()
+    await send(
+        {
+            "type": "websocket.http.response.start",
+            "status": refused.status,
+            "headers": [
+                (b"content-type", b"text/plain; charset=utf-8"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "websocket.http.response.body", "body": body})
+
+
+async def _relay(up: ClientConnection, receive: Receive, send: Send) -> None:
+    async def browser_to_app() -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "websocket.receive":
+                text = message.get("text")
+                await up.send(text if text is not None else message.get("bytes") or b"")
+            elif message["type"] == "websocket.disconnect":
+                code = int(message.get("code", 1000))
+                await up.close(_RESERVED_CLOSE.get(code, code), message.get("reason") or "")
+                return
+
+    async def app_to_browser() -> None:
+        try:
+            async for data in up:
+                if isinstance(data, str):
+                    await send({"type": "websocket.send", "text": data})
+                else:
+                    await send({"type": "websocket.send", "bytes": data})
+        except ConnectionClosed as exc:
+            closing = exc.rcvd or exc.sent
+            if closing is not None:
+                code = _RESERVED_CLOSE.get(closing.code, closing.code)
+                await send({"type": "websocket.close", "code": code, "reason": closing.reason})
+                return
+        code = up.close_code if up.close_code is not None else 1006
+        code = _RESERVED_CLOSE.get(code, code)
+        await send({"type": "websocket.close", "code": code, "reason": up.close_reason or ""})
+
+    down = asyncio.create_task(app_to_browser())
+    upward = asyncio.create_task(browser_to_app())
+    try:
+        done, _ = await asyncio.wait({down, upward}, return_when=asyncio.FIRST_COMPLETED)
+        for task in done:
+            exc = task.exception()
+            if exc is None or isinstance(exc, ConnectionClosed):
+                continue
+            # A browser leaving the page surfaces as an OSError from the server: routine.
+            level = logging.DEBUG if isinstance(exc, OSError) else logging.WARNING
+            logger.log(level, "app WebSocket relay ended with %s", type(exc).__name__)
+    finally:
+        for task in (down, upward):
+            task.cancel()
+        await asyncio.gather(down, upward, return_exceptions=True)
+        await up.close()
