@@ -19,7 +19,7 @@ from starlette.types import Message, Receive, Scope, Send
 
 from ._app_websocket import relay_app_websocket
 from .errors import ConfigurationError
-from .proxy.headers import _WEBSOCKET_HANDSHAKE, HOP_BY_HOP
+from .proxy.headers import _WEBSOCKET_HANDSHAKE, HOP_BY_HOP, normalise_header_name
 from .proxy.upstream import NoCookieJar
 
 __all__ = ["AppProxy"]
@@ -91,7 +91,10 @@ class AppProxy:
             lowered = name.lower()
             if lowered == b"host":
                 browser_host = value
-            if lowered in HOP_BY_HOP or lowered in _FORWARDED:
+            # `X_Forwarded_For` is `X-Forwarded-For` to WSGI servers and many frameworks (both
+            # become HTTP_X_FORWARDED_FOR): compare the folded spelling, or a browser could set it.
+            folded = normalise_header_name(name)
+            if folded in HOP_BY_HOP or folded in _FORWARDED:
                 continue
             if lowered == b"cookie":
                 value = self._without_private(value)

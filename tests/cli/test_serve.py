@@ -45,6 +45,9 @@ async def echo(request: Request) -> JSONResponse:
             "cookies": dict(request.cookies),
             "forwarded_host": request.headers.get("x-forwarded-host"),
             "host": request.headers.get("host"),
+            "raw_headers": [
+                [k.decode("latin-1"), v.decode("latin-1")] for k, v in request.headers.raw
+            ],
         },
         headers={"set-cookie": "app_cookie=1; Path=/"},
     )
@@ -133,6 +136,36 @@ async def test_handoff_proxy_app_metrics_logout(
         assert "Max-Age=0" in out.headers["set-cookie"]
         assert simulator.live_sessions("ACME\\alice") == []
         assert (await client.get("/sso/qps/user")).status_code == 401
+
+
+async def test_browser_cannot_set_forwarded_headers_for_the_app(
+    tmp_path: Path, simulator: QlikSimulator, app_url: str
+) -> None:
+    """Every spelling of X-Forwarded-* a server may fold into the real one (case, `_` for `-`) is
+    dropped; the app sees only the values the proxy sets."""
+    path = tmp_path / "serve.toml"
+    path.write_text(config_text(simulator, app_url))
+    proxy = build_serve_app(load_config(path, {}))
+    # (The exact `X-Forwarded-For` is left out: the test server, like uvicorn's default, trusts it
+    # from a loopback peer, which every test client is.)
+    spoofed = [
+        ("X_Forwarded_For", "6.6.6.6"),
+        ("x_forwarded_host", "evil.example"),
+        ("X_FORWARDED_PROTO", "https"),
+        ("x-forwarded_for", "6.6.6.6"),
+    ]
+    async with serve(proxy) as url, httpx.AsyncClient(base_url=url) as client:
+        seen = (await client.get("/page", headers=spoofed)).json()
+    forwarded = [
+        (name.lower().replace("_", "-"), value)
+        for name, value in seen["raw_headers"]
+        if name.lower().replace("_", "-").startswith("x-forwarded-")
+    ]
+    assert sorted(forwarded) == [
+        ("x-forwarded-for", "127.0.0.1"),
+        ("x-forwarded-host", url.removeprefix("http://")),
+        ("x-forwarded-proto", "http"),
+    ]
 
 
 async def test_trusted_header_mode(tmp_path: Path, simulator: QlikSimulator, app_url: str) -> None:
