@@ -90,9 +90,17 @@ def run(settings: Settings, out: Path | None) -> str:
             env={"QLIK_BENCH_UPSTREAM": upstream.url},
         )
         stack.callback(middleware.stop)
+        floor_port = procs.free_port()
+        floor = procs.start(
+            "floor",
+            procs.uvicorn_argv("benchmarks.floor:create_app", floor_port, factory=True),
+            floor_port,
+            env={"QLIK_BENCH_UPSTREAM": upstream.url},
+        )
+        stack.callback(floor.stop)
         ngx = stack.enter_context(procs.nginx(up_port))
         peer_servers = _start_peers(stack, upstream, Path(tmp)) if settings.peers else []
-        targets = [t for t in (upstream, middleware, ngx) if t is not None] + peer_servers
+        targets = [t for t in (upstream, middleware, floor, ngx) if t is not None] + peer_servers
         # The benchmark user logs in once; every measurement below uses the cached session.
         load.curl(middleware.url + "/sso/content/_sim/bytes?size=1")
         for peer in peer_servers:  # the same first request: pools and lazy imports warmed up
