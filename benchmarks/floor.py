@@ -10,6 +10,9 @@ libraries, configured the same way, and does only what any reverse proxy must:
   header checks, no login, no disconnect watcher, no error pages.
 - WebSocket: connect upstream with the `websockets` client, accept, relay messages both ways.
 
+`QLIK_BENCH_FLOOR_BURN_US=N` makes it spend N µs of pure-Python CPU on each HTTP request first
+(`benchmarks/overhead.py` uses it to show what N µs of Python work cost the whole process).
+
 Not for use in front of anything: it forwards whatever it gets.
 
 Run: `QLIK_BENCH_UPSTREAM=http://127.0.0.1:PORT uvicorn --factory benchmarks.floor:create_app`.
@@ -20,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -43,13 +47,18 @@ _HOP_BY_HOP = frozenset(
 
 
 class FloorProxy:
-    def __init__(self, upstream: str) -> None:
+    def __init__(self, upstream: str, burn_us: float = 0.0) -> None:
+        self.burn = burn_us / 1e6
         self.upstream = upstream.rstrip("/")
         self.ws_upstream = "ws" + self.upstream.removeprefix("http")
         self.client: Client | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
+            if self.burn:
+                until = time.thread_time() + self.burn
+                while time.thread_time() < until:
+                    pass
             await self.http(scope, receive, send)
         elif scope["type"] == "websocket":
             await self.websocket(scope, receive, send)
@@ -136,4 +145,5 @@ async def _body(receive: Receive) -> AsyncIterator[bytes]:
 
 
 def create_app() -> FloorProxy:
-    return FloorProxy(os.environ["QLIK_BENCH_UPSTREAM"])
+    burn = float(os.environ.get("QLIK_BENCH_FLOOR_BURN_US") or 0)
+    return FloorProxy(os.environ["QLIK_BENCH_UPSTREAM"], burn)
