@@ -22,13 +22,13 @@ from starlette.types import Receive, Scope, Send
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
 
-from .proxy.websocket import _RESERVED_CLOSE, _hang_up, _NoDebug, _NoRedirects
+from .proxy.ws_client import connect_no_redirects, hang_up, quiet_logger, wire_close_code
 
 __all__ = ["relay_app_websocket"]
 
 logger = logging.getLogger("qlik_sso_middleware.serve")
 # websockets logs every handshake header at DEBUG: the user's cookies for the app included.
-_UPSTREAM_LOGGER = _NoDebug(logging.getLogger("qlik_sso_middleware.serve.websocket"))
+_UPSTREAM_LOGGER = quiet_logger("qlik_sso_middleware.serve.websocket")
 _OPEN_TIMEOUT = 10.0
 
 
@@ -54,7 +54,7 @@ async def relay_app_websocket(
         await send({"type": "websocket.accept", "subprotocol": up.subprotocol})
     except BaseException:
         # The browser left while we were connecting: tell the app (1001) without waiting for it.
-        _hang_up(up)
+        hang_up(up)
         raise
     await _relay(up, receive, send)
 
@@ -63,7 +63,7 @@ async def _connect(
     uri: str, headers: list[tuple[str, str]], subprotocols: list[str]
 ) -> ClientConnection:
     try:
-        return await _NoRedirects(
+        return await connect_no_redirects(
             uri,
             additional_headers=headers,
             subprotocols=subprotocols or None,  # type: ignore[arg-type]
@@ -121,7 +121,7 @@ async def _relay(up: ClientConnection, receive: Receive, send: Send) -> None:
                 await up.send(text if text is not None else message.get("bytes") or b"")
             elif message["type"] == "websocket.disconnect":
                 code = int(message.get("code", 1000))
-                await up.close(_RESERVED_CLOSE.get(code, code), message.get("reason") or "")
+                await up.close(wire_close_code(code), message.get("reason") or "")
                 return
 
     async def app_to_browser() -> None:
@@ -134,11 +134,11 @@ async def _relay(up: ClientConnection, receive: Receive, send: Send) -> None:
         except ConnectionClosed as exc:
             closing = exc.rcvd or exc.sent
             if closing is not None:
-                code = _RESERVED_CLOSE.get(closing.code, closing.code)
+                code = wire_close_code(closing.code)
                 await send({"type": "websocket.close", "code": code, "reason": closing.reason})
                 return
         code = up.close_code if up.close_code is not None else 1006
-        code = _RESERVED_CLOSE.get(code, code)
+        code = wire_close_code(code)
         await send({"type": "websocket.close", "code": code, "reason": up.close_reason or ""})
 
     down = asyncio.create_task(app_to_browser())

@@ -13,7 +13,6 @@ us connect to Qlik's address while presenting the browser's `Host` (Qlik builds 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import ssl
@@ -21,7 +20,7 @@ from typing import TYPE_CHECKING
 
 import httpx
 from starlette.types import Receive, Send
-from websockets.asyncio.client import ClientConnection, connect
+from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
 from ..auth._proxy_login import session_cookie_from
@@ -30,6 +29,7 @@ from ..identity import QlikIdentity
 from ..stores.base import QlikSession
 from .request import ProxiedRequest
 from .upstream import Upstream
+from .ws_client import connect_no_redirects, hang_up, quiet_logger, wire_close_code
 
 if TYPE_CHECKING:
     from ..core import QlikSSO
@@ -38,19 +38,7 @@ __all__ = ["forward_websocket"]
 
 logger = logging.getLogger("qlik_sso_middleware.proxy.websocket")
 
-# Close codes that must not be sent on the wire (RFC 6455 §7.4.1).
-_RESERVED_CLOSE = {1005: 1000, 1006: 1011, 1015: 1011}
-
-
-class _NoDebug(logging.LoggerAdapter):  # type: ignore[type-arg]
-    """The upstream client's logger without DEBUG: websockets logs every handshake header at DEBUG,
-    the Qlik session cookie and the identity header included."""
-
-    def isEnabledFor(self, level: int) -> bool:
-        return level > logging.DEBUG and self.logger.isEnabledFor(level)
-
-
-_UPSTREAM_LOGGER = _NoDebug(logging.getLogger("qlik_sso_middleware.proxy.websocket.upstream"))
+_UPSTREAM_LOGGER = quiet_logger("qlik_sso_middleware.proxy.websocket.upstream")
 
 
 class _SessionGone(Exception):
@@ -71,7 +59,7 @@ async def forward_websocket(
         await send({"type": "websocket.accept", "subprotocol": up.subprotocol})
     except BaseException:
         # The browser left while we were connecting: tell Qlik (1001) without waiting for it.
-        _hang_up(up)
+        hang_up(up)
         raise
     try:
         await _relay(sso, upstream, identity, session, up, receive, send)
@@ -83,22 +71,6 @@ async def forward_websocket(
             await _relay(sso, upstream, identity, session, up, receive, send, first=False)
         except _SessionGone:  # pragma: no cover - _relay(first=False) never raises it
             raise
-
-
-def _hang_up(up: ClientConnection) -> None:
-    with contextlib.suppress(Exception):
-        up.protocol.send_close(1001, "")
-        for data in up.protocol.data_to_send():
-            if data:
-                up.transport.write(data)
-    up.transport.close()
-
-
-class _NoRedirects(connect):
-    """`connect` that never follows a redirect: Qlik's 302 (to its login) is an answer to act on."""
-
-    def process_redirect(self, exc: Exception) -> Exception | str:
-        return exc
 
 
 async def _csrf_token(
@@ -195,7 +167,7 @@ async def _connect(
     uri = f"{scheme}://{host}{path}"
     ssl_arg: ssl.SSLContext | None = upstream.ssl_context
     try:
-        connection = await _NoRedirects(
+        connection = await connect_no_redirects(
             uri,
             host=upstream.host,
             port=upstream.port,
@@ -291,7 +263,7 @@ async def _relay(
                 await up.send(text if text is not None else message.get("bytes") or b"")
             elif kind == "websocket.disconnect":
                 code = int(message.get("code", 1000))
-                code = _RESERVED_CLOSE.get(code, code)
+                code = wire_close_code(code)
                 await up.close(code, message.get("reason") or "")
                 return
 
@@ -318,11 +290,11 @@ async def _relay(
             # for invalid UTF-8 from Qlik).
             closing = exc.rcvd or exc.sent
             if closing is not None:
-                code = _RESERVED_CLOSE.get(closing.code, closing.code)
+                code = wire_close_code(closing.code)
                 await send({"type": "websocket.close", "code": code, "reason": closing.reason})
                 return
         code = up.close_code if up.close_code is not None else 1006
-        code = _RESERVED_CLOSE.get(code, code)
+        code = wire_close_code(code)
         await send({"type": "websocket.close", "code": code, "reason": up.close_reason or ""})
 
     down = asyncio.create_task(qlik_to_browser())
