@@ -11,8 +11,14 @@ What WSGI cannot do: WebSockets. The WSGI protocol has no way to hand a socket o
 engine WebSocket (`/<prefix>/app/<appId>`) — which mashups and every Qlik page need — cannot work
 here. Upgrade requests under a mount path get `501` with a page saying so. Serve the app through
 an ASGI server instead (Django: `get_asgi_application()`, Flask: `serve_flask`, any WSGI app:
-a2wsgi's `WSGIMiddleware` inside `QlikSSOMiddleware`). Also unsupported under WSGI: request
-bodies without `Content-Length` (chunked uploads) reach Qlik empty.
+a2wsgi's `WSGIMiddleware` inside `QlikSSOMiddleware`).
+
+Chunked uploads (`Transfer-Encoding: chunked`, no `Content-Length`) are streamed to Qlik, still
+chunked, 64 KiB at a time on the server's thread, when the server dechunks the body and marks its
+end with `wsgi.input_terminated` (gunicorn >= 20, werkzeug's server; waitress buffers the body and
+passes a Content-Length instead). A server that does neither (wsgiref) leaves no way to find the
+body's end, so such requests get `411 Length Required` rather than reaching Qlik empty. An upload
+that breaks off midway is never forwarded as complete: Qlik's side of it breaks off too.
 
 The resolver sees a Starlette `HTTPConnection` built from the WSGI environ (headers, cookies,
 client address), so the Flask and Django resolvers work unchanged.
@@ -22,16 +28,19 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from html import escape
+from http import HTTPStatus
 from types import TracebackType
 from typing import Any, Protocol
 
 from a2wsgi import ASGIMiddleware
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from ..core import QlikSSO
+from ..errors import RequestRefused
 from ..identity import QlikIdentity
 from ..middleware import QlikSSOMiddleware
 from ..target import QlikTarget
@@ -59,6 +68,18 @@ _NO_WEBSOCKET = (
 )
 
 
+_NO_LENGTH = (
+    "This request body is chunked (no Content-Length) and this WSGI server does not mark where "
+    "such a body ends (wsgi.input_terminated), so it cannot be forwarded to Qlik whole. Send a "
+    "Content-Length, or serve the application with gunicorn, waitress or an ASGI server."
+)
+
+# Environ key (of the copy handed to a2wsgi) carrying the `_TerminatedInput` of a chunked request.
+_CHUNKED_INPUT = "qlik_sso.chunked_input"
+# a2wsgi frames a request body by CONTENT_LENGTH alone; a chunked body is given one it never reaches.
+_UNREACHABLE_LENGTH = str(sys.maxsize)
+
+
 async def _not_mounted(scope: Scope, receive: Receive, send: Send) -> None:
     # Only mount paths are sent through the core; anything else reaching here is a bug.
     await send({"type": "http.response.start", "status": 404, "headers": []})
@@ -75,6 +96,8 @@ class _FromWSGI:
       forwarded as empty headers they make the request invalid HTTP, so they are dropped.
     - a2wsgi sets the client address only when the server gives `REMOTE_PORT` too (wsgiref
       does not); the address alone still matters for trusted-peer checks and X-Forwarded-For.
+    - A chunked body (see `_TerminatedInput`) loses the stand-in length a2wsgi was given; the
+      request keeps its `transfer-encoding: chunked`, so the core streams the body on, chunked.
     """
 
     def __init__(self, app: QlikSSOMiddleware) -> None:
@@ -83,6 +106,11 @@ class _FromWSGI:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         environ: dict[str, Any] = scope.get("wsgi_environ") or {}
         scope = dict(scope)
+        chunked = environ.get(_CHUNKED_INPUT)
+        if isinstance(chunked, _TerminatedInput):
+            scope["headers"] = [(n, v) for n, v in scope["headers"] if n != b"content-length"]
+            channel = _ChunkedChannel(chunked, receive, send)
+            receive, send = channel.receive, channel.send
         uri = environ.get("RAW_URI") or environ.get("REQUEST_URI")
         if isinstance(uri, str) and uri.startswith("/"):
             scope["raw_path"] = uri.split("?", 1)[0].encode("latin-1")
@@ -94,6 +122,71 @@ class _FromWSGI:
             if value.strip() or name not in (b"content-length", b"content-type")
         ]
         await self.app(scope, receive, send)
+
+
+class _TerminatedInput:
+    """The `wsgi.input` of a chunked request, as a2wsgi reads it: on the server's thread, to EOF.
+
+    a2wsgi reads at most 64 KiB per `receive` of the core (constant memory) until the length it
+    was given, here `_UNREACHABLE_LENGTH`. The first empty read (EOF: the server has terminated the
+    input) or failed read ends the stream; `_ChunkedChannel` tells the core which it was.
+    """
+
+    def __init__(self, stream: Any) -> None:
+        self.stream = stream
+        self.eof = False
+        self.error: str | None = None
+
+    def read(self, size: int = -1) -> bytes:
+        if self.eof:
+            return b""
+        try:
+            data: bytes = self.stream.read(size)
+        except Exception as exc:
+            # Each server's dechunker raises its own errors (OSError, ValueError, gunicorn's
+            # http errors) for a malformed or broken-off body; the core must learn of it (else
+            # a2wsgi would leave the request hanging), so it is noted rather than raised here.
+            self.error = type(exc).__name__
+            data = b""
+        if not data:
+            self.eof = True
+        return data
+
+
+class _ChunkedChannel:
+    """The core's receive/send for one chunked request, around a2wsgi's.
+
+    - The empty message a2wsgi sends at EOF (it still says `more_body`) becomes the body's end;
+      after a failed read, `receive` raises `RequestRefused` instead, so the upstream body stream
+      breaks off and Qlik never takes a truncated upload for a whole one.
+    - After the end, a2wsgi is not asked again: it would read EOF again, at once, every time (a
+      busy loop under the core's disconnect watch). `receive` then waits for the response to be
+      sent and says `http.disconnect`, as a2wsgi does at that point.
+    """
+
+    def __init__(self, body: _TerminatedInput, receive: Receive, send: Send) -> None:
+        self.body = body
+        self._receive = receive
+        self._send = send
+        self._ended = False
+        self._response_sent = asyncio.Event()
+
+    async def receive(self) -> Message:
+        if self._ended:
+            await self._response_sent.wait()
+            return {"type": "http.disconnect"}
+        message = await self._receive()
+        if message["type"] != "http.request" or not self.body.eof:
+            return message
+        self._ended = True
+        if self.body.error is not None:
+            raise RequestRefused(f"The chunked request body broke off ({self.body.error})")
+        return {"type": "http.request", "body": message.get("body", b""), "more_body": False}
+
+    async def send(self, message: Message) -> None:
+        await self._send(message)
+        if message["type"] == "http.response.body" and not message.get("more_body", False):
+            self._response_sent.set()
 
 
 class QlikWSGIMiddleware:
@@ -132,7 +225,28 @@ class QlikWSGIMiddleware:
             environ["qlik_sso"] = self.sso
             return self.app(environ, start_response)
         if "websocket" in environ.get("HTTP_UPGRADE", "").lower():
-            return _websocket_refused(environ, start_response)
+            return _refused(
+                environ,
+                start_response,
+                HTTPStatus.NOT_IMPLEMENTED,
+                "WebSockets need ASGI",
+                _NO_WEBSOCKET,
+            )
+        if _is_chunked(environ):
+            if not environ.get("wsgi.input_terminated"):
+                return _refused(
+                    environ,
+                    start_response,
+                    HTTPStatus.LENGTH_REQUIRED,
+                    "Length Required",
+                    _NO_LENGTH,
+                )
+            # On a copy: the server keeps its environ (and its input) as it made them.
+            environ = dict(environ)
+            environ[_CHUNKED_INPUT] = environ["wsgi.input"] = _TerminatedInput(
+                environ["wsgi.input"]
+            )
+            environ["CONTENT_LENGTH"] = _UNREACHABLE_LENGTH
         return self._asgi(environ, start_response)  # type: ignore[arg-type]
 
     def logout(self, identity: QlikIdentity, *, target: str | None = None) -> int:
@@ -166,23 +280,35 @@ def _wsgi_path(environ: dict[str, Any]) -> str:
     return raw.encode("latin-1").decode("utf-8", "replace") or "/"
 
 
-def _websocket_refused(environ: dict[str, Any], start_response: _StartResponse) -> Iterable[bytes]:
-    accept = environ.get("HTTP_ACCEPT", "")
-    if "text/html" in accept:
+def _is_chunked(environ: dict[str, Any]) -> bool:
+    """A chunked body without Content-Length (with one, a2wsgi frames the body as always)."""
+    if environ.get("CONTENT_LENGTH"):
+        return False
+    codings = str(environ.get("HTTP_TRANSFER_ENCODING", "")).lower().split(",")
+    return "chunked" in (coding.strip() for coding in codings)
+
+
+def _refused(
+    environ: dict[str, Any],
+    start_response: _StartResponse,
+    status: HTTPStatus,
+    title: str,
+    message: str,
+) -> Iterable[bytes]:
+    code = status.value
+    if "text/html" in environ.get("HTTP_ACCEPT", ""):
         body = (
-            "<!doctype html><title>501 WebSockets need ASGI</title>"
-            f"<h1>501 WebSockets need ASGI</h1><p>{escape(_NO_WEBSOCKET)}</p>"
+            f"<!doctype html><title>{code} {title}</title>"
+            f"<h1>{code} {title}</h1><p>{escape(message)}</p>"
         ).encode()
         content_type = "text/html; charset=utf-8"
     else:
-        body = json.dumps({"error": _NO_WEBSOCKET, "status": 501}).encode()
+        body = json.dumps({"error": message, "status": code}).encode()
         content_type = "application/json"
-    start_response(
-        "501 Not Implemented",
-        [
-            ("Content-Type", content_type),
-            ("Content-Length", str(len(body))),
-            ("Cache-Control", "no-store"),
-        ],
-    )
+    headers = [
+        ("Content-Type", content_type),
+        ("Content-Length", str(len(body))),
+        ("Cache-Control", "no-store"),
+    ]
+    start_response(f"{code} {status.phrase}", headers)
     return [body]

@@ -1,0 +1,234 @@
+"""Chunked request bodies under QlikWSGIMiddleware: streamed to Qlik whole, or refused with 411.
+
+Real servers on loopback: werkzeug's (which terminates a chunked `wsgi.input`) and wsgiref
+(which does not); real clients; the simulator's upload endpoint counts and hashes what arrives.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import http.client
+import json
+import random
+import socket
+import threading
+import time
+import tracemalloc
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from contextlib import contextmanager
+from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler as WsgirefHandler
+from wsgiref.simple_server import make_server as make_wsgiref_server
+
+import httpx
+import pytest
+from werkzeug.serving import WSGIRequestHandler as WerkzeugHandler
+from werkzeug.serving import make_server as make_werkzeug_server
+
+from qlik_sso_middleware import QlikIdentity, QlikTarget
+from qlik_sso_middleware.integrations.wsgi import QlikWSGIMiddleware
+from qlik_sso_middleware.testing import QlikSimulator
+
+UPLOAD = "/sso/content/_sim/upload"
+BODY_SIZE = 8 * 1024 * 1024
+CLIENT_CHUNK = 256 * 1024
+
+
+class _QuietWerkzeug(WerkzeugHandler):
+    def log(self, type: str, message: str, *args: Any) -> None:
+        pass
+
+
+class _QuietWsgiref(WsgirefHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+def _app(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [b"wsgi app"]
+
+
+def _cookie_user(conn: Any) -> QlikIdentity | None:
+    user = conn.cookies.get("user")
+    return QlikIdentity("ACME", user) if user else None
+
+
+@contextmanager
+def _serving(
+    simulator: QlikSimulator, server_kind: str, http_engine: str = "auto"
+) -> Iterator[str]:
+    target = QlikTarget(simulator.proxy_url, http_engine=http_engine)
+    middleware = QlikWSGIMiddleware(_app, target=target, resolver=_cookie_user)
+    server: Any
+    if server_kind == "werkzeug":
+        server = make_werkzeug_server(
+            "127.0.0.1", 0, middleware, threaded=True, request_handler=_QuietWerkzeug
+        )
+        port = server.port
+    else:
+        server = make_wsgiref_server("127.0.0.1", 0, middleware, handler_class=_QuietWsgiref)
+        port = server.server_address[1]
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.shutdown()
+        thread.join(10)
+        server.server_close()
+        middleware.close()
+
+
+async def _eventually(condition: Callable[[], bool], what: str) -> None:
+    """Poll `condition` (bounded); for state other threads settle, not for timing."""
+    for _ in range(600):
+        if condition():
+            return
+        await asyncio.sleep(0.025)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def _request_threads() -> list[threading.Thread]:
+    # Threads of werkzeug's threaded server (socketserver.ThreadingMixIn), one per connection.
+    return [t for t in threading.enumerate() if "process_request_thread" in t.name]
+
+
+async def test_a_chunked_upload_reaches_qlik_whole_in_constant_memory(
+    simulator: QlikSimulator,
+) -> None:
+    digest = hashlib.sha256()
+    rng = random.Random(8)
+    held: list[int] = []  # traced memory in use as each chunk is sent
+
+    async def body() -> AsyncIterator[bytes]:
+        for _ in range(BODY_SIZE // CLIENT_CHUNK):
+            held.append(tracemalloc.get_traced_memory()[0])
+            chunk = rng.randbytes(CLIENT_CHUNK)
+            digest.update(chunk)
+            yield chunk
+
+    with _serving(simulator, "werkzeug") as url:
+        async with httpx.AsyncClient(
+            base_url=url, cookies={"user": "alice"}, headers={"origin": url}, timeout=60
+        ) as client:
+            # Log in first, so the measured request is the upload alone.
+            assert (await client.get("/sso/qps/user")).status_code == 200
+            tracemalloc.start()
+            try:
+                response = await client.post(UPLOAD, content=body())
+            finally:
+                tracemalloc.stop()
+            # A body with a Content-Length takes the same path as before.
+            again = await client.post(UPLOAD, content=b"abc")
+    assert response.status_code == 200, response.text
+    assert response.json() == {"size": BODY_SIZE, "sha256": digest.hexdigest()}
+    assert again.json() == {"size": 3, "sha256": hashlib.sha256(b"abc").hexdigest()}
+    # Client, WSGI server, core and simulator all live in this process: a body gathered anywhere
+    # before being passed on would be held (nearly) whole when the last chunk goes out. (Memory
+    # in use, not the peak: werkzeug's server allocates a 10 MB read buffer after each response.)
+    grown = max(held) - held[0]
+    assert grown < BODY_SIZE // 4, f"{grown} bytes held during the upload"
+    uploads = [r for r in simulator.requests if r.path == UPLOAD]
+    # Forwarded to Qlik as it came: chunked, with no invented length.
+    assert uploads[0].header("transfer-encoding") == ["chunked"]
+    assert uploads[0].header("content-length") == []
+    assert uploads[0].header("hdr-usr") == ["ACME\\alice"]
+
+
+async def test_a_slow_response_after_a_chunked_body_does_not_spin(
+    simulator: QlikSimulator,
+) -> None:
+    # Past the body's end the core still listens for a disconnect while it streams the answer;
+    # asking a2wsgi then would read EOF again and again, burning a core until the answer ends.
+    async def body() -> AsyncIterator[bytes]:
+        yield b"q" * 1000
+
+    size, pieces, pause = 200_000, 10, 0.1
+    query = f"size={size}&chunk={size // pieces}&delay={pause}"
+    # aiohttp: the reqwest engine drops a GET's streamed body (the simulator's slow answer is a GET).
+    with _serving(simulator, "werkzeug", http_engine="aiohttp") as url:
+        async with httpx.AsyncClient(
+            base_url=url, cookies={"user": "alice"}, headers={"origin": url}, timeout=60
+        ) as client:
+            assert (await client.get("/sso/qps/user")).status_code == 200
+            cpu, wall = time.process_time(), time.monotonic()
+            request = client.build_request(
+                "GET", f"/sso/content/_sim/bytes?{query}", content=body()
+            )
+            response = await client.send(request)
+            cpu, wall = time.process_time() - cpu, time.monotonic() - wall
+    assert response.status_code == 200
+    assert len(response.content) == size
+    forwarded = [r for r in simulator.requests if r.path == "/sso/content/_sim/bytes"]
+    assert forwarded[0].header("transfer-encoding") == ["chunked"]
+    assert wall >= (pieces - 1) * pause
+    # CPU time of the whole process (every thread): idle waiting costs next to nothing.
+    assert cpu < wall / 2, f"{cpu:.2f}s CPU in {wall:.2f}s"
+
+
+async def test_a_chunked_upload_that_breaks_off_is_not_forwarded_as_complete(
+    simulator: QlikSimulator,
+) -> None:
+    with _serving(simulator, "werkzeug") as url:
+        port = int(url.rsplit(":", 1)[1])
+        chunk = b"y" * 100_000
+        head = (
+            f"POST {UPLOAD} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nCookie: user=alice\r\n"
+            f"Origin: {url}\r\nTransfer-Encoding: chunked\r\n\r\n"
+        ).encode()
+        sock = socket.create_connection(("127.0.0.1", port))
+        try:
+            sock.sendall(head + (f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n") * 3)
+            # Wait until the upload is under way at Qlik, then vanish mid-body.
+            await _eventually(
+                lambda: any(r.path == UPLOAD for r in simulator.requests), "the upload at Qlik"
+            )
+        finally:
+            sock.close()
+        # The server's request thread ends (a2wsgi is not left waiting for the core)...
+        await _eventually(lambda: not _request_threads(), "the request thread to end")
+        # ...and the server still serves.
+        async with httpx.AsyncClient(base_url=url, cookies={"user": "alice"}) as client:
+            assert (await client.get("/sso/qps/user")).status_code == 200
+    uploads = [r for r in simulator.requests if r.path == UPLOAD]
+    assert len(uploads) == 1
+    # Qlik never answered the upload: its body ended without the last chunk, not as a whole one.
+    assert uploads[0].status != 200
+
+
+@pytest.mark.parametrize(
+    ("accept", "marker"),
+    [("application/json", '"status": 411'), ("text/html", "<h1>411 Length Required</h1>")],
+)
+async def test_a_chunked_upload_the_server_cannot_terminate_gets_411(
+    simulator: QlikSimulator, accept: str, marker: str
+) -> None:
+    def post(url: str) -> tuple[int, str]:
+        conn = http.client.HTTPConnection(url.removeprefix("http://"), timeout=30)
+        try:
+            conn.putrequest("POST", UPLOAD)
+            for name, value in (
+                ("Cookie", "user=alice"),
+                ("Origin", url),
+                ("Accept", accept),
+                ("Transfer-Encoding", "chunked"),
+            ):
+                conn.putheader(name, value)
+            # Only the head: wsgiref cannot read past it, so the body would just be left unread.
+            conn.endheaders()
+            response = conn.getresponse()
+            return response.status, response.read().decode()
+        finally:
+            conn.close()
+
+    with _serving(simulator, "wsgiref") as url:
+        status, text = await asyncio.to_thread(post, url)
+    assert status == 411
+    assert marker in text
+    assert "wsgi.input_terminated" in text
+    if accept == "application/json":
+        assert json.loads(text)["status"] == 411
+    # Nothing reached Qlik: not even the login, let alone an empty upload.
+    assert simulator.requests == []
