@@ -11,7 +11,8 @@ Contract (the same as `AiohttpTransport.stream`'s, where pyreqwest allows):
   percent-encode in a query anyway (`'`, `"`, `<`, `>`) are sent encoded, which means the same;
 - headers are sent as given, with no cookie store, no decompression (bodies and `Content-Encoding`
   are relayed raw), no redirects followed; values that are not UTF-8 are dropped (pyreqwest takes
-  `str`); reqwest adds `Accept: */*` and a `User-Agent` only when the browser sent none;
+  `str`); reqwest adds `Accept: */*` and a `User-Agent` only when the browser sent none; a body
+  keeps its `Content-Length`, else goes chunked, whatever the method (GET included);
 - response header values that are not visible ASCII (RFC 9110's obs-text: Latin-1 or UTF-8 bytes)
   are dropped, because pyreqwest hands header values over only as ASCII `str`; a warning names the
   header once per process. Qlik's own headers are ASCII; if a deployment needs such a header (a
@@ -199,7 +200,12 @@ class ReqwestEngine:
         client = self._client
         if client is None:
             client = self._client = self._new_client()
-        builder: Any = client.request(method, url).headers(str_headers(headers))
+        pairs = str_headers(headers)
+        if body is not None and not any(name.lower() == "content-length" for name, _ in pairs):
+            # hyper chunks a body of unknown length by itself except on GET/HEAD/CONNECT, where
+            # it silently sends none: say it is chunked (it then does, once).
+            pairs.append(("transfer-encoding", "chunked"))
+        builder: Any = client.request(method, url).headers(pairs)
         if body is not None:
             builder = builder.body_stream(body)
         context: AbstractAsyncContextManager[Response] = builder.build_streamed()

@@ -120,6 +120,30 @@ async def test_100_mib_upload_streams_in_bounded_memory(
     assert rss.growth < 40 * MiB, f"RSS grew {rss.growth / MiB:.1f} MiB for a 100 MiB upload"
 
 
+@pytest.mark.parametrize("method", ["GET", "PUT", "DELETE", "OPTIONS"])
+async def test_a_body_of_unknown_length_reaches_qlik_whatever_the_method(
+    simulator: QlikSimulator, engine: str, method: str
+) -> None:
+    """A chunked body (no Content-Length) goes on chunked, GET included: hyper would drop it."""
+
+    async def body() -> AsyncIterator[bytes]:
+        for _ in range(3):
+            yield pattern(100_000)
+
+    app, _ = build_app(simulator, target={"http_engine": engine})
+    async with (
+        serve(app) as url,
+        httpx.AsyncClient(base_url=url, cookies={"app_user": "alice"}) as client,
+    ):
+        response = await client.request(
+            method, "/sso/content/_sim/echo", content=body(), headers={"origin": url}
+        )
+    assert response.status_code == 200
+    seen = response.json()
+    assert (seen["method"], seen["body_size"]) == (method, 300_000)
+    assert [v for k, v in seen["headers"] if k.lower() == "transfer-encoding"] == ["chunked"]
+
+
 async def test_gzip_passes_through_untouched(simulator: QlikSimulator, engine: str) -> None:
     app, _ = build_app(simulator, target={"http_engine": engine})
     async with (
