@@ -3,11 +3,6 @@
 Everything a browser sends is hostile until checked. `RequestHeaderPolicy.upstream_headers` keeps only
 what Qlik may see from a browser and adds what the middleware vouches for (identity header, Qlik
 session cookie, X-Forwarded-*). `response_headers` keeps only what a browser may see from Qlik.
-
-Every `X-Qlik-*` header from a browser is stripped except one: `X-Qlik-Xrfkey`, Qlik's anti-CSRF
-key for `qrs/` calls (hub, QMC and mashup scripts send it with the same value in `?xrfkey=`). It
-names no user; it is forwarded only as one field of exactly 16 characters `[0-9a-zA-Z]`, so it cannot
-carry CR/LF, a comma-joined second header or anything but a random key.
 """
 
 from __future__ import annotations
@@ -65,13 +60,8 @@ _COOKIE_VALUE = re.compile(
 )
 
 
-# Qlik's xrfkey header and value (16 chars [0-9a-zA-Z], as QPS and QRS check it). `fullmatch`, not
-# `$`, so a trailing newline never passes.
-_XRFKEY = b"x-qlik-xrfkey"
-_XRFKEY_VALUE = re.compile(rb"[0-9A-Za-z]{16}")
-
 # What `RequestHeaderPolicy._verdict` decides for a header name.
-_KEEP, _STRIP, _COOKIE, _CONTENT_LENGTH, _CONNECTION, _XRFKEY_FIELD = range(6)
+_KEEP, _STRIP, _COOKIE, _CONTENT_LENGTH, _CONNECTION = range(5)
 _MAX_VERDICTS = 512
 # `Date` and `Server` are the answering server's own (ASGI servers add theirs; two `Date` fields are
 # invalid) and `Server` would advertise Qlik's internals to the browser.
@@ -101,10 +91,6 @@ class RequestHeaderPolicy:
     `identity_headers`: every header name any configured strategy uses for identity; stripped in
     every spelling. `forward_cookies`: app cookie names allowed through to Qlik (none by default:
     the app's own session and CSRF cookies must never reach Qlik).
-
-    `X-Qlik-Xrfkey` is the one browser `X-Qlik-*` header forwarded: spelled with `-` (any case),
-    sent once (counting every spelling, `_` included) and exactly 16 characters `[0-9a-zA-Z]`.
-    Otherwise it is dropped, so the request can only fail Qlik's xrfkey check.
     """
 
     identity_headers: frozenset[bytes]
@@ -147,9 +133,6 @@ class RequestHeaderPolicy:
                 verdict = (_CONTENT_LENGTH, norm)
             elif norm == b"connection":
                 verdict = (_CONNECTION, norm)
-            elif norm == _XRFKEY and norm not in self.identity_headers:
-                # Every spelling counts towards "sent once"; only the `-` spelling may be forwarded.
-                verdict = (_XRFKEY_FIELD, norm if name.lower() == _XRFKEY else b"")
             elif self._is_stripped(norm, set()):
                 verdict = (_STRIP, norm)
             else:
@@ -173,8 +156,6 @@ class RequestHeaderPolicy:
         out: Headers = [(b"host", host)]
         cookies: list[bytes] = []
         connection: list[tuple[bytes, bytes]] = []
-        xrfkey: bytes | None = None
-        xrfkeys = 0
         verdicts = self._verdicts
         for name, value in browser_headers:
             action, norm = verdicts.get(name) or self._verdict(name)
@@ -188,11 +169,6 @@ class RequestHeaderPolicy:
                     out.append((b"content-length", value))
             elif action == _CONNECTION:
                 connection.append((name, value))
-            elif action == _XRFKEY_FIELD:
-                xrfkeys += 1
-                xrfkey = value if norm else None
-        if xrfkeys == 1 and xrfkey is not None and _XRFKEY_VALUE.fullmatch(xrfkey):
-            out.append((_XRFKEY, xrfkey))
         if connection and any(v.strip().lower() not in _PLAIN_CONNECTION for _, v in connection):
             # Fields the browser named in `Connection` are hop-by-hop too (RFC 9110 §7.6.1).
             # `keep-alive`, `close` and other hop-by-hop names are stripped anyway.
