@@ -180,3 +180,18 @@ async def test_authenticating_proxy_header_never_reaches_qlik(chained: bool) -> 
     for record in stack.proxied():
         assert record.header("x-remote-user") == [] and record.header("x_remote_user") == []
         assert record.header("hdr-usr") == ["ACME\\alice"]
+
+
+@pytest.mark.parametrize("name", ["X-Qlik-Xrfkey", "x-qlik-xrfkey", "X_Qlik_Xrfkey"])
+async def test_a_well_formed_xrfkey_pair_is_stripped_too(stack: Stack, name: str) -> None:
+    """No `X-Qlik-*` from a browser, ever (qlik-behaviour.md), not even the harmless-looking
+    anti-CSRF key: browser calls to QRS through the proxy stay unsupported by design."""
+    key = "abcdefghij012345"
+    response = await raw_http(stack, "GET", f"{ECHO}?xrfkey={key}", [(name, key)])
+    assert response.status == 200
+    echoed = response.json()
+    assert isinstance(echoed, dict)
+    assert [
+        k for k, _ in echoed["headers"] if k.lower().replace("_", "-").startswith("x-qlik-")
+    ] == []
+    assert_alice_only(stack)
