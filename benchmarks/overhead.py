@@ -5,12 +5,13 @@ pure-Python CPU per request first (`QLIK_BENCH_FLOOR_BURN_US`), and the middlewa
 uvicorn process pinned to CPU 0, then runs wrk (1 KiB GET, 32 connections, CPU 1) against each in
 turn, `--rounds` times, and prints the median server CPU per request of each.
 
-What it showed (2026-11-28, AMD EPYC VM): floor 94 µs, floor + 20 µs of Python 144 µs, floor + 40 µs
-170 µs, middleware 161 µs, while the middleware's own Python work is ~20 µs per request in-process
-(`benchmarks/micro.py` and a canned engine). The pyreqwest engine completes each await on its own
-Rust thread, which needs the GIL to hand the result back; the longer the event loop's thread holds
-the GIL per request, the more of those hand-offs wait and switch threads, so on one core each µs of
-Python above the floor costs 1.5–2.5 µs of process CPU.
+What it showed (2026-11-28, AMD EPYC VM, two runs): floor 94 / 117 µs, floor + 20 µs of Python
+144 / 142 µs, floor + 40 µs 170 / 171 µs, middleware 161 / 164 µs, while the middleware's own Python
+work is ~20 µs per request in-process (`benchmarks/micro.py`, and the whole middleware on a canned
+engine). The pyreqwest engine completes each await on its own Rust thread, which needs the GIL to
+hand the result back; the longer the event loop's thread holds the GIL per request, the more of
+those hand-offs wait and switch threads, so on one core each µs of Python above the floor costs
+1.3–2.5 µs of process CPU.
 """
 
 from __future__ import annotations
