@@ -18,7 +18,8 @@ chunked, 64 KiB at a time on the server's thread, when the server dechunks the b
 end with `wsgi.input_terminated` (gunicorn >= 20, werkzeug's server; waitress buffers the body and
 passes a Content-Length instead). A server that does neither (wsgiref) leaves no way to find the
 body's end, so such requests get `411 Length Required` rather than reaching Qlik empty. An upload
-that breaks off midway is never forwarded as complete: Qlik's side of it breaks off too.
+that breaks off midway (chunked, or shorter than its `Content-Length`) is never forwarded as
+complete: Qlik's side of it breaks off too, and the server's thread is released.
 
 The resolver sees a Starlette `HTTPConnection` built from the WSGI environ (headers, cookies,
 client address), so the Flask and Django resolvers work unchanged.
@@ -74,8 +75,8 @@ _NO_LENGTH = (
     "Content-Length, or serve the application with gunicorn, waitress or an ASGI server."
 )
 
-# Environ key (of the copy handed to a2wsgi) carrying the `_TerminatedInput` of a chunked request.
-_CHUNKED_INPUT = "qlik_sso.chunked_input"
+# Environ key (of the copy handed to a2wsgi) carrying the `_BodyInput` of a request with a body.
+_BODY_INPUT = "qlik_sso.body_input"
 # a2wsgi frames a request body by CONTENT_LENGTH alone; a chunked body is given one it never reaches.
 _UNREACHABLE_LENGTH = str(sys.maxsize)
 
@@ -96,7 +97,7 @@ class _FromWSGI:
       forwarded as empty headers they make the request invalid HTTP, so they are dropped.
     - a2wsgi sets the client address only when the server gives `REMOTE_PORT` too (wsgiref
       does not); the address alone still matters for trusted-peer checks and X-Forwarded-For.
-    - A chunked body (see `_TerminatedInput`) loses the stand-in length a2wsgi was given; the
+    - A chunked body (see `_BodyInput`) loses the stand-in length a2wsgi was given; the
       request keeps its `transfer-encoding: chunked`, so the core streams the body on, chunked.
     """
 
@@ -106,10 +107,11 @@ class _FromWSGI:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         environ: dict[str, Any] = scope.get("wsgi_environ") or {}
         scope = dict(scope)
-        chunked = environ.get(_CHUNKED_INPUT)
-        if isinstance(chunked, _TerminatedInput):
-            scope["headers"] = [(n, v) for n, v in scope["headers"] if n != b"content-length"]
-            channel = _ChunkedChannel(chunked, receive, send)
+        body = environ.get(_BODY_INPUT)
+        if isinstance(body, _BodyInput):
+            if body.length is None:
+                scope["headers"] = [(n, v) for n, v in scope["headers"] if n != b"content-length"]
+            channel = _BodyChannel(body, receive, send)
             receive, send = channel.receive, channel.send
         uri = environ.get("RAW_URI") or environ.get("REQUEST_URI")
         if isinstance(uri, str) and uri.startswith("/"):
@@ -124,16 +126,21 @@ class _FromWSGI:
         await self.app(scope, receive, send)
 
 
-class _TerminatedInput:
-    """The `wsgi.input` of a chunked request, as a2wsgi reads it: on the server's thread, to EOF.
+class _BodyInput:
+    """The `wsgi.input` of a request with a body, as a2wsgi reads it: on the server's thread.
 
     a2wsgi reads at most 64 KiB per `receive` of the core (constant memory) until the length it
-    was given, here `_UNREACHABLE_LENGTH`. The first empty read (EOF: the server has terminated the
-    input) or failed read ends the stream; `_ChunkedChannel` tells the core which it was.
+    was given: the request's `Content-Length`, or for a chunked body `_UNREACHABLE_LENGTH` (then
+    `length` is None and the first empty read is the end the server marked). A failed read, or an
+    empty one before `length` bytes (the client went away), ends the stream as broken;
+    `_BodyChannel` tells the core which it was. (a2wsgi itself would ask for the missing bytes
+    again and again, forever: the request thread would spin.)
     """
 
-    def __init__(self, stream: Any) -> None:
+    def __init__(self, stream: Any, length: int | None) -> None:
         self.stream = stream
+        self.length = length
+        self.received = 0
         self.eof = False
         self.error: str | None = None
 
@@ -143,18 +150,24 @@ class _TerminatedInput:
         try:
             data: bytes = self.stream.read(size)
         except Exception as exc:
-            # Each server's dechunker raises its own errors (OSError, ValueError, gunicorn's
-            # http errors) for a malformed or broken-off body; the core must learn of it (else
-            # a2wsgi would leave the request hanging), so it is noted rather than raised here.
+            # Each server's reader raises its own errors (OSError, ValueError, werkzeug's
+            # ClientDisconnected, gunicorn's http errors) for a malformed or broken-off body; the
+            # core must learn of it (else a2wsgi would leave the request hanging), so it is noted
+            # rather than raised here.
             self.error = type(exc).__name__
             data = b""
+        self.received += len(data)
         if not data:
+            self.eof = True
+            if self.length is not None and self.received < self.length and self.error is None:
+                self.error = "body shorter than its Content-Length"
+        elif self.length is not None and self.received >= self.length:
             self.eof = True
         return data
 
 
-class _ChunkedChannel:
-    """The core's receive/send for one chunked request, around a2wsgi's.
+class _BodyChannel:
+    """The core's receive/send for one request with a body, around a2wsgi's.
 
     - The empty message a2wsgi sends at EOF (it still says `more_body`) becomes the body's end;
       after a failed read, `receive` raises `RequestRefused` instead, so the upstream body stream
@@ -164,7 +177,7 @@ class _ChunkedChannel:
       sent and says `http.disconnect`, as a2wsgi does at that point.
     """
 
-    def __init__(self, body: _TerminatedInput, receive: Receive, send: Send) -> None:
+    def __init__(self, body: _BodyInput, receive: Receive, send: Send) -> None:
         self.body = body
         self._receive = receive
         self._send = send
@@ -180,7 +193,7 @@ class _ChunkedChannel:
             return message
         self._ended = True
         if self.body.error is not None:
-            raise RequestRefused(f"The chunked request body broke off ({self.body.error})")
+            raise RequestRefused(f"The request body broke off ({self.body.error})")
         return {"type": "http.request", "body": message.get("body", b""), "more_body": False}
 
     async def send(self, message: Message) -> None:
@@ -243,10 +256,11 @@ class QlikWSGIMiddleware:
                 )
             # On a copy: the server keeps its environ (and its input) as it made them.
             environ = dict(environ)
-            environ[_CHUNKED_INPUT] = environ["wsgi.input"] = _TerminatedInput(
-                environ["wsgi.input"]
-            )
+            environ[_BODY_INPUT] = environ["wsgi.input"] = _BodyInput(environ["wsgi.input"], None)
             environ["CONTENT_LENGTH"] = _UNREACHABLE_LENGTH
+        elif (length := _content_length(environ)) > 0:
+            environ = dict(environ)
+            environ[_BODY_INPUT] = environ["wsgi.input"] = _BodyInput(environ["wsgi.input"], length)
         return self._asgi(environ, start_response)  # type: ignore[arg-type]
 
     def logout(self, identity: QlikIdentity, *, target: str | None = None) -> int:
@@ -278,6 +292,12 @@ def _wsgi_path(environ: dict[str, Any]) -> str:
     # checks agree; mount paths are therefore counted from the server root.
     raw: str = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
     return raw.encode("latin-1").decode("utf-8", "replace") or "/"
+
+
+def _content_length(environ: dict[str, Any]) -> int:
+    """The declared body length; 0 when absent or not a plain number (a2wsgi reads none then)."""
+    value = str(environ.get("CONTENT_LENGTH") or "").strip()
+    return int(value) if value.isdigit() else 0
 
 
 def _is_chunked(environ: dict[str, Any]) -> bool:

@@ -1,4 +1,5 @@
-"""Chunked request bodies under QlikWSGIMiddleware: streamed to Qlik whole, or refused with 411.
+"""Request bodies under QlikWSGIMiddleware that a2wsgi alone mishandles: chunked ones (streamed to
+Qlik whole, or refused with 411) and ones that end before their Content-Length (broken off).
 
 Real servers on loopback: werkzeug's (which terminates a chunked `wsgi.input`) and wsgiref
 (which does not); real clients; the simulator's upload endpoint counts and hashes what arrives.
@@ -232,3 +233,35 @@ async def test_a_chunked_upload_the_server_cannot_terminate_gets_411(
         assert json.loads(text)["status"] == 411
     # Nothing reached Qlik: not even the login, let alone an empty upload.
     assert simulator.requests == []
+
+
+@pytest.mark.parametrize("server_kind", ["werkzeug", "wsgiref"])
+async def test_an_upload_shorter_than_its_content_length_is_not_forwarded_as_complete(
+    simulator: QlikSimulator, server_kind: str
+) -> None:
+    """A client that declares 1 MB and vanishes after 300 KB: the server's request thread ends,
+    the server still serves, and Qlik never takes the upload for a whole one."""
+    with _serving(simulator, server_kind) as url:
+        port = int(url.rsplit(":", 1)[1])
+        head = (
+            f"POST {UPLOAD} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nCookie: user=alice\r\n"
+            f"Origin: {url}\r\nContent-Length: 1000000\r\n\r\n"
+        ).encode()
+        sock = socket.create_connection(("127.0.0.1", port))
+        try:
+            sock.sendall(head + b"z" * 300_000)
+            await _eventually(
+                lambda: any(r.path == UPLOAD for r in simulator.requests), "the upload at Qlik"
+            )
+        finally:
+            sock.close()
+        await _eventually(lambda: not _request_threads(), "the request thread to end")
+        started = time.process_time()
+        async with httpx.AsyncClient(base_url=url, cookies={"user": "alice"}) as client:
+            assert (await client.get("/sso/qps/user")).status_code == 200
+        await asyncio.sleep(0.3)
+        # Nothing left spinning on the input that ended early.
+        assert time.process_time() - started < 0.3
+    uploads = [r for r in simulator.requests if r.path == UPLOAD]
+    assert len(uploads) == 1
+    assert uploads[0].status != 200
