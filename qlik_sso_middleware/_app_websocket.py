@@ -14,7 +14,6 @@ does its own origin check (the middleware checks Origin only on Qlik's paths).
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from urllib.parse import urlsplit
 
@@ -22,7 +21,8 @@ from starlette.types import Receive, Scope, Send
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
 
-from .proxy.ws_client import connect_no_redirects, hang_up, quiet_logger, wire_close_code
+from .proxy.ws_client import connect_no_redirects, hang_up, quiet_logger
+from .proxy.ws_relay import browser_to_upstream, close_browser, run_relay
 
 __all__ = ["relay_app_websocket"]
 
@@ -113,47 +113,20 @@ async def _refuse(scope: Scope, send: Send, refused: _Refused) -> None:
 
 
 async def _relay(up: ClientConnection, receive: Receive, send: Send) -> None:
-    async def browser_to_app() -> None:
-        while True:
-            message = await receive()
-            if message["type"] == "websocket.receive":
-                text = message.get("text")
-                await up.send(text if text is not None else message.get("bytes") or b"")
-            elif message["type"] == "websocket.disconnect":
-                code = int(message.get("code", 1000))
-                await up.close(wire_close_code(code), message.get("reason") or "")
-                return
-
     async def app_to_browser() -> None:
+        closed: ConnectionClosed | None = None
         try:
             async for data in up:
-                if isinstance(data, str):
-                    await send({"type": "websocket.send", "text": data})
-                else:
-                    await send({"type": "websocket.send", "bytes": data})
+                key = "text" if isinstance(data, str) else "bytes"
+                await send({"type": "websocket.send", key: data})
         except ConnectionClosed as exc:
-            closing = exc.rcvd or exc.sent
-            if closing is not None:
-                code = wire_close_code(closing.code)
-                await send({"type": "websocket.close", "code": code, "reason": closing.reason})
-                return
-        code = up.close_code if up.close_code is not None else 1006
-        code = wire_close_code(code)
-        await send({"type": "websocket.close", "code": code, "reason": up.close_reason or ""})
+            closed = exc
+        await close_browser(up, send, closed)
 
-    down = asyncio.create_task(app_to_browser())
-    upward = asyncio.create_task(browser_to_app())
-    try:
-        done, _ = await asyncio.wait({down, upward}, return_when=asyncio.FIRST_COMPLETED)
-        for task in done:
-            exc = task.exception()
-            if exc is None or isinstance(exc, ConnectionClosed):
-                continue
-            # A browser leaving the page surfaces as an OSError from the server: routine.
-            level = logging.DEBUG if isinstance(exc, OSError) else logging.WARNING
-            logger.log(level, "app WebSocket relay ended with %s", type(exc).__name__)
-    finally:
-        for task in (down, upward):
-            task.cancel()
-        await asyncio.gather(down, upward, return_exceptions=True)
-        await up.close()
+    await run_relay(
+        up,
+        app_to_browser(),
+        browser_to_upstream(receive, up),
+        log=logger,
+        label="app WebSocket relay",
+    )

@@ -29,7 +29,8 @@ from ..identity import QlikIdentity
 from ..stores.base import QlikSession
 from .request import ProxiedRequest
 from .upstream import Upstream
-from .ws_client import connect_no_redirects, hang_up, quiet_logger, wire_close_code
+from .ws_client import connect_no_redirects, hang_up, quiet_logger
+from .ws_relay import browser_to_upstream, close_browser, run_relay
 
 if TYPE_CHECKING:
     from ..core import QlikSSO
@@ -252,23 +253,13 @@ async def _relay(
     """Relay until one side closes. Raises `_SessionGone` only before any browser frame went up."""
     browser_sent = 0
 
-    async def browser_to_qlik() -> None:
+    def counted() -> None:
         nonlocal browser_sent
-        while True:
-            message = await receive()
-            kind = message["type"]
-            if kind == "websocket.receive":
-                text = message.get("text")
-                browser_sent += 1
-                await up.send(text if text is not None else message.get("bytes") or b"")
-            elif kind == "websocket.disconnect":
-                code = int(message.get("code", 1000))
-                code = wire_close_code(code)
-                await up.close(code, message.get("reason") or "")
-                return
+        browser_sent += 1
 
     async def qlik_to_browser() -> None:
         seen_first = not first
+        closed: ConnectionClosed | None = None
         try:
             async for data in up:
                 if isinstance(data, str):
@@ -285,36 +276,14 @@ async def _relay(
                     seen_first = True
                     await send({"type": "websocket.send", "bytes": data})
         except ConnectionClosed as exc:
-            # The closing frames tell how it ended even before the TCP connection is gone (when
-            # `up.close_code` is still unset): Qlik's close, else the one we failed it with (1007
-            # for invalid UTF-8 from Qlik).
-            closing = exc.rcvd or exc.sent
-            if closing is not None:
-                code = wire_close_code(closing.code)
-                await send({"type": "websocket.close", "code": code, "reason": closing.reason})
-                return
-        code = up.close_code if up.close_code is not None else 1006
-        code = wire_close_code(code)
-        await send({"type": "websocket.close", "code": code, "reason": up.close_reason or ""})
+            closed = exc
+        await close_browser(up, send, closed)
 
-    down = asyncio.create_task(qlik_to_browser())
-    upward = asyncio.create_task(browser_to_qlik())
-    try:
-        done, _ = await asyncio.wait({down, upward}, return_when=asyncio.FIRST_COMPLETED)
-        if down in done and isinstance(down.exception(), _SessionGone):
-            upward.cancel()
-            await asyncio.gather(upward, return_exceptions=True)
-            await up.close()
-            raise _SessionGone
-        for task in done:
-            exc = task.exception()
-            if exc is None or isinstance(exc, ConnectionClosed):
-                continue
-            # A browser leaving the page surfaces as an OSError from the server: routine.
-            level = logging.DEBUG if isinstance(exc, OSError) else logging.WARNING
-            logger.log(level, "WebSocket relay ended with %s", type(exc).__name__)
-    finally:
-        for task in (down, upward):
-            task.cancel()
-        await asyncio.gather(down, upward, return_exceptions=True)
-        await up.close()
+    await run_relay(
+        up,
+        qlik_to_browser(),
+        browser_to_upstream(receive, up, counted),
+        log=logger,
+        label="WebSocket relay",
+        reraise=(_SessionGone,),
+    )

@@ -1,0 +1,89 @@
+"""The message pump both WebSocket relays run (Qlik's engine socket, `serve`'s app sockets).
+
+One task per direction; when either ends, the other is cancelled and the upstream socket closed.
+What differs between the relays (Qlik's notices, session renewal) stays in their own downward loop;
+the browser's side, the close hand-over and the task bookkeeping are here, once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from starlette.types import Receive, Send
+from websockets.asyncio.client import ClientConnection
+from websockets.exceptions import ConnectionClosed
+
+from .ws_client import wire_close_code
+
+__all__ = ["browser_to_upstream", "close_browser", "run_relay"]
+
+
+async def browser_to_upstream(
+    receive: Receive, up: ClientConnection, on_message: Callable[[], None] | None = None
+) -> None:
+    """Forward the browser's messages as they are (text stays text) until it disconnects, then
+    close the upstream socket with the browser's code and reason."""
+    while True:
+        message = await receive()
+        kind = message["type"]
+        if kind == "websocket.receive":
+            if on_message is not None:
+                on_message()
+            text = message.get("text")
+            await up.send(text if text is not None else message.get("bytes") or b"")
+        elif kind == "websocket.disconnect":
+            code = wire_close_code(int(message.get("code", 1000)))
+            await up.close(code, message.get("reason") or "")
+            return
+
+
+async def close_browser(up: ClientConnection, send: Send, closed: ConnectionClosed | None) -> None:
+    """Close the browser's socket the way the upstream one ended.
+
+    The closing frames tell how it ended even before the TCP connection is gone (when
+    `up.close_code` is still unset): the upstream's close, else the one we failed it with (1007 for
+    invalid UTF-8 from upstream).
+    """
+    closing = (closed.rcvd or closed.sent) if closed is not None else None
+    if closing is not None:
+        code, reason = closing.code, closing.reason
+    else:
+        code = up.close_code if up.close_code is not None else 1006
+        reason = up.close_reason or ""
+    await send({"type": "websocket.close", "code": wire_close_code(code), "reason": reason})
+
+
+async def run_relay(
+    up: ClientConnection,
+    downward: Coroutine[Any, Any, None],
+    upward: Coroutine[Any, Any, None],
+    *,
+    log: logging.Logger,
+    label: str,
+    reraise: tuple[type[BaseException], ...] = (),
+) -> None:
+    """Run both directions until one ends; then stop the other and close `up`.
+
+    An exception of a `reraise` type from either direction propagates (after the clean-up); others
+    are logged, a browser leaving (`OSError` from the server) only at DEBUG.
+    """
+    down = asyncio.create_task(downward)
+    rising = asyncio.create_task(upward)
+    try:
+        done, _ = await asyncio.wait({down, rising}, return_when=asyncio.FIRST_COMPLETED)
+        for task in done:
+            exc = task.exception()
+            if exc is None or isinstance(exc, ConnectionClosed):
+                continue
+            if isinstance(exc, reraise):
+                raise exc
+            level = logging.DEBUG if isinstance(exc, OSError) else logging.WARNING
+            log.log(level, "%s ended with %s", label, type(exc).__name__)
+    finally:
+        for task in (down, rising):
+            task.cancel()
+        await asyncio.gather(down, rising, return_exceptions=True)
+        await up.close()
