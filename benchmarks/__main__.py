@@ -76,28 +76,15 @@ def run(settings: Settings, out: Path | None) -> str:
     started = time.monotonic()
     rows: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     extra: dict[str, float] = {}
-    up_port, mw_port = procs.free_port(), procs.free_port()
+    up_port = procs.free_port()
     upstream = procs.start(
         "direct", procs.uvicorn_argv(_UPSTREAMS[settings.upstream], up_port), up_port
     )
     stack = contextlib.ExitStack()
     stack.callback(upstream.stop)
     with stack, tempfile.TemporaryDirectory(prefix="qlik-bench-") as tmp:
-        middleware = procs.start(
-            "middleware",
-            procs.uvicorn_argv("benchmarks.proxied:create_app", mw_port, factory=True),
-            mw_port,
-            env={"QLIK_BENCH_UPSTREAM": upstream.url},
-        )
-        stack.callback(middleware.stop)
-        floor_port = procs.free_port()
-        floor = procs.start(
-            "floor",
-            procs.uvicorn_argv("benchmarks.floor:create_app", floor_port, factory=True),
-            floor_port,
-            env={"QLIK_BENCH_UPSTREAM": upstream.url},
-        )
-        stack.callback(floor.stop)
+        middleware = _start_proxy(stack, "middleware", "benchmarks.proxied:create_app", upstream)
+        floor = _start_proxy(stack, "floor", "benchmarks.floor:create_app", upstream)
         ngx = stack.enter_context(procs.nginx(up_port))
         peer_servers = _start_peers(stack, upstream, Path(tmp)) if settings.peers else []
         targets = [t for t in (upstream, middleware, floor, ngx) if t is not None] + peer_servers
@@ -210,6 +197,21 @@ def _upload(target: procs.Server, body: Path) -> float:
 
 def _max_time(target: procs.Server) -> float:
     return PEER_TRANSFER_S if _is_peer(target) else 600.0
+
+
+def _start_proxy(
+    stack: contextlib.ExitStack, name: str, factory: str, upstream: procs.Server
+) -> procs.Server:
+    """`factory` (one of ours) in its own uvicorn process in front of `upstream`, stopped by `stack`."""
+    port = procs.free_port()
+    server = procs.start(
+        name,
+        procs.uvicorn_argv(factory, port, factory=True),
+        port,
+        env={"QLIK_BENCH_UPSTREAM": upstream.url},
+    )
+    stack.callback(server.stop)
+    return server
 
 
 def _start_peers(

@@ -169,25 +169,31 @@ async def test_a_slow_response_after_a_chunked_body_does_not_spin(
     assert cpu < wall / 2, f"{cpu:.2f}s CPU in {wall:.2f}s"
 
 
+async def _upload_and_vanish(simulator: QlikSimulator, url: str, framing: str, body: bytes) -> None:
+    """Send an upload's head (with `framing`) and part of its `body`, wait until it is under way
+    at Qlik, then vanish mid-body."""
+    port = int(url.rsplit(":", 1)[1])
+    head = (
+        f"POST {UPLOAD} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nCookie: user=alice\r\n"
+        f"Origin: {url}\r\n{framing}\r\n\r\n"
+    ).encode()
+    sock = socket.create_connection(("127.0.0.1", port))
+    try:
+        sock.sendall(head + body)
+        await _eventually(
+            lambda: any(r.path == UPLOAD for r in simulator.requests), "the upload at Qlik"
+        )
+    finally:
+        sock.close()
+
+
 async def test_a_chunked_upload_that_breaks_off_is_not_forwarded_as_complete(
     simulator: QlikSimulator,
 ) -> None:
     with _serving(simulator, "werkzeug") as url:
-        port = int(url.rsplit(":", 1)[1])
         chunk = b"y" * 100_000
-        head = (
-            f"POST {UPLOAD} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nCookie: user=alice\r\n"
-            f"Origin: {url}\r\nTransfer-Encoding: chunked\r\n\r\n"
-        ).encode()
-        sock = socket.create_connection(("127.0.0.1", port))
-        try:
-            sock.sendall(head + (f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n") * 3)
-            # Wait until the upload is under way at Qlik, then vanish mid-body.
-            await _eventually(
-                lambda: any(r.path == UPLOAD for r in simulator.requests), "the upload at Qlik"
-            )
-        finally:
-            sock.close()
+        framed = (f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n") * 3
+        await _upload_and_vanish(simulator, url, "Transfer-Encoding: chunked", framed)
         # The server's request thread ends (a2wsgi is not left waiting for the core)...
         await _eventually(lambda: not _request_threads(), "the request thread to end")
         # ...and the server still serves.
@@ -242,19 +248,7 @@ async def test_an_upload_shorter_than_its_content_length_is_not_forwarded_as_com
     """A client that declares 1 MB and vanishes after 300 KB: the server's request thread ends,
     the server still serves, and Qlik never takes the upload for a whole one."""
     with _serving(simulator, server_kind) as url:
-        port = int(url.rsplit(":", 1)[1])
-        head = (
-            f"POST {UPLOAD} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nCookie: user=alice\r\n"
-            f"Origin: {url}\r\nContent-Length: 1000000\r\n\r\n"
-        ).encode()
-        sock = socket.create_connection(("127.0.0.1", port))
-        try:
-            sock.sendall(head + b"z" * 300_000)
-            await _eventually(
-                lambda: any(r.path == UPLOAD for r in simulator.requests), "the upload at Qlik"
-            )
-        finally:
-            sock.close()
+        await _upload_and_vanish(simulator, url, "Content-Length: 1000000", b"z" * 300_000)
         await _eventually(lambda: not _request_threads(), "the request thread to end")
         started = time.process_time()
         async with httpx.AsyncClient(base_url=url, cookies={"user": "alice"}) as client:
