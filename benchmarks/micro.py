@@ -24,6 +24,7 @@ from qlik_sso_middleware import HeaderAuth, QlikIdentity, QlikSSO, QlikTarget
 from qlik_sso_middleware.proxy.guards import check_cross_site
 from qlik_sso_middleware.proxy.headers import response_headers
 from qlik_sso_middleware.proxy.request import ProxiedRequest
+from qlik_sso_middleware.sessions import session_key
 from qlik_sso_middleware.stores.base import QlikSession
 from qlik_sso_middleware.stores.memory import MemorySessionStore
 
@@ -82,16 +83,18 @@ async def _one_request(sso: QlikSSO, scope: dict[str, Any]) -> None:
     req = ProxiedRequest(scope, upstream.paths.check(scope["raw_path"]))
     check_cross_site(req, sso.allowed_origins, websocket=False)
     identity = await sso.identify(HTTPConnection(scope), upstream)
-    session = await sso.session_for(identity, upstream, req.host)
-    sso.header_policy.upstream_headers(
+    session = sso.user_session(upstream, identity, req.host)
+    await session.open()
+    route = upstream.route
+    route.header_policy.upstream_headers(
         req.headers,
-        host=req.upstream_host(upstream),
-        added=upstream.target.auth.upstream_headers(identity),
-        session_cookie=session.cookie_header().encode("latin-1"),
-        forwarded_for=req.forwarded_for(sso.trusted_proxies),
+        host=req.upstream_host(route.host_header),
+        added=session.identity_headers(),
+        session_cookie=session.cookie_header(),
+        forwarded_for=req.forwarded_for(route.trusted_proxies),
         forwarded_proto=req.scheme.encode("ascii"),
     )
-    upstream.upstream_raw_path(req.sub_path) + req.upstream_query()
+    route.origin + route.base_path + req.sub_path + req.upstream_query().decode("ascii")
     response_headers(_UPSTREAM_RESPONSE)
 
 
@@ -102,7 +105,7 @@ async def request_overhead_us(iterations: int = 20_000) -> float:
     upstream = sso.upstreams[0]
     identity = QlikIdentity("BENCH", "alice")
     await sso.store.set(
-        sso.session_key(upstream, identity),
+        session_key(upstream, identity),
         QlikSession("X-Qlik-Session-sso-HTTP", "0" * 32, identity.user_key(), time.time()),
         600,
     )

@@ -119,7 +119,7 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         return run_check_command(args.config, as_json=args.json)
     if args.command == "serve":
-        from .serve import run_serve_command
+        from .serve.runner import run_serve_command
 
         return run_serve_command(args.config, host=args.host, port=args.port)
     raise AssertionError(args.command)  # argparse allows only the commands above

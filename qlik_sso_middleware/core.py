@@ -7,35 +7,26 @@ the app uses it to log users out (`await sso.logout(identity)`), also reachable 
 
 from __future__ import annotations
 
-import asyncio
 import ipaddress
 import logging
-import time
 from collections.abc import Sequence
 
 from starlette.requests import HTTPConnection
 
-from .errors import (
-    ConfigurationError,
-    InvalidIdentity,
-    NotAuthenticated,
-    QlikError,
-    TooManyLogins,
-)
+from .errors import ConfigurationError, InvalidIdentity, NotAuthenticated, QlikError
 from .identity import QlikIdentity
 from .proxy.headers import RequestHeaderPolicy
-from .proxy.upstream import Upstream
-from .resolvers.base import Resolved, ResolverLike, as_resolver
-from .sessions import SessionManager
-from .stores.base import QlikSession, SessionStore
+from .proxy.route import Network
+from .resolvers.base import Resolved, ResolverLike, as_resolver, trusted_headers
+from .sessions import SessionManager, TargetSessions, UserSession
+from .stores.base import SessionStore
 from .stores.memory import MemorySessionStore
 from .target import QlikTarget
+from .upstream import Upstream
 
 __all__ = ["QlikSSO"]
 
 logger = logging.getLogger("qlik_sso_middleware")
-
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 class QlikSSO:
@@ -85,30 +76,14 @@ class QlikSSO:
                 raise ConfigurationError(
                     f"{origin!r} must be scheme://host[:port]", field="allowed_origins"
                 )
-        if (
-            isinstance(max_concurrent_logins, bool)
-            or not isinstance(max_concurrent_logins, int)
-            or max_concurrent_logins < 1
-        ):
-            raise ConfigurationError("must be an integer >= 1", field="max_concurrent_logins")
-        if (
-            isinstance(login_wait, bool)
-            or not isinstance(login_wait, int | float)
-            or login_wait <= 0
-        ):
-            raise ConfigurationError("must be a positive number of seconds", field="login_wait")
-        self.login_wait = float(login_wait)
-        self._login_slots = asyncio.Semaphore(max_concurrent_logins)
         self.targets = {t.name: t for t in target_list}
-        self.upstreams = [Upstream(t) for t in target_list]
-        # Longest mount first so /sso/tenant/ wins over /sso/.
-        self.upstreams.sort(key=lambda u: len(u.target.mount_path or ""), reverse=True)
-        self._by_name = {u.target.name: u for u in self.upstreams}
         self.resolver = as_resolver(resolver)
         # A store the caller passed in is the caller's to close (it may be shared).
         self._owns_store = store is None
         self.store: SessionStore = store if store is not None else MemorySessionStore()
-        self.sessions = SessionManager(self.store)
+        self.sessions = SessionManager(
+            self.store, max_concurrent_logins=max_concurrent_logins, login_wait=login_wait
+        )
         self.allowed_origins = frozenset(o.lower() for o in allowed_origins)
         try:
             # Parsed once: the per-request path only tests membership.
@@ -120,15 +95,21 @@ class QlikSSO:
         self.forward_cookies = tuple(forward_cookies)
         self.login_url = login_url
         self.allow_missing_origin = allow_missing_origin
-        identity_headers = [
-            getattr(t.auth, "header_name", None) for t in target_list
-        ]  # every header any target trusts for identity, stripped from browsers everywhere
-        # Headers a resolver trusts for identity (an authenticating proxy's) are Qlik's business
-        # no more than the browser's: stripped too.
-        identity_headers.extend(getattr(self.resolver, "trusted_headers", ()))
-        self.header_policy = RequestHeaderPolicy.build(
-            [h for h in identity_headers if isinstance(h, str)], self.forward_cookies
-        )
+        # Every header any target or the resolver trusts for identity is stripped from browsers
+        # on every target: an authenticating proxy's header is Qlik's business no more than theirs.
+        identity_headers = [h for t in target_list for h in t.auth.identity_headers]
+        identity_headers.extend(trusted_headers(self.resolver))
+        self.header_policy = RequestHeaderPolicy.build(identity_headers, self.forward_cookies)
+        self.upstreams = [
+            Upstream(t, header_policy=self.header_policy, trusted_proxies=self.trusted_proxies)
+            for t in target_list
+        ]
+        # Longest mount first so /sso/tenant/ wins over /sso/.
+        self.upstreams.sort(key=lambda u: len(u.target.mount_path or ""), reverse=True)
+        self._by_name = {u.target.name: u for u in self.upstreams}
+        self._target_sessions = {
+            u.target.name: TargetSessions(u, self.sessions) for u in self.upstreams
+        }
         for t in target_list:
             if t.verify is False:
                 logger.warning(
@@ -177,87 +158,10 @@ class QlikSSO:
         upstream.target.auth.check_identity(identity)
         return identity
 
-    @staticmethod
-    def session_key(upstream: Upstream, identity: QlikIdentity) -> str:
-        return f"{upstream.target.key}|{identity.user_key()}"
-
-    async def session_for(
-        self, identity: QlikIdentity, upstream: Upstream, host: str
-    ) -> QlikSession:
-        key = self.session_key(upstream, identity)
-
-        async def login() -> QlikSession:
-            try:
-                async with asyncio.timeout(self.login_wait):
-                    await self._login_slots.acquire()
-            except TimeoutError:
-                raise TooManyLogins(
-                    f"no login slot free within login_wait={self.login_wait:g}s"
-                ) from None
-            try:
-                ctx = upstream.login_context(host)
-                try:
-                    session = await upstream.target.auth.login(identity, ctx)
-                except QlikError as exc:
-                    logger.warning(
-                        "Qlik login failed for %s on %s: %s", identity, upstream.target.name, exc
-                    )
-                    raise
-            finally:
-                self._login_slots.release()
-            logger.info("Qlik login: %s on %s", identity, upstream.target.name)
-            return session
-
-        return await self.sessions.obtain(key, login, upstream.target.session_ttl)
-
-    async def renew(
-        self, identity: QlikIdentity, upstream: Upstream, host: str, stale: QlikSession
-    ) -> QlikSession:
-        """Qlik no longer honours `stale`: drop it and log in again (shared by concurrent callers)."""
-        logger.info("Qlik session of %s on %s is gone; renewing", identity, upstream.target.name)
-        await self.sessions.invalidate(self.session_key(upstream, identity), stale)
-        return await self.session_for(identity, upstream, host)
-
-    async def adopt(
-        self,
-        identity: QlikIdentity,
-        upstream: Upstream,
-        stale: QlikSession,
-        renewed: str,
-        host: str,
-    ) -> QlikSession:
-        """Qlik answered a request made with `stale` by issuing the session `renewed` (it
-        re-authenticated the user by header, e.g. after a restart). The first such session is
-        kept; one that a concurrent request brought in afterwards is spare and is ended at once,
-        so that it does not hold one of the user's five Qlik session slots. Returns the session
-        now cached for the user.
-        """
-        key = self.session_key(upstream, identity)
-        fresh = QlikSession(stale.cookie_name, renewed, stale.user_key, time.time())
-        async with self.store.lock(key):
-            current = await self.store.get(key)
-            if current is None or current.cookie_value in (stale.cookie_value, renewed):
-                await self.store.set(key, fresh, upstream.target.session_ttl)
-                return fresh
-        await self._end_spare(identity, upstream, fresh, host)
-        return current
-
-    async def _end_spare(
-        self, identity: QlikIdentity, upstream: Upstream, spare: QlikSession, host: str
-    ) -> None:
-        # The personal API ends exactly the session whose cookie is presented.
-        base, headers = upstream.personal_api(identity, spare, host)
-        try:
-            await upstream.client.delete(base + "user", headers=headers)
-        except Exception as exc:
-            logger.debug(
-                "could not end a spare Qlik session of %s: %s", identity, type(exc).__name__
-            )
-        else:
-            logger.debug("ended a spare Qlik session of %s on %s", identity, upstream.target.name)
-
-    async def forget(self, identity: QlikIdentity, upstream: Upstream, stale: QlikSession) -> None:
-        await self.sessions.invalidate(self.session_key(upstream, identity), stale)
+    def user_session(self, upstream: Upstream, identity: QlikIdentity, host: str) -> UserSession:
+        """`identity`'s Qlik session on `upstream` for one request from `host` (the browser's
+        `Host`), as the forwarders use it."""
+        return UserSession(self._target_sessions[upstream.target.name], identity, host)
 
     async def logout(
         self, identity: QlikIdentity, *, target: str | None = None, host: str | None = None
@@ -272,19 +176,11 @@ class QlikSSO:
         dropped = 0
         failure: QlikError | None = None
         for upstream in upstreams:
-            ctx = upstream.login_context(host or upstream.host)
-            cached = await self.sessions.drop_user(identity.user_key(), upstream.target.key + "|")
-            dropped += len(cached)
-            sessions: list[QlikSession | None] = [s for _, s in cached] or [None]
-            for session in sessions:
-                try:
-                    await upstream.target.auth.logout(identity, session, ctx)
-                except QlikError as exc:
-                    failure = exc
-                except Exception as exc:
-                    failure = QlikError(f"logout of {identity} on {upstream.target.name} failed")
-                    failure.__cause__ = exc
-            logger.info("Qlik logout: %s on %s", identity, upstream.target.name)
+            sessions = self._target_sessions[upstream.target.name]
+            try:
+                dropped += await sessions.logout(identity, host or upstream.host)
+            except QlikError as exc:
+                failure = exc
         if failure is not None:
             logger.warning("Qlik logout of %s: %s", identity, failure)
             raise failure

@@ -101,15 +101,12 @@ class QlikMetrics:
 
 
 class _CountingAuth:
-    """Delegates to the real strategy; counts logins. Keeps `header_name` visible (the core
-    strips that header from browsers)."""
+    """Delegates to the real strategy; counts logins."""
 
     def __init__(self, inner: AuthStrategy, metrics: QlikMetrics) -> None:
         self._inner = inner
         self._metrics = metrics
-        header = getattr(inner, "header_name", None)
-        if isinstance(header, str):
-            self.header_name = header
+        self.identity_headers = inner.identity_headers
 
     def __repr__(self) -> str:
         return repr(self._inner)

@@ -12,11 +12,9 @@ routes can log users out of Qlik.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from collections.abc import Mapping, Sequence
-from html import escape
 from typing import Any
 from urllib.parse import quote
 
@@ -24,14 +22,14 @@ from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .core import QlikSSO
-from .errors import ConfigurationError, NotAuthenticated, QlikSSOError, RequestRefused
-from .identity import QlikIdentity
+from .errors import ConfigurationError, NotAuthenticated, QlikSSOError
 from .proxy.guards import check_cross_site
 from .proxy.http import forward_http
 from .proxy.request import ProxiedRequest
-from .proxy.upstream import Upstream
+from .proxy.route import Route
+from .proxy.session import ForwardingSession
 from .proxy.websocket import forward_websocket
-from .responses import respond
+from .responses import refuse_websocket, respond, respond_error
 from .target import QlikTarget
 
 __all__ = ["QlikSSOMiddleware"]
@@ -75,7 +73,7 @@ class QlikSSOMiddleware:
         *,
         resolver: Any = None,
     ) -> QlikSSOMiddleware:
-        """Build from the TOML file / `QLIK_SSO_*` schema (see `config.py`); a `resolver` given in
+        """Build from the TOML file / `QLIK_SSO_*` schema (see `config/`); a `resolver` given in
         code wins over `[resolver]`. Raises `ConfigurationError` naming the key and file line."""
         from .config import build_sso, load_config
 
@@ -108,23 +106,24 @@ class QlikSSOMiddleware:
         except QlikSSOError as exc:
             await self._refuse(scope, receive, send, exc)
             return
+        session = self.sso.user_session(upstream, identity, req.host)
         if kind == "websocket":
-            await self._websocket(scope, receive, send, upstream, req, identity)
+            await self._websocket(scope, receive, send, upstream.route, session, req)
         else:
-            await self._http(scope, receive, send, upstream, req, identity)
+            await self._http(scope, receive, send, upstream.route, session, req)
 
     async def _http(
         self,
         scope: Scope,
         receive: Receive,
         send: Send,
-        upstream: Upstream,
+        route: Route,
+        session: ForwardingSession,
         req: ProxiedRequest,
-        identity: QlikIdentity,
     ) -> None:
         tracking = _TrackingSend(send, "http.response.start")
         try:
-            await forward_http(self.sso, upstream, req, identity, receive, tracking)
+            await forward_http(route, session, req, receive, tracking)
         except QlikSSOError as exc:
             if tracking.started:
                 raise
@@ -135,29 +134,29 @@ class QlikSSOMiddleware:
         scope: Scope,
         receive: Receive,
         send: Send,
-        upstream: Upstream,
+        route: Route,
+        session: ForwardingSession,
         req: ProxiedRequest,
-        identity: QlikIdentity,
     ) -> None:
         message = await receive()
         if message["type"] != "websocket.connect":
             return
         tracking = _TrackingSend(send, "websocket.accept")
         try:
-            await forward_websocket(self.sso, upstream, req, identity, receive, tracking)
+            await forward_websocket(route, session, req, receive, tracking)
         except QlikSSOError as exc:
             _log_refusal(scope, exc)
             if tracking.started:
                 await send({"type": "websocket.close", "code": exc.ws_close_code, "reason": ""})
             else:
-                await _deny_websocket(scope, send, exc)
+                await refuse_websocket(scope, send, exc)
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send, exc: QlikSSOError) -> None:
         _log_refusal(scope, exc)
         if scope["type"] == "websocket":
             message = await receive()
             if message["type"] == "websocket.connect":
-                await _deny_websocket(scope, send, exc)
+                await refuse_websocket(scope, send, exc)
             return
         if isinstance(exc, NotAuthenticated) and self.sso.login_url and _is_page_load(scope):
             target = scope.get("root_path", "") + scope["path"]
@@ -167,7 +166,7 @@ class QlikSSOMiddleware:
             location = f"{self.sso.login_url}{sep}next={quote(target, safe='/')}"
             await respond(send, 302, b"", "text/plain", [(b"location", location.encode("latin-1"))])
             return
-        await _error_response(scope, send, exc)
+        await respond_error(scope, send, exc)
 
     def _lifespan_send(self, send: Send) -> Send:
         async def lifespan_send(message: Message) -> None:
@@ -212,55 +211,3 @@ def _is_page_load(scope: Scope) -> bool:
     if mode is not None:
         return mode == b"navigate"
     return b"text/html" in headers.get(b"accept", b"") and b"x-requested-with" not in headers
-
-
-def _wants_json(scope: Scope) -> bool:
-    headers: dict[bytes, bytes] = dict(scope["headers"])
-    accept = headers.get(b"accept", b"")
-    return not (b"text/html" in accept and not headers.get(b"x-requested-with"))
-
-
-async def _error_response(scope: Scope, send: Send, exc: QlikSSOError) -> None:
-    extra: list[tuple[bytes, bytes]] = []
-    if exc.status_code == 503:
-        extra.append((b"retry-after", b"1"))
-    if _wants_json(scope):
-        body = json.dumps({"error": exc.public_message, "status": exc.status_code}).encode()
-        await respond(send, exc.status_code, body, "application/json", extra)
-        return
-    text = escape(exc.public_message)
-    html = (
-        f"<!doctype html><title>{exc.status_code} {text}</title>"
-        f"<h1>{exc.status_code}</h1><p>{text}</p>"
-    ).encode()
-    await respond(send, exc.status_code, html, "text/html; charset=utf-8", extra)
-
-
-async def _deny_websocket(scope: Scope, send: Send, exc: QlikSSOError) -> None:
-    """Refuse a handshake.
-
-    Hostile requests (foreign Origin, path tricks) are refused at the HTTP level, never accepted.
-    Otherwise (no user, Qlik trouble) the socket is accepted and closed at once with the error's
-    close code and a short reason, because browser scripts can read those and not an HTTP status.
-    """
-    if not isinstance(exc, RequestRefused):
-        await send({"type": "websocket.accept"})
-        reason = exc.public_message.encode("utf-8")[:120].decode("utf-8", "ignore")
-        await send({"type": "websocket.close", "code": exc.ws_close_code, "reason": reason})
-        return
-    if "websocket.http.response" in scope.get("extensions", {}):
-        body = json.dumps({"error": exc.public_message, "status": exc.status_code}).encode()
-        status = exc.status_code if exc.status_code >= 400 else 403
-        await send(
-            {
-                "type": "websocket.http.response.start",
-                "status": status,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                ],
-            }
-        )
-        await send({"type": "websocket.http.response.body", "body": body})
-        return
-    await send({"type": "websocket.close", "code": exc.ws_close_code, "reason": ""})

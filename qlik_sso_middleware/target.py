@@ -8,33 +8,21 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-import httpx
-
 from .auth.base import AuthStrategy
 from .auth.header import HeaderAuth
 from .errors import ConfigurationError
-from .proxy.paths import DEFAULT_BLOCKED
+from .proxy.engine import Timeouts
 
-__all__ = ["QlikTarget", "Timeouts"]
+__all__ = ["DEFAULT_BLOCKED", "QlikTarget", "Timeouts"]
+
+#: Admin and developer surfaces no embedded user needs: the repository API (full admin power when
+#: reached with a session), the management console and the dev hub.
+DEFAULT_BLOCKED = ("qrs/", "qmc/", "dev-hub/")
 
 #: Values of `QlikTarget.http_engine`.
 HTTP_ENGINES = ("auto", "reqwest", "aiohttp")
 
 _PREFIX = re.compile(r"^[a-z0-9\-._~]+(/[a-z0-9\-._~]+)*$")
-
-
-@dataclass(frozen=True, slots=True)
-class Timeouts:
-    """Upstream timeouts in seconds. `read` is long because Qlik exports take minutes."""
-
-    connect: float = 5.0
-    read: float = 300.0
-    write: float = 60.0
-    pool: float = 10.0
-    websocket_open: float = 10.0
-
-    def httpx(self) -> httpx.Timeout:
-        return httpx.Timeout(connect=self.connect, read=self.read, write=self.write, pool=self.pool)
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,8 +100,15 @@ class QlikTarget:
                 "set http_engine='aiohttp' (or 'auto')",
                 field="http_engine",
             )
-        if not isinstance(self.auth, object) or not hasattr(self.auth, "login"):
-            raise ConfigurationError("must implement the AuthStrategy protocol", field="auth")
+        if not isinstance(self.auth, AuthStrategy):
+            members = {*AuthStrategy.__annotations__, *vars(AuthStrategy)}
+            missing = sorted(
+                m for m in members if not m.startswith("_") and not hasattr(self.auth, m)
+            )
+            raise ConfigurationError(
+                f"must implement the AuthStrategy protocol (missing: {', '.join(missing)})",
+                field="auth",
+            )
 
     @property
     def resolved_http_engine(self) -> str:

@@ -7,7 +7,7 @@ import time
 import pytest
 
 from qlik_sso_middleware import ConfigurationError, QlikIdentity
-from qlik_sso_middleware.handoff import Handoff, HandoffRejected, SessionCookie
+from qlik_sso_middleware.serve.handoff import Handoff, HandoffRejected, SessionCookie
 
 OLD = "old-key-0123456789abcdef"
 NEW = "new-key-0123456789abcdef"

@@ -15,22 +15,13 @@ import httpx
 from ..errors import QlikAccessDenied, QlikRejected, QlikTimeout, QlikUnavailable
 from ..identity import QlikIdentity
 from ..stores.base import QlikSession
+from .answers import qps_user_inactive, session_cookie_from
 from .base import LoginContext
 
-__all__ = ["login_via_proxy", "qps_user_inactive", "session_cookie_from"]
+__all__ = ["login_via_proxy"]
 
 _TOO_MANY = "too many sessions active in parallel"
 _NO_PASS = "no access pass"
-
-
-def session_cookie_from(set_cookies: Iterable[str], name: str) -> str | None:
-    """The value Qlik set for cookie `name` in these `Set-Cookie` header values, if any."""
-    for header in set_cookies:
-        first = header.split(";", 1)[0]
-        cname, sep, value = first.partition("=")
-        if sep and cname.strip() == name and value.strip():
-            return value.strip()
-    return None
 
 
 def _qlik_cookie_names(set_cookies: Iterable[str]) -> list[str]:
@@ -119,15 +110,6 @@ async def login_via_proxy(
         )
     _check_logged_in_user(response, identity, vp)
     return QlikSession(cookie_name, value, identity.user_key(), time.time())
-
-
-def qps_user_inactive(content: bytes) -> bool:
-    """Does this `qps/user` body say the presented session is not logged in?"""
-    try:
-        body = json.loads(content)
-    except ValueError:
-        return False
-    return isinstance(body, dict) and body.get("session") == "inactive"
 
 
 def _check_logged_in_user(response: httpx.Response, identity: QlikIdentity, vp: str) -> None:

@@ -18,6 +18,9 @@ Hazards: session ids are live cookie values and tickets are one-minute credentia
 URLs here. Requests go straight to the httpx *transport* because `httpx.AsyncClient` logs every
 full URL at INFO; our own log lines and messages name the operation (`DELETE session/{id}`), never
 the id.
+
+Longer than most modules on purpose: every QPS call and its error translation in Qlik's terms
+stay side by side, so no call can drift from the rules above.
 """
 
 from __future__ import annotations

@@ -43,6 +43,9 @@ class QPSStrategy:
     `"session"` ends only the session the middleware holds (`DELETE session/{id}`).
     """
 
+    #: The QPS API carries the identity in its JSON body: no header to strip from browsers.
+    identity_headers: tuple[str, ...] = ()
+
     def __init__(
         self,
         qps: QPSSettings | QPSClient,

@@ -50,7 +50,14 @@ class LoginContext:
 
 @runtime_checkable
 class AuthStrategy(Protocol):
-    """How to turn a validated identity into a Qlik proxy session."""
+    """How to turn a validated identity into a Qlik proxy session.
+
+    `identity_headers` names every header the strategy uses to tell Qlik who the user is (the
+    identity header of a header virtual proxy; none for the QPS API strategies): the middleware
+    strips each of them, in every spelling, from every browser request.
+    """
+
+    identity_headers: tuple[str, ...]
 
     def check_identity(self, identity: QlikIdentity) -> None:
         """Raise `InvalidIdentity`/`ConfigurationError` if this strategy cannot carry `identity`."""

@@ -61,6 +61,7 @@ class HeaderAuth:
         if static_user_directory is None and ("$ud" not in pattern or "$id" not in pattern):
             raise ConfigurationError("must contain $ud and $id", field="pattern")
         self.header_name = header_name
+        self.identity_headers: tuple[str, ...] = (header_name,)
         self.static_user_directory = static_user_directory
         self.pattern = "$id" if static_user_directory is not None else pattern
         self._header_key = header_name.lower().encode("ascii")

@@ -15,8 +15,8 @@ import httpx
 from ..config import QlikSSOConfig
 from ..errors import QlikError
 from ..identity import QlikIdentity
-from ..proxy.upstream import Upstream
 from ..stores.base import QlikSession
+from ..upstream import Upstream
 from .report import Report
 
 __all__ = ["REDIRECTS", "ProbeContext"]

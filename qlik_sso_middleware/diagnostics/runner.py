@@ -18,7 +18,7 @@ from ..auth.base import AuthStrategy
 from ..auth.header import HeaderAuth
 from ..config import QlikSSOConfig, build_auth, build_qps_settings, build_target
 from ..errors import CertificateError, ConfigurationError, QlikError, XrfkeyRejected
-from ..proxy.upstream import Upstream
+from ..upstream import Upstream
 from .network import (
     certificate_summary,
     fetch_certificate,

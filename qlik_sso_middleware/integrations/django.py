@@ -33,6 +33,10 @@ path, `user -> QlikIdentity | None`), `RESOLVER` (replaces the session resolver,
 `TenantResolver` around one), `LOGIN_URL` (default `settings.LOGIN_URL`; `None` for 401),
 `ALLOWED_ORIGINS`, `TRUSTED_PROXIES`, `FORWARD_COOKIES`, `STORE`, `ALLOW_MISSING_ORIGIN`,
 `LOGOUT_ON_SIGNAL` (default True).
+
+Longer than most modules on purpose: the resolver, the `QLIK_SSO` settings reader and the ASGI
+entry point read the same Django settings and are one adapter (authlib's layout: one module per
+framework).
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""`AiohttpTransport`: an httpx transport whose engine is aiohttp's client, for the proxy's pooled client.
+"""aiohttp under the proxy: `AiohttpTransport` (an httpx transport, for logins and Qlik API calls) and
+`AiohttpEngine` (the `ProxyEngine` for proxied requests), sharing one pool per target.
 
 Why not httpx's default transport (httpcore): measured in `benchmarks/` (see its README), httpcore
 costs 4-15x aiohttp's CPU per request, and its pool walks (and polls) every pooled connection on
@@ -17,8 +18,8 @@ Contract (the parts of httpx's transport contract the proxy relies on):
   no decompression (bodies are relayed raw, with their `Content-Encoding`), no redirects followed;
 - a streamed request body (an async iterator) is sent as it arrives; a `Content-Length` given in the
   headers is kept, else the body is chunked;
-- aiohttp's errors become httpx's (`httpx.ConnectError`, `httpx.ReadTimeout`, ...), so callers catch
-  `httpx.TransportError` / `httpx.TimeoutException` as before;
+- aiohttp's errors become httpx's (`httpx.ConnectError`, `httpx.ReadTimeout`, ...) on the transport,
+  `QlikTimeout` / `QlikUnavailable` on the engine (each translated once, where it leaves aiohttp);
 - closing a response before its end closes its connection instead of returning it to the pool.
 """
 
@@ -33,12 +34,20 @@ import httpx
 from multidict import CIMultiDict
 from yarl import URL
 
-from .engine import HeaderLookup, str_headers
+from ..errors import QlikError
+from .engine import HeaderLookup, Timeouts, str_headers, upstream_failure
 
-__all__ = ["AiohttpTransport", "StreamedResponse"]
+__all__ = ["AiohttpEngine", "AiohttpTransport", "StreamedResponse"]
+
+_FAILURES = (aiohttp.ClientError, TimeoutError, OSError)
 
 # Added by aiohttp unless told otherwise; the proxy forwards the browser's own or none.
 _NO_AUTO_HEADERS = ("User-Agent", "Accept", "Accept-Encoding")
+
+
+def _engine_failure(exc: BaseException, url: str) -> QlikError:
+    timed_out = isinstance(exc, aiohttp.ConnectionTimeoutError | aiohttp.ServerTimeoutError)
+    return upstream_failure(url, exc, timed_out=timed_out or isinstance(exc, TimeoutError))
 
 
 def _translate(exc: BaseException, *, request: httpx.Request | None) -> httpx.TransportError:
@@ -65,24 +74,32 @@ class StreamedResponse(HeaderLookup):
     """An upstream answer for the proxy's hot path: status, raw headers, body read on demand.
 
     Header names and values are the bytes Qlik sent. Errors while reading the body are httpx's
-    (`httpx.ReadError`, `httpx.ReadTimeout`, ...), like the rest of the client API.
+    (`httpx.ReadError`, ...) for the transport's `request`, the project's for the engine's `url`.
     """
 
-    __slots__ = ("_request", "_response", "status_code")
+    __slots__ = ("_request", "_response", "_url", "status_code")
 
-    def __init__(self, response: aiohttp.ClientResponse, request: httpx.Request | None) -> None:
+    def __init__(
+        self, response: aiohttp.ClientResponse, request: httpx.Request | None, url: str = ""
+    ) -> None:
         super().__init__(response.raw_headers)
         self._response = response
         self._request = request
+        self._url = url
         self.status_code: int = response.status
+
+    def _failure(self, exc: BaseException) -> Exception:
+        if self._request is not None:
+            return _translate(exc, request=self._request)
+        return _engine_failure(exc, self._url)
 
     async def read(self) -> bytes:
         """The whole body (for small ones: one await, no per-chunk iteration)."""
         if self._body is None:
             try:
                 self._body = await self._response.read()
-            except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-                raise _translate(exc, request=self._request) from exc
+            except _FAILURES as exc:
+                raise self._failure(exc) from exc
         return self._body
 
     async def chunks(self) -> AsyncIterator[bytes]:
@@ -97,8 +114,8 @@ class StreamedResponse(HeaderLookup):
                     yield chunk
                 elif not end_of_http_chunk:
                     return  # (b"", False) is the end of the body
-        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-            raise _translate(exc, request=self._request) from exc
+        except _FAILURES as exc:
+            raise self._failure(exc) from exc
 
     async def aclose(self) -> None:
         response = self._response
@@ -145,6 +162,15 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         self._closed = False
         self._timeouts: dict[tuple[Any, ...], aiohttp.ClientTimeout] = {}
 
+    def session(self) -> aiohttp.ClientSession:
+        """The pooled aiohttp session (created on first use, in the running loop)."""
+        if self._closed:
+            raise RuntimeError("the transport is closed")
+        session = self._session
+        if session is None:
+            session = self._session = self._new_session()
+        return session
+
     def _new_session(self) -> aiohttp.ClientSession:
         connector = aiohttp.TCPConnector(
             limit=self._max_connections,
@@ -183,11 +209,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         return timeout
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        if self._closed:
-            raise RuntimeError("the transport is closed")
-        session = self._session
-        if session is None:
-            session = self._session = self._new_session()
+        session = self.session()
         headers: CIMultiDict[str] = CIMultiDict()
         for name, value in request.headers.raw:
             if name.lower() != b"transfer-encoding":  # aiohttp frames the body itself
@@ -210,7 +232,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 timeout=self._timeout(request),
                 compress=None,
             )
-        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+        except _FAILURES as exc:
             raise _translate(exc, request=request) from exc
         extensions: dict[str, Any] = {"http_version": b"HTTP/1.1"}
         if response.reason:
@@ -223,25 +245,45 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             extensions=extensions,
         )
 
+    async def aclose(self) -> None:
+        self._closed = True
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+
+class AiohttpEngine:
+    """The `ProxyEngine` on aiohttp, over a transport's pool (see the module docstring).
+
+    Used when the target's `verify` is an `ssl.SSLContext` (which only aiohttp takes) or when
+    `QlikTarget(http_engine="aiohttp")` asks for it. Closing it closes nothing: the transport owns
+    the pool.
+    """
+
+    def __init__(self, transport: AiohttpTransport, timeouts: Timeouts) -> None:
+        self._transport = transport
+        # httpx's four timeouts → aiohttp's, once: waiting for a pooled connection and connecting
+        # both count against `connect` (aiohttp has one budget for both), `read` is per socket read.
+        self._timeout = aiohttp.ClientTimeout(
+            total=None,
+            connect=timeouts.connect + timeouts.pool,
+            sock_connect=timeouts.connect,
+            sock_read=timeouts.read,
+        )
+
     async def stream(
         self,
         method: str,
         url: str,
         headers: Iterable[tuple[bytes, bytes]],
         body: AsyncIterator[bytes] | None,
-        timeouts: httpx.Timeout,
     ) -> StreamedResponse:
         """Send one proxied request without building httpx models (the hot path).
 
         `url` is already percent-encoded and is sent byte for byte. Header values that are not
         UTF-8 are dropped: aiohttp writes headers as UTF-8, so they could not be sent unchanged.
-        Raises httpx's transport errors.
         """
-        if self._closed:
-            raise RuntimeError("the transport is closed")
-        session = self._session
-        if session is None:
-            session = self._session = self._new_session()
+        session = self._transport.session()
         try:
             response = await session.request(
                 method,
@@ -249,15 +291,12 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 headers=str_headers(headers),
                 data=body,
                 allow_redirects=False,
-                timeout=self._timeout_for(timeouts.connect, timeouts.read, timeouts.pool),
+                timeout=self._timeout,
                 compress=None,
             )
-        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-            raise _translate(exc, request=None) from exc
-        return StreamedResponse(response, None)
+        except _FAILURES as exc:
+            raise _engine_failure(exc, url) from exc
+        return StreamedResponse(response, None, url)
 
     async def aclose(self) -> None:
-        self._closed = True
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        return None

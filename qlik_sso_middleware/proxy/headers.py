@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 __all__ = [
     "HOP_BY_HOP",
+    "WEBSOCKET_HANDSHAKE",
     "RequestHeaderPolicy",
     "normalise_header_name",
     "response_headers",
@@ -36,7 +37,7 @@ HOP_BY_HOP = frozenset(
 )
 
 # WebSocket handshake fields are made by the upstream WebSocket client itself.
-_WEBSOCKET_HANDSHAKE = frozenset(
+WEBSOCKET_HANDSHAKE = frozenset(
     {
         b"sec-websocket-key",
         b"sec-websocket-version",
@@ -115,7 +116,7 @@ class RequestHeaderPolicy:
         return (
             norm in HOP_BY_HOP
             or norm in _ALWAYS_STRIPPED
-            or norm in _WEBSOCKET_HANDSHAKE
+            or norm in WEBSOCKET_HANDSHAKE
             or norm in self.identity_headers
             or norm.startswith(b"x-qlik-")
             or norm.startswith(b"x-forwarded-")

@@ -1,7 +1,8 @@
 """HTTP forwarding: stream a browser request to Qlik with the user's session, stream the answer back.
 
 Bodies are streamed both ways in constant memory; a browser that goes away mid-response releases the
-upstream connection; a session Qlik no longer honours is renewed, and idempotent requests are retried
+upstream connection. What Qlik's answer says about the session (forgotten, reissued) is the
+session's to judge (`ForwardingSession.review`); a request it renewed the session for is sent again
 once (never more, so a misconfigured Qlik cannot cause a loop).
 """
 
@@ -10,28 +11,20 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING
 
-import httpx
 from starlette.types import Message, Receive, Send
 
-from ..auth._proxy_login import qps_user_inactive, session_cookie_from
-from ..errors import QlikTimeout, QlikUnavailable, RequestRefused
-from ..identity import QlikIdentity
-from ..stores.base import QlikSession
+from ..errors import QlikError
 from .engine import UpstreamResponse
 from .headers import response_headers
 from .request import ProxiedRequest
-from .upstream import Upstream
-
-if TYPE_CHECKING:
-    from ..core import QlikSSO
+from .route import Route
+from .session import ForwardingSession
 
 __all__ = ["forward_http"]
 
 logger = logging.getLogger("qlik_sso_middleware.proxy.http")
 
-_RETRYABLE = frozenset({"GET", "HEAD", "OPTIONS"})
 # Responses this small are sent in one piece; no need to watch for a disconnect meanwhile.
 _SMALL = 64 * 1024
 
@@ -87,118 +80,59 @@ def _has_body(req: ProxiedRequest) -> bool:
     return req.header(b"transfer-encoding") is not None
 
 
-def _session_gone(response: UpstreamResponse) -> bool:
-    """Does this answer say Qlik did not know the session we presented?"""
-    if response.status_code in (301, 302, 303, 307, 308):
-        location = response.header(b"location") or b""
-        # Qlik's redirect to its authentication module always carries targetId.
-        return b"targetid=" in location.lower()
-    return False
-
-
 async def forward_http(
-    sso: QlikSSO,
-    upstream: Upstream,
+    route: Route,
+    session: ForwardingSession,
     req: ProxiedRequest,
-    identity: QlikIdentity,
     receive: Receive,
     send: Send,
 ) -> None:
-    session = await sso.session_for(identity, upstream, req.host)
+    """Forward `req` to Qlik with `session` and relay the answer (see the module docstring)."""
+    await session.open()
     try:
         body = await _body_stream(receive) if _has_body(req) else None
-        response = await _send_upstream(sso, upstream, req, identity, session, body)
+        response = await _send_upstream(route, session, req, body)
     except _ClientGone:
         logger.debug("browser disconnected while sending its request body")
         return
-    method = req.method
     try:
-        if _session_gone(response) or await _qps_user_inactive(response, req):
-            stale = session
-            if method not in _RETRYABLE:
-                await response.aclose()
-                await sso.renew(identity, upstream, req.host, stale)
-                raise RequestRefused(
-                    "The Qlik session had expired and was renewed; please retry", status_code=503
-                )
+        if await session.review(response, req):
             await response.aclose()
-            session = await sso.renew(identity, upstream, req.host, stale)
-            response = await _send_upstream(sso, upstream, req, identity, session, None)
-        elif response.status_code == 403 and method in _RETRYABLE:
-            # After a Qlik restart, every request still carrying the forgotten cookie makes Qlik
-            # log the user in again by header; past five it answers "too many sessions". If a
-            # concurrent request has meanwhile adopted one of those new sessions, use it (once).
-            current = await sso.sessions.get(sso.session_key(upstream, identity))
-            if current is not None and current.cookie_value != session.cookie_value:
-                await response.aclose()
-                session = current
-                response = await _send_upstream(sso, upstream, req, identity, session, None)
-        set_cookies = response.header_values(b"set-cookie")
-        renewed = (
-            session_cookie_from([c.decode("latin-1") for c in set_cookies], session.cookie_name)
-            if set_cookies
-            else None
-        )
-        if renewed is not None and renewed != session.cookie_value:
-            # Qlik re-authenticated the user by header and issued a new session: keep one.
-            await sso.adopt(identity, upstream, session, renewed, req.host)
-        await _relay_response(upstream, response, req, receive, send)
+            response = await _send_upstream(route, session, req, None)
+        await _relay_response(route, response, req, receive, send)
     finally:
         await response.aclose()
 
 
 async def _send_upstream(
-    sso: QlikSSO,
-    upstream: Upstream,
+    route: Route,
+    session: ForwardingSession,
     req: ProxiedRequest,
-    identity: QlikIdentity,
-    session: QlikSession,
     body: AsyncIterator[bytes] | None,
 ) -> UpstreamResponse:
-    headers = sso.header_policy.upstream_headers(
+    headers = route.header_policy.upstream_headers(
         req.headers,
-        host=req.upstream_host(upstream),
-        added=upstream.target.auth.upstream_headers(identity),
-        session_cookie=session.cookie_header().encode("latin-1"),
-        forwarded_for=req.forwarded_for(sso.trusted_proxies),
+        host=req.upstream_host(route.host_header),
+        added=session.identity_headers(),
+        session_cookie=session.cookie_header(),
+        forwarded_for=req.forwarded_for(route.trusted_proxies),
         forwarded_proto=req.scheme.encode("ascii"),
     )
-    url = upstream.target.url + (
-        upstream.upstream_raw_path(req.sub_path) + req.upstream_query()
-    ).decode("ascii")
-    try:
-        # The engine itself, not `client.send`: see `Upstream._new_client`.
-        return await upstream.engine.stream(req.method, url, headers, body, upstream.timeouts)
-    except _ClientGone:
-        raise
-    except httpx.TimeoutException as exc:
-        raise QlikTimeout(f"Qlik did not answer {req.method} {req.sub_path} in time") from exc
-    except httpx.TransportError as exc:
-        raise QlikUnavailable(
-            f"Qlik unreachable at {upstream.target.url} ({type(exc).__name__})"
-        ) from exc
-
-
-async def _qps_user_inactive(response: UpstreamResponse, req: ProxiedRequest) -> bool:
-    """`qps/user` answering `session: inactive` means the session we presented is gone."""
-    if req.method != "GET" or req.sub_path.rstrip("/").lower() != "qps/user":
-        return False
-    if response.status_code != 200:
-        return False
-    return qps_user_inactive(await response.read())
+    url = route.origin + route.base_path + req.sub_path + req.upstream_query().decode("ascii")
+    return await route.engine.stream(req.method, url, headers, body)
 
 
 async def _relay_response(
-    upstream: Upstream,
+    route: Route,
     response: UpstreamResponse,
     req: ProxiedRequest,
     receive: Receive,
     send: Send,
 ) -> None:
     headers = response_headers(response.raw_headers)
-    if upstream.rewrites_locations:
+    if route.rewrites_locations:
         headers = [
-            (k, upstream.rewrite_location(v, req.host, req.scheme) if k == b"location" else v)
+            (k, route.rewrite_location(v, req.host, req.scheme) if k == b"location" else v)
             for k, v in headers
         ]
     await send({"type": "http.response.start", "status": response.status_code, "headers": headers})
@@ -212,8 +146,8 @@ async def _relay_response(
     if length is not None and length.isdigit() and int(length) <= _SMALL:
         try:
             body = await response.read()
-        except httpx.HTTPError as exc:
-            raise _UpstreamBroke(f"Qlik broke off the response ({type(exc).__name__})") from exc
+        except QlikError as exc:
+            raise _UpstreamBroke(exc.message) from exc
         await send({"type": "http.response.body", "body": body})
         return
     await _stream_watching_disconnect(response, receive, send)
@@ -223,8 +157,8 @@ async def _raw(response: UpstreamResponse) -> AsyncIterator[bytes]:
     try:
         async for chunk in response.chunks():
             yield chunk
-    except httpx.HTTPError as exc:
-        raise _UpstreamBroke(f"Qlik broke off the response ({type(exc).__name__})") from exc
+    except QlikError as exc:
+        raise _UpstreamBroke(exc.message) from exc
 
 
 async def _stream_watching_disconnect(

@@ -5,17 +5,13 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from urllib.parse import unquote_to_bytes
 
 from starlette.types import Scope
 
 from ..errors import RequestRefused
-from .upstream import strip_query_params
 
-if TYPE_CHECKING:
-    from .upstream import Upstream
-
-__all__ = ["ProxiedRequest"]
+__all__ = ["ProxiedRequest", "strip_query_params"]
 
 # Never from a browser: a ticket in the query would let Qlik log the request in as the ticket's
 # owner, and a CSRF token is added by us for the session we hold.
@@ -25,6 +21,24 @@ _WS_STRIPPED_QUERY = frozenset({b"qlikticket", b"qlik-csrf-token"})
 # build the upstream WebSocket URL, so `me/sso/qrs/about?`, `x@y` or `x#` would rewrite that URL
 # past every path check; and Qlik builds its own URLs from it.
 _HOST = re.compile(rb"(?:[A-Za-z0-9\-._~]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?")
+
+
+def strip_query_params(query: bytes, names: frozenset[bytes]) -> bytes:
+    """Drop query parameters whose (decoded, lower-cased) name is in `names`; keep the rest as-is."""
+    if not query:
+        return query
+    if b"%" not in query:
+        # Without escapes a name can only match as written, so no match anywhere means no change.
+        folded = query.lower()
+        if not any(name in folded for name in names):
+            return query
+    kept = []
+    for part in query.split(b"&"):
+        name = part.split(b"=", 1)[0]
+        if unquote_to_bytes(name.replace(b"+", b" ")).lower() in names:
+            continue
+        kept.append(part)
+    return b"&".join(kept)
 
 
 class ProxiedRequest:
@@ -60,8 +74,9 @@ class ProxiedRequest:
                 return value
         return None
 
-    def upstream_host(self, upstream: Upstream) -> bytes:
-        return (upstream.target.host_header or self.host).encode("latin-1")
+    def upstream_host(self, fixed: str | None) -> bytes:
+        """The `Host` Qlik sees: a fixed one when configured, else the browser's (Qlik's advice)."""
+        return (fixed or self.host).encode("latin-1")
 
     def upstream_query(self, *, websocket: bool = False) -> bytes:
         stripped = _WS_STRIPPED_QUERY if websocket else _HTTP_STRIPPED_QUERY

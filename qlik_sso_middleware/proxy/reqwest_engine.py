@@ -19,7 +19,7 @@ Contract (the same as `AiohttpTransport.stream`'s, where pyreqwest allows):
   raw UTF-8 `Content-Disposition` filename, say), set `QlikTarget(http_engine="aiohttp")`, which
   relays header bytes untouched. Everything else arrives as Qlik sent it (names lower-cased by hyper);
 - `connect` and `read` timeouts apply per connection attempt and per socket read; `pool` bounds the
-  wait for a free slot; errors become httpx's, so callers catch `httpx.TransportError`;
+  wait for a free slot; pyreqwest's errors become `QlikTimeout` / `QlikUnavailable`;
 - closing a response before its end closes its connection instead of returning it to the pool.
 
 TLS: `verify=True` uses the platform's roots, a CA file path adds that CA, `False` disables checks
@@ -35,37 +35,29 @@ from contextlib import AbstractAsyncContextManager
 from datetime import timedelta
 from typing import Any
 
-import httpx
 from pyreqwest import exceptions as rq
 from pyreqwest.client import Client, ClientBuilder
 from pyreqwest.response import Response
 
-from ..target import Timeouts
-from .engine import HeaderLookup, str_headers
+from ..errors import QlikError
+from .engine import HeaderLookup, Timeouts, str_headers, upstream_failure
 
 __all__ = ["ReqwestEngine", "ReqwestResponse"]
 
 logger = logging.getLogger("qlik_sso_middleware.proxy.reqwest_engine")
 
 
-def _translate(exc: rq.PyreqwestError) -> httpx.TransportError:
-    """pyreqwest's error → the httpx error callers catch (most specific class first)."""
-    message = type(exc).__name__
-    if isinstance(exc, rq.ConnectTimeoutError):
-        return httpx.ConnectTimeout(message)
-    if isinstance(exc, rq.PoolTimeoutError):
-        return httpx.PoolTimeout(message)
-    if isinstance(exc, rq.WriteTimeoutError):
-        return httpx.WriteTimeout(message)
-    if isinstance(exc, rq.ReadTimeoutError | rq.RequestTimeoutError):
-        return httpx.ReadTimeout(message)
-    if isinstance(exc, rq.ConnectError):
-        return httpx.ConnectError(message)
-    if isinstance(exc, rq.WriteError):
-        return httpx.WriteError(message)
-    if isinstance(exc, rq.ReadError | rq.DecodeError):
-        return httpx.ReadError(message)
-    return httpx.RemoteProtocolError(message)
+_TIMEOUTS = (
+    rq.ConnectTimeoutError,
+    rq.PoolTimeoutError,
+    rq.WriteTimeoutError,
+    rq.ReadTimeoutError,
+    rq.RequestTimeoutError,
+)
+
+
+def _translate(exc: rq.PyreqwestError, url: str) -> QlikError:
+    return upstream_failure(url, exc, timed_out=isinstance(exc, _TIMEOUTS))
 
 
 _WARNED: set[str] = set()  # header names already warned about (bounded)
@@ -102,11 +94,14 @@ def _raw_headers(response: Response) -> tuple[tuple[bytes, bytes], ...]:
 class ReqwestResponse(HeaderLookup):
     """Qlik's answer on the reqwest engine (see `engine.UpstreamResponse`)."""
 
-    __slots__ = ("_context", "_done", "_response", "status_code")
+    __slots__ = ("_context", "_done", "_response", "_url", "status_code")
 
-    def __init__(self, context: AbstractAsyncContextManager[Response], response: Response) -> None:
+    def __init__(
+        self, context: AbstractAsyncContextManager[Response], response: Response, url: str
+    ) -> None:
         super().__init__(_raw_headers(response))
         self._context = context
+        self._url = url
         self._response = response
         self._done = False
         self.status_code: int = response.status
@@ -116,7 +111,7 @@ class ReqwestResponse(HeaderLookup):
             try:
                 self._body = bytes(await self._response.bytes())
             except rq.PyreqwestError as exc:
-                raise _translate(exc) from exc
+                raise _translate(exc, self._url) from exc
         return self._body
 
     async def chunks(self) -> AsyncIterator[bytes]:
@@ -126,7 +121,7 @@ class ReqwestResponse(HeaderLookup):
                 if chunk:
                     yield bytes(chunk)  # ASGI servers want `bytes`; pyreqwest hands its own type
         except rq.PyreqwestError as exc:
-            raise _translate(exc) from exc
+            raise _translate(exc, self._url) from exc
 
     async def aclose(self) -> None:
         if not self._done:
@@ -188,13 +183,8 @@ class ReqwestEngine:
         url: str,
         headers: Iterable[tuple[bytes, bytes]],
         body: AsyncIterator[bytes] | None,
-        timeouts: httpx.Timeout,
     ) -> ReqwestResponse:
-        """Send one proxied request (see `engine.ProxyEngine.stream`).
-
-        `timeouts` must be the engine's own (the client is built with them); it is accepted for the
-        engine protocol's sake.
-        """
+        """Send one proxied request (see `engine.ProxyEngine.stream`)."""
         if self._closed:
             raise RuntimeError("the engine is closed")
         client = self._client
@@ -212,8 +202,8 @@ class ReqwestEngine:
         try:
             response = await context.__aenter__()
         except rq.PyreqwestError as exc:
-            raise _translate(exc) from exc
-        return ReqwestResponse(context, response)
+            raise _translate(exc, url) from exc
+        return ReqwestResponse(context, response, url)
 
     async def aclose(self) -> None:
         self._closed = True

@@ -12,28 +12,19 @@ us connect to Qlik's address while presenting the browser's `Host` (Qlik builds 
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
-import ssl
-from typing import TYPE_CHECKING
 
-import httpx
 from starlette.types import Receive, Send
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
-from ..auth._proxy_login import session_cookie_from
 from ..errors import QlikRejected, QlikTimeout, QlikUnavailable, RequestRefused
-from ..identity import QlikIdentity
-from ..stores.base import QlikSession
 from .request import ProxiedRequest
-from .upstream import Upstream
-from .ws_client import connect_no_redirects, hang_up, quiet_logger
+from .route import Route
+from .session import ForwardingSession
+from .ws_client import connect_relay, hang_up, quiet_logger
 from .ws_relay import browser_to_upstream, close_browser, run_relay
-
-if TYPE_CHECKING:
-    from ..core import QlikSSO
 
 __all__ = ["forward_websocket"]
 
@@ -47,15 +38,15 @@ class _SessionGone(Exception):
 
 
 async def forward_websocket(
-    sso: QlikSSO,
-    upstream: Upstream,
+    route: Route,
+    session: ForwardingSession,
     req: ProxiedRequest,
-    identity: QlikIdentity,
     receive: Receive,
     send: Send,
 ) -> None:
-    session = await sso.session_for(identity, upstream, req.host)
-    session, up = await _connect(sso, upstream, req, identity, session)
+    """Connect to Qlik with `session`, accept the browser, relay until either side closes."""
+    await session.open()
+    up = await _connect(route, session, req)
     try:
         await send({"type": "websocket.accept", "subprotocol": up.subprotocol})
     except BaseException:
@@ -63,136 +54,54 @@ async def forward_websocket(
         hang_up(up)
         raise
     try:
-        await _relay(sso, upstream, identity, session, up, receive, send)
+        await _relay(session, up, receive, send)
     except _SessionGone:
         # Renew once and reconnect; the browser only ever sees the working socket.
-        session = await sso.renew(identity, upstream, req.host, session)
-        session, up = await _connect(sso, upstream, req, identity, session)
-        try:
-            await _relay(sso, upstream, identity, session, up, receive, send, first=False)
-        except _SessionGone:  # pragma: no cover - _relay(first=False) never raises it
-            raise
-
-
-async def _csrf_token(
-    sso: QlikSSO,
-    upstream: Upstream,
-    req: ProxiedRequest,
-    identity: QlikIdentity,
-    session: QlikSession,
-) -> tuple[QlikSession, str | None]:
-    """The session's `qlik-csrf-token` (Qlik's Nov-2024 WebSocket rule), fetched once per session.
-
-    Asking for it is also a cheap probe of the session: when Qlik re-authenticates the user by
-    header and issues a new cookie we adopt it; when it redirects to its login, we renew once.
-    """
-    cached = upstream.cached_csrf_token(session.cookie_value)
-    if cached is not None:
-        return session, cached
-    # Concurrent sockets of one session share one probe: Qlik logs a user whose session it forgot
-    # in again by header on *every* probe, and five at once exhaust its parallel-session cap.
-    key = session.cookie_value
-    probe = upstream.csrf_probes.get(key)
-    if probe is None:
-        probe = asyncio.create_task(_fetch_csrf_token(sso, upstream, req, identity, session))
-        upstream.csrf_probes[key] = probe
-        probe.add_done_callback(lambda _t: upstream.csrf_probes.pop(key, None))
-    # shield: a browser that goes away must not cancel the probe other sockets wait for.
-    return await asyncio.shield(probe)
-
-
-async def _fetch_csrf_token(
-    sso: QlikSSO,
-    upstream: Upstream,
-    req: ProxiedRequest,
-    identity: QlikIdentity,
-    session: QlikSession,
-) -> tuple[QlikSession, str | None]:
-    for attempt in (1, 2):
-        base, headers = upstream.personal_api(identity, session, req.host)
-        try:
-            response = await upstream.client.get(base + "csrftoken", headers=headers)
-        except httpx.TimeoutException as exc:
-            raise QlikTimeout("Qlik did not answer qps/csrftoken in time") from exc
-        except httpx.TransportError as exc:
-            raise QlikUnavailable(f"Qlik unreachable at {upstream.target.url}") from exc
-        if response.status_code in (301, 302, 303, 307, 308) and attempt == 1:
-            session = await sso.renew(identity, upstream, req.host, session)
-            continue
-        renewed = session_cookie_from(response.headers.get_list("set-cookie"), session.cookie_name)
-        if renewed is not None and renewed != session.cookie_value:
-            session = await sso.adopt(identity, upstream, session, renewed, req.host)
-            if session.cookie_value != renewed:
-                # Qlik's answer belongs to a spare session (now ended): ask again with the kept one.
-                if attempt == 1:
-                    continue
-                return session, None
-        token: str | None = response.headers.get("qlik-csrf-token")
-        if response.status_code != 200 or not token:
-            # Qlik releases before November 2024 have no CSRF endpoint and need no token.
-            return session, None
-        upstream.remember_csrf_token(session.cookie_value, token)
-        return session, token
-    return session, None
+        await session.renew()
+        up = await _connect(route, session, req)
+        await _relay(session, up, receive, send, first=False)
 
 
 async def _connect(
-    sso: QlikSSO,
-    upstream: Upstream,
-    req: ProxiedRequest,
-    identity: QlikIdentity,
-    session: QlikSession,
-    *,
-    retry: bool = True,
-) -> tuple[QlikSession, ClientConnection]:
-    cached = upstream.cached_csrf_token(session.cookie_value) is not None
-    session, token = await _csrf_token(sso, upstream, req, identity, session)
+    route: Route, session: ForwardingSession, req: ProxiedRequest, *, retry: bool = True
+) -> ClientConnection:
+    token = await session.websocket_token()
     query = req.upstream_query(websocket=True)
     if token is not None:
         query += (b"&" if query else b"?") + b"qlik-csrf-token=" + token.encode("ascii")
-    headers = sso.header_policy.upstream_headers(
+    headers = route.header_policy.upstream_headers(
         req.headers,
-        host=req.upstream_host(upstream),
-        added=upstream.target.auth.upstream_headers(identity),
-        session_cookie=session.cookie_header().encode("latin-1"),
-        forwarded_for=req.forwarded_for(sso.trusted_proxies),
+        host=req.upstream_host(route.host_header),
+        added=session.identity_headers(),
+        session_cookie=session.cookie_header(),
+        forwarded_for=req.forwarded_for(route.trusted_proxies),
         forwarded_proto=(b"https" if req.scheme in ("wss", "https") else b"http"),
         keep_content_length=False,
     )
     host = headers[0][1].decode("latin-1")
     extra = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in headers[1:]]
-    subprotocols = _subprotocols(req)
-    scheme = "wss" if upstream.target.is_https else "ws"
-    path = (upstream.upstream_raw_path(req.sub_path) + query).decode("ascii")
+    scheme = "wss" if route.is_https else "ws"
+    path = route.base_path + req.sub_path + query.decode("ascii")
     # The URI carries the Host Qlik must see; host/port say where to actually connect.
     uri = f"{scheme}://{host}{path}"
-    ssl_arg: ssl.SSLContext | None = upstream.ssl_context
+    tls = route.ssl_context
     try:
-        connection = await connect_no_redirects(
+        return await connect_relay(
             uri,
-            host=upstream.host,
-            port=upstream.port,
-            ssl=ssl_arg,
-            server_hostname=upstream.host if ssl_arg is not None else None,
-            additional_headers=extra,
-            subprotocols=subprotocols,  # type: ignore[arg-type]
-            compression=None,
-            max_size=None,
-            max_queue=16,
-            ping_interval=None,
-            open_timeout=upstream.target.timeouts.websocket_open,
-            close_timeout=5,
-            user_agent_header=None,
-            proxy=None,
+            headers=extra,
+            subprotocols=_subprotocols(req),
+            open_timeout=route.websocket_open_timeout,
             logger=_UPSTREAM_LOGGER,
+            host=route.host,
+            port=route.port,
+            ssl=tls,
+            server_hostname=route.host if tls is not None else None,
         )
     except InvalidStatus as exc:
         status = exc.response.status_code
-        if status in (401, 403) and cached and retry:
-            # A restarted Qlik forgot the session and the token we cached for it: fetch the token
-            # again (that probes and renews the session) and retry once.
-            upstream.forget_csrf_token(session.cookie_value)
-            return await _connect(sso, upstream, req, identity, session, retry=False)
+        if status in (401, 403) and retry and await session.handshake_refused():
+            # A restarted Qlik forgot the session and the token we cached for it.
+            return await _connect(route, session, req, retry=False)
         if status in (401, 403):
             raise RequestRefused(
                 "Qlik refused the WebSocket (origin not in the virtual proxy's host allow list, "
@@ -204,9 +113,8 @@ async def _connect(
         raise QlikTimeout("Qlik did not complete the WebSocket handshake in time") from exc
     except (OSError, InvalidHandshake) as exc:
         raise QlikUnavailable(
-            f"Qlik WebSocket unreachable at {upstream.target.url} ({type(exc).__name__})"
+            f"Qlik WebSocket unreachable at {route.origin} ({type(exc).__name__})"
         ) from exc
-    return session, connection
 
 
 def _subprotocols(req: ProxiedRequest) -> list[str] | None:
@@ -240,10 +148,7 @@ def _notice(data: str) -> str | None:
 
 
 async def _relay(
-    sso: QlikSSO,
-    upstream: Upstream,
-    identity: QlikIdentity,
-    session: QlikSession,
+    session: ForwardingSession,
     up: ClientConnection,
     receive: Receive,
     send: Send,
@@ -269,7 +174,7 @@ async def _relay(
                             raise _SessionGone
                         if notice in ("OnSessionClosed", "OnSessionTimedOut", "mustAuthenticate"):
                             # The next request of this user gets a fresh session.
-                            await sso.forget(identity, upstream, session)
+                            await session.ended()
                     seen_first = True
                     await send({"type": "websocket.send", "text": data})
                 else:

@@ -2,6 +2,7 @@
 
 - `connect_no_redirects`: websockets' `connect` follows redirects by default; a 302 during the
   handshake (Qlik's redirect to its login, an app's to its own) is an answer to act on, not to follow.
+  `connect_relay` opens it the way a relay needs it.
 - `quiet_logger`: websockets logs every handshake header at DEBUG, the session cookie and identity
   header included; the adapter drops DEBUG and keeps the rest.
 - `wire_close_code`: close codes that must not be sent on the wire (RFC 6455 §7.4.1) mapped to ones
@@ -14,10 +15,13 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Sequence
+from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
+from websockets.typing import Subprotocol
 
-__all__ = ["connect_no_redirects", "hang_up", "quiet_logger", "wire_close_code"]
+__all__ = ["connect_no_redirects", "connect_relay", "hang_up", "quiet_logger", "wire_close_code"]
 
 _RESERVED_CLOSE = {1005: 1000, 1006: 1011, 1015: 1011}
 
@@ -42,6 +46,36 @@ class connect_no_redirects(connect):  # lower case: used like the `connect` it e
 
     def process_redirect(self, exc: Exception) -> Exception | str:
         return exc
+
+
+def connect_relay(
+    uri: str,
+    *,
+    headers: Sequence[tuple[str, str]],
+    subprotocols: Sequence[str] | None,
+    open_timeout: float,
+    logger: logging.LoggerAdapter,  # type: ignore[type-arg]
+    **where: Any,
+) -> connect_no_redirects:
+    """The upstream socket of a relay: frames pass as they are (no compression, no size limit:
+    Qlik layouts can be many MiB), no pings of our own (the browser's pass through), a short
+    queue (back-pressure reaches the sender), no `User-Agent` of ours, no proxy from the
+    environment. `where` is websockets' `host`/`port`/`ssl`/`server_hostname`, when given."""
+    return connect_no_redirects(
+        uri,
+        additional_headers=list(headers),
+        subprotocols=[Subprotocol(p) for p in subprotocols] if subprotocols else None,
+        compression=None,
+        max_size=None,
+        max_queue=16,
+        ping_interval=None,
+        open_timeout=open_timeout,
+        close_timeout=5,
+        user_agent_header=None,
+        proxy=None,
+        logger=logger,
+        **where,
+    )
 
 
 def hang_up(up: ClientConnection) -> None:

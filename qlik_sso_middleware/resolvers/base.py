@@ -22,12 +22,14 @@ from ..identity import QlikIdentity
 __all__ = [
     "CallableResolver",
     "ChainResolver",
+    "HeaderTrustingResolver",
     "Resolution",
     "Resolved",
     "Resolver",
     "ResolverLike",
     "ScopeUserResolver",
     "as_resolver",
+    "trusted_headers",
 ]
 
 
@@ -47,6 +49,22 @@ class Resolver(Protocol):
     """Turns a request into a Qlik identity, or `None` when nobody is logged in."""
 
     async def resolve(self, conn: HTTPConnection) -> Resolution: ...
+
+
+@runtime_checkable
+class HeaderTrustingResolver(Resolver, Protocol):
+    """A resolver that believes a request header (an authenticating proxy's).
+
+    `trusted_headers` names those headers: they are Qlik's business no more than the browser's, so
+    the middleware strips them, in every spelling, from every request it forwards.
+    """
+
+    trusted_headers: tuple[str, ...]
+
+
+def trusted_headers(resolver: Resolver) -> tuple[str, ...]:
+    """The headers `resolver` trusts for identity (none for most resolvers)."""
+    return resolver.trusted_headers if isinstance(resolver, HeaderTrustingResolver) else ()
 
 
 ResolverLike: TypeAlias = Resolver | Callable[[HTTPConnection], Resolution | Awaitable[Resolution]]
@@ -129,7 +147,7 @@ class ChainResolver:
             raise ConfigurationError("needs at least one resolver", field="resolvers")
         self._resolvers = [as_resolver(r) for r in resolvers]
         self.trusted_headers: tuple[str, ...] = tuple(
-            h for r in self._resolvers for h in getattr(r, "trusted_headers", ())
+            h for r in self._resolvers for h in trusted_headers(r)
         )
 
     async def resolve(self, conn: HTTPConnection) -> Resolution:

@@ -15,7 +15,7 @@ from starlette.requests import HTTPConnection
 
 from ..errors import ConfigurationError
 from ..identity import QlikIdentity
-from .base import Resolution, Resolved, ResolverLike, as_resolver
+from .base import Resolution, Resolved, ResolverLike, as_resolver, trusted_headers
 
 __all__ = ["Tenant", "TenantResolver", "tenant_from_host", "tenant_from_subdomain"]
 
@@ -61,7 +61,7 @@ class TenantResolver:
         self._tenants = {k.lower(): v for k, v in tenants.items()}
         self._directories = {t.user_directory.lower() for t in tenants.values()}
         self._user = as_resolver(user)
-        self.trusted_headers: tuple[str, ...] = tuple(getattr(self._user, "trusted_headers", ()))
+        self.trusted_headers: tuple[str, ...] = trusted_headers(self._user)
         self._tenant_of = tenant_of
 
     async def resolve(self, conn: HTTPConnection) -> Resolution:

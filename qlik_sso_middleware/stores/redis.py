@@ -20,14 +20,16 @@ Index entries are removed lazily (by `keys_for_user`, with a compare-and-delete)
 Failure behaviour: any Redis error or timeout becomes `StoreUnavailable` naming the server (never a
 password); nothing falls back to per-process sessions. The client's pool reconnects by itself once
 Redis is back, so there is no state to reset.
+
+Longer than most modules on purpose: one class carries the whole store contract (get, set,
+delete, the per-user index, the lock) against plain Redis, Sentinel and Cluster; what goes on the
+wire (Lua scripts, encoding) is in `_redis_wire.py`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import inspect
-import json
 import logging
 import secrets
 import time
@@ -35,7 +37,6 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from typing import Any
-from urllib.parse import urlsplit
 
 import redis.asyncio as aioredis
 import redis.exceptions
@@ -45,6 +46,18 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
 from ..errors import ConfigurationError, StoreUnavailable
+from ._redis_wire import (
+    GET_SLIDING,
+    INDEX_PRUNE,
+    INDEX_TOUCH,
+    RELEASE,
+    RedisClient,
+    decode_session,
+    describe_client,
+    describe_url,
+    encode_session,
+    key_digest,
+)
 from ._sealing import Sealer
 from .base import QlikSession
 
@@ -52,49 +65,8 @@ __all__ = ["RedisSessionStore", "Sealer"]
 
 logger = logging.getLogger(__name__)
 
-RedisClient = aioredis.Redis | RedisCluster
-
-# GET that slides the key's TTL by the ttl written in front of the value, in one round trip.
-_GET_SLIDING = """
-local v = redis.call('GET', KEYS[1])
-if not v then return false end
-local sep = string.find(v, ':', 1, true)
-local ttl = sep and tonumber(string.sub(v, 1, sep - 1))
-if ttl and ttl > 0 then redis.call('PEXPIRE', KEYS[1], ttl) end
-return v
-"""
-
-# Optionally add an index entry, then extend (never shorten) the index TTL to ARGV[1] ms.
-_INDEX_TOUCH = """
-if #ARGV >= 3 then redis.call('HSET', KEYS[1], ARGV[2], ARGV[3]) end
-local cur = redis.call('PTTL', KEYS[1])
-if cur == -2 then return 0 end
-if cur < tonumber(ARGV[1]) then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
-return 1
-"""
-
-# Remove index entries only if they still hold what the caller saw (a concurrent set re-seals).
-_INDEX_PRUNE = """
-local n = 0
-for i = 1, #ARGV, 2 do
-  if redis.call('HGET', KEYS[1], ARGV[i]) == ARGV[i + 1] then
-    n = n + redis.call('HDEL', KEYS[1], ARGV[i])
-  end
-end
-return n
-"""
-
-# Release a lock only if it is still ours: after lock_timeout another owner may hold it.
-_RELEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-"""
 
 _TOUCH_MEMORY = 10_000
-
-
-def _digest(value: str) -> str:
-    return hashlib.sha256(value.encode("utf-8")).hexdigest()[:32]
 
 
 def _positive(name: str, value: float, *, allow_zero: bool = False) -> float:
@@ -103,55 +75,6 @@ def _positive(name: str, value: float, *, allow_zero: bool = False) -> float:
     if value < 0 or (value == 0 and not allow_zero):
         raise ConfigurationError("must be positive", field=name)
     return float(value)
-
-
-def _describe_url(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.scheme == "unix":
-        return f"unix:{parts.path}"
-    try:
-        port = parts.port or 6379
-    except ValueError:
-        port = 6379
-    return f"{parts.hostname or 'localhost'}:{port}"
-
-
-def _describe_client(client: RedisClient) -> str:
-    if isinstance(client, RedisCluster):
-        # Before the first command only the startup nodes are known.
-        nodes = sorted(client.nodes_manager.startup_nodes)
-        return f"cluster via {nodes[0]}" if nodes else "cluster"
-    pool = client.connection_pool
-    service = getattr(pool, "service_name", None)
-    if service:
-        return f"Sentinel service {service!r}"
-    kwargs = pool.connection_kwargs
-    if kwargs.get("path"):
-        return f"unix:{kwargs['path']}"
-    return f"{kwargs.get('host', 'localhost')}:{kwargs.get('port', 6379)}"
-
-
-def _encode_session(session: QlikSession) -> bytes:
-    doc = {
-        "n": session.cookie_name,
-        "v": session.cookie_value,
-        "u": session.user_key,
-        "c": session.created_at,
-    }
-    return json.dumps(doc, separators=(",", ":")).encode("utf-8")
-
-
-def _decode_session(data: bytes) -> QlikSession | None:
-    try:
-        doc = json.loads(data)
-        session = QlikSession(
-            cookie_name=doc["n"], cookie_value=doc["v"], user_key=doc["u"], created_at=doc["c"]
-        )
-    except (ValueError, KeyError, TypeError):
-        return None
-    if not all(isinstance(v, str) for v in (doc["n"], doc["v"], doc["u"])):
-        return None
-    return session
 
 
 class RedisSessionStore:
@@ -218,7 +141,7 @@ class RedisSessionStore:
         if isinstance(url_or_client, str):
             self._client = self._connect(url_or_client, pool_options)
             self._owns_client = True
-            self._target = _describe_url(url_or_client)
+            self._target = describe_url(url_or_client)
         elif isinstance(url_or_client, aioredis.Redis | RedisCluster):
             for name, value in pool_options.items():
                 if value is not None:
@@ -228,17 +151,17 @@ class RedisSessionStore:
                     )
             self._client = url_or_client
             self._owns_client = False
-            self._target = _describe_client(url_or_client)
+            self._target = describe_client(url_or_client)
         else:
             raise ConfigurationError(
                 "must be a redis:// URL, a redis.asyncio.Redis or a RedisCluster, "
                 f"not {type(url_or_client).__name__}",
                 field="url_or_client",
             )
-        self._get_sliding = self._client.register_script(_GET_SLIDING)
-        self._index_touch = self._client.register_script(_INDEX_TOUCH)
-        self._index_prune = self._client.register_script(_INDEX_PRUNE)
-        self._release = self._client.register_script(_RELEASE)
+        self._get_sliding = self._client.register_script(GET_SLIDING)
+        self._index_touch = self._client.register_script(INDEX_TOUCH)
+        self._index_prune = self._client.register_script(INDEX_PRUNE)
+        self._release = self._client.register_script(RELEASE)
         self._local_locks: dict[str, asyncio.Lock] = {}
         # index key -> (clock time, ttl ms) of this process's last index extension (see `get`).
         self._touched: OrderedDict[str, tuple[float, int]] = OrderedDict()
@@ -287,7 +210,7 @@ class RedisSessionStore:
         return f"{self._prefix}s:{{{digest}}}"
 
     def _index_key(self, user_key: str) -> str:
-        return f"{self._prefix}u:{{{_digest(user_key)}}}"
+        return f"{self._prefix}u:{{{key_digest(user_key)}}}"
 
     # -- Redis calls ---------------------------------------------------------------------------
 
@@ -311,13 +234,13 @@ class RedisSessionStore:
 
     async def get(self, key: str) -> QlikSession | None:
         """The live session for `key`, sliding its TTL; `None` if absent, expired or unsealable."""
-        rkey = self._session_key(_digest(key))
+        rkey = self._session_key(key_digest(key))
         raw: bytes | None = await self._run(self._get_sliding(keys=[rkey]))
         if not raw:
             return None
         ttl_text, _, blob = raw.partition(b":")
         data = self._sealer.open(rkey, blob)
-        session = None if data is None else _decode_session(data)
+        session = None if data is None else decode_session(data)
         if session is None:
             return None
         try:
@@ -336,21 +259,21 @@ class RedisSessionStore:
         if ttl <= 0:
             raise ValueError("ttl must be positive")
         ttl_ms = max(1, round(ttl * 1000))
-        digest = _digest(key)
+        digest = key_digest(key)
         rkey = self._session_key(digest)
         await self._index_add(key, session.user_key, ttl_ms)
-        value = f"{ttl_ms}:".encode() + self._sealer.seal(rkey, _encode_session(session))
+        value = f"{ttl_ms}:".encode() + self._sealer.seal(rkey, encode_session(session))
         await self._run(self._client.set(rkey, value, px=ttl_ms))
 
     async def delete(self, key: str) -> QlikSession | None:
         """Remove `key`; return the session that was there, if it could be opened."""
-        rkey = self._session_key(_digest(key))
+        rkey = self._session_key(key_digest(key))
         raw: bytes | None = await self._run(self._client.getdel(rkey))
         if not raw:
             return None
         _, _, blob = raw.partition(b":")
         data = self._sealer.open(rkey, blob)
-        return None if data is None else _decode_session(data)
+        return None if data is None else decode_session(data)
 
     async def keys_for_user(self, user_key: str) -> list[str]:
         """Every live key of `user_key`, written by any instance; prunes entries of dead keys."""
@@ -396,7 +319,7 @@ class RedisSessionStore:
             except TimeoutError:
                 raise self._lock_timeout_error() from None
             try:
-                rkey = f"{self._prefix}l:{{{_digest(key)}}}"
+                rkey = f"{self._prefix}l:{{{key_digest(key)}}}"
                 token = secrets.token_hex(16)
                 while not await self._run(self._client.set(rkey, token, nx=True, px=self._lock_ms)):
                     remaining = deadline - loop.time()
@@ -450,7 +373,7 @@ class RedisSessionStore:
 
     async def _index_add(self, key: str, user_key: str, ttl_ms: int) -> None:
         # Rewriting the entry (not only the TTL) also heals an index lost while sessions lived.
-        digest = _digest(key)
+        digest = key_digest(key)
         ikey = self._index_key(user_key)
         sealed_key = self._sealer.seal(f"{ikey}\x00{digest}", key.encode("utf-8"))
         await self._run(self._index_touch(keys=[ikey], args=[2 * ttl_ms, digest, sealed_key]))

@@ -9,8 +9,8 @@ import httpx
 
 from qlik_sso_middleware.auth._qps import QPSSettings
 from qlik_sso_middleware.auth.base import LoginContext
-from qlik_sso_middleware.proxy.upstream import NoCookieJar
 from qlik_sso_middleware.testing import QlikSimulator
+from qlik_sso_middleware.upstream import NoCookieJar
 
 
 def qps_settings(sim: QlikSimulator, prefix: str, *, pfx: bool = False) -> QPSSettings:

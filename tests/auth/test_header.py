@@ -15,8 +15,8 @@ from qlik_sso_middleware import (
     QlikUnavailable,
 )
 from qlik_sso_middleware.auth.base import LoginContext
-from qlik_sso_middleware.proxy.upstream import NoCookieJar
 from qlik_sso_middleware.testing import QlikSimulator, VirtualProxy
+from qlik_sso_middleware.upstream import NoCookieJar
 
 ALICE = QlikIdentity("ACME", "alice")
 

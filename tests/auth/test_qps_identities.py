@@ -19,8 +19,8 @@ from qlik_sso_middleware.auth._qps import QPSSettings
 from qlik_sso_middleware.auth.base import LoginContext
 from qlik_sso_middleware.auth.session_api import SessionApiAuth
 from qlik_sso_middleware.identity import QlikIdentity
-from qlik_sso_middleware.proxy.upstream import NoCookieJar
 from qlik_sso_middleware.testing import SimulatorThread, VirtualProxy
+from qlik_sso_middleware.upstream import NoCookieJar
 
 _TEXT = st.text(
     alphabet=st.characters(

@@ -24,8 +24,8 @@ from websockets.asyncio.client import connect
 from qlik_sso_middleware import QlikIdentity
 from qlik_sso_middleware.cli import main
 from qlik_sso_middleware.config import load_config
-from qlik_sso_middleware.handoff import Handoff
-from qlik_sso_middleware.serve import build_serve_app
+from qlik_sso_middleware.serve.app import build_serve_app
+from qlik_sso_middleware.serve.handoff import Handoff
 from qlik_sso_middleware.testing import DEMO_APPS, QlikSimulator
 from tests.servers import serve
 

@@ -20,8 +20,8 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from qlik_sso_middleware.config import load_config
-from qlik_sso_middleware.handoff import Handoff
-from qlik_sso_middleware.serve import build_serve_app
+from qlik_sso_middleware.serve.app import build_serve_app
+from qlik_sso_middleware.serve.handoff import Handoff
 from qlik_sso_middleware.testing import DEMO_APPS, QlikSimulator
 from tests.cli.test_serve import ALICE, KEY, config_text
 from tests.servers import free_port, serve

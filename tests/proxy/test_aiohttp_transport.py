@@ -1,4 +1,5 @@
-"""`AiohttpTransport` against a raw loopback HTTP server that records the exact bytes it receives.
+"""`AiohttpEngine` (over an `AiohttpTransport`'s pool) against a raw loopback HTTP server that records
+the exact bytes it receives.
 
 The server is a plain asyncio socket server, so the tests see what goes on the wire: the URL and
 headers byte for byte, no cookie jar, no automatic headers, how bodies are framed, and which
@@ -16,9 +17,15 @@ from pathlib import Path
 import httpx
 import pytest
 
-from qlik_sso_middleware.proxy.aiohttp_transport import AiohttpTransport
+from qlik_sso_middleware.errors import QlikTimeout, QlikUnavailable
+from qlik_sso_middleware.proxy.aiohttp_transport import AiohttpEngine, AiohttpTransport
+from qlik_sso_middleware.proxy.engine import Timeouts
 
 from .raw_server import RawServer, ok, server_tls_files
+
+
+def _engine(transport: AiohttpTransport, read: float = 300.0) -> AiohttpEngine:
+    return AiohttpEngine(transport, Timeouts(read=read))
 
 
 @pytest.fixture
@@ -31,12 +38,11 @@ async def transport() -> AsyncIterator[AiohttpTransport]:
 async def test_url_and_headers_go_out_byte_for_byte(transport: AiohttpTransport) -> None:
     async with RawServer(ok()) as server:
         url = f"http://127.0.0.1:{server.port}/sso/a%7Eb/c%41?x=%2F&y=a+b"
-        response = await transport.stream(
+        response = await _engine(transport).stream(
             "GET",
             url,
             [(b"host", b"app.example.com"), (b"x-custom", b"Value With Case")],
             None,
-            httpx.Timeout(5.0),
         )
         assert await response.read() == b"hello"
         await response.aclose()
@@ -56,8 +62,11 @@ async def test_cookies_set_by_the_upstream_are_never_sent_back(
     reply = ok(extra=b"set-cookie: X-Qlik-Session=alice-secret; Path=/\r\n")
     async with RawServer(reply) as server:
         for _ in range(2):
-            response = await transport.stream(
-                "GET", f"http://127.0.0.1:{server.port}/", [], None, httpx.Timeout(5.0)
+            response = await _engine(transport).stream(
+                "GET",
+                f"http://127.0.0.1:{server.port}/",
+                [],
+                None,
             )
             assert response.header_values(b"set-cookie") == [b"X-Qlik-Session=alice-secret; Path=/"]
             await response.read()
@@ -71,12 +80,11 @@ async def test_streamed_body_keeps_a_given_content_length(transport: AiohttpTran
             yield part
 
     async with RawServer(ok()) as server:
-        response = await transport.stream(
+        response = await _engine(transport).stream(
             "POST",
             f"http://127.0.0.1:{server.port}/up",
             [(b"content-length", b"7")],
             body(),
-            httpx.Timeout(5.0),
         )
         await response.read()
         await response.aclose()
@@ -90,8 +98,11 @@ async def test_streamed_body_without_length_is_chunked(transport: AiohttpTranspo
             yield part
 
     async with RawServer(ok()) as server:
-        response = await transport.stream(
-            "POST", f"http://127.0.0.1:{server.port}/up", [], body(), httpx.Timeout(5.0)
+        response = await _engine(transport).stream(
+            "POST",
+            f"http://127.0.0.1:{server.port}/up",
+            [],
+            body(),
         )
         await response.read()
         await response.aclose()
@@ -107,8 +118,11 @@ async def test_chunked_response_is_relayed_whole(transport: AiohttpTransport) ->
         )
 
     async with RawServer(reply) as server:
-        response = await transport.stream(
-            "GET", f"http://127.0.0.1:{server.port}/", [], None, httpx.Timeout(5.0)
+        response = await _engine(transport).stream(
+            "GET",
+            f"http://127.0.0.1:{server.port}/",
+            [],
+            None,
         )
         assert b"".join([c async for c in response.chunks()]) == b"abcdefg"
         await response.aclose()
@@ -120,12 +134,12 @@ async def test_a_half_read_response_does_not_return_its_connection(
     big = b"x" * 1_000_000
     async with RawServer(ok(big)) as server:
         url = f"http://127.0.0.1:{server.port}/"
-        response = await transport.stream("GET", url, [], None, httpx.Timeout(5.0))
+        response = await _engine(transport).stream("GET", url, [], None)
         async for _ in response.chunks():
             break
         await response.aclose()
         for _ in range(2):  # fully read: the connection is reused
-            response = await transport.stream("GET", url, [], None, httpx.Timeout(5.0))
+            response = await _engine(transport).stream("GET", url, [], None)
             assert await response.read() == big
             await response.aclose()
     assert server.connections == 2
@@ -144,14 +158,18 @@ async def test_httpx_client_api_works_through_it() -> None:
     assert server.bodies == [b"body"]
 
 
-async def test_refused_connection_is_an_httpx_connect_error(transport: AiohttpTransport) -> None:
+async def test_refused_connection_is_qlik_unavailable(transport: AiohttpTransport) -> None:
     async with RawServer(ok()) as server:
         port = server.port
-    with pytest.raises(httpx.ConnectError):
-        await transport.stream("GET", f"http://127.0.0.1:{port}/", [], None, httpx.Timeout(5.0))
+    with pytest.raises(QlikUnavailable) as info:
+        await _engine(transport).stream("GET", f"http://127.0.0.1:{port}/?token=secret", [], None)
+    # Translated once, at the engine: the origin and aiohttp's error class, never the query.
+    assert isinstance(info.value.__cause__, OSError)
+    assert f"127.0.0.1:{port}" in info.value.message
+    assert "secret" not in info.value.message
 
 
-async def test_silent_upstream_is_an_httpx_read_timeout(transport: AiohttpTransport) -> None:
+async def test_silent_upstream_is_a_qlik_timeout(transport: AiohttpTransport) -> None:
     release = asyncio.Event()
 
     async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -163,9 +181,12 @@ async def test_silent_upstream_is_an_httpx_read_timeout(transport: AiohttpTransp
     server = await asyncio.start_server(silent, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
     try:
-        with pytest.raises(httpx.ReadTimeout):
-            await transport.stream(
-                "GET", f"http://127.0.0.1:{port}/", [], None, httpx.Timeout(5.0, read=0.2)
+        with pytest.raises(QlikTimeout):
+            await _engine(transport, read=0.2).stream(
+                "GET",
+                f"http://127.0.0.1:{port}/",
+                [],
+                None,
             )
     finally:
         release.set()
@@ -176,7 +197,7 @@ async def test_closed_transport_refuses_requests() -> None:
     transport = AiohttpTransport()
     await transport.aclose()
     with pytest.raises(RuntimeError):
-        await transport.stream("GET", "http://127.0.0.1:9/", [], None, httpx.Timeout(1.0))
+        await _engine(transport).stream("GET", "http://127.0.0.1:9/", [], None)
 
 
 async def test_tls_verifies_against_the_given_ca_and_sends_the_browser_host(
@@ -186,12 +207,11 @@ async def test_tls_verifies_against_the_given_ca_and_sends_the_browser_host(
     transport = AiohttpTransport(ssl_context=ssl.create_default_context(cafile=str(root)))
     try:
         async with RawServer(ok(), tls=server_tls) as server:
-            response = await transport.stream(
+            response = await _engine(transport).stream(
                 "GET",
                 f"https://127.0.0.1:{server.port}/sso/x",
                 [(b"host", b"app.example.com")],
                 None,
-                httpx.Timeout(5.0),
             )
             assert await response.read() == b"hello"
             await response.aclose()
@@ -211,9 +231,12 @@ async def test_tls_refuses_a_server_the_context_does_not_trust(tmp_path: Path, t
     transport = AiohttpTransport(ssl_context=client_ctx)
     try:
         async with RawServer(ok(), tls=server_tls) as server:
-            with pytest.raises(httpx.ConnectError):
-                await transport.stream(
-                    "GET", f"https://127.0.0.1:{server.port}/", [], None, httpx.Timeout(5.0)
+            with pytest.raises(QlikUnavailable):
+                await _engine(transport).stream(
+                    "GET",
+                    f"https://127.0.0.1:{server.port}/",
+                    [],
+                    None,
                 )
     finally:
         await transport.aclose()

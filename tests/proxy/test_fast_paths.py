@@ -17,16 +17,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from qlik_sso_middleware.errors import RequestRefused
-from qlik_sso_middleware.proxy import paths
+from qlik_sso_middleware.proxy import guards as paths
 from qlik_sso_middleware.proxy.headers import (
     _ALWAYS_STRIPPED,
-    _WEBSOCKET_HANDSHAKE,
     HOP_BY_HOP,
+    WEBSOCKET_HANDSHAKE,
     RequestHeaderPolicy,
     normalise_header_name,
     response_headers,
 )
-from qlik_sso_middleware.proxy.upstream import strip_query_params
+from qlik_sso_middleware.proxy.request import strip_query_params
+from qlik_sso_middleware.target import DEFAULT_BLOCKED
 
 Headers = list[tuple[bytes, bytes]]
 
@@ -59,7 +60,7 @@ def reference_upstream_headers(
         stripped = (
             norm in HOP_BY_HOP
             or norm in _ALWAYS_STRIPPED
-            or norm in _WEBSOCKET_HANDSHAKE
+            or norm in WEBSOCKET_HANDSHAKE
             or norm in policy.identity_headers
             or norm.startswith((b"x-qlik-", b"x-forwarded-", b"proxy-"))
             or norm in tokens
@@ -245,7 +246,7 @@ _RAW_PATH = st.lists(
 @settings(max_examples=1000, deadline=None)
 @given(raw_path=_RAW_PATH)
 def test_path_check_matches_the_reference(raw_path: bytes) -> None:
-    policy = paths.PathPolicy.build("/sso/", paths.DEFAULT_BLOCKED, ())
+    policy = paths.PathPolicy.build("/sso/", DEFAULT_BLOCKED, ())
     expected = reference_refuse_tricks(raw_path)
     try:
         policy.check(raw_path)

@@ -8,6 +8,7 @@ import httpx
 from websockets.asyncio.client import connect
 
 from qlik_sso_middleware import QlikIdentity
+from qlik_sso_middleware.sessions import session_key
 from qlik_sso_middleware.testing import DEMO_APPS, ManualClock, QlikSimulator, VirtualProxy
 
 from ..apps import build_app
@@ -57,7 +58,7 @@ async def test_session_closed_notice_drops_the_cached_session(simulator: QlikSim
                 )
             notice = json.loads(await ws.recv())
             assert notice["method"] == "OnSessionClosed"
-        key = sso.session_key(sso.upstreams[0], QlikIdentity("ACME", "alice"))
+        key = session_key(sso.upstreams[0], QlikIdentity("ACME", "alice"))
         assert await sso.store.get(key) is None
 
 

@@ -16,8 +16,9 @@ from hypothesis import strategies as st
 
 from qlik_sso_middleware.errors import InvalidIdentity, RequestRefused
 from qlik_sso_middleware.identity import MAX_PART_LENGTH, QlikIdentity
+from qlik_sso_middleware.proxy.guards import PathPolicy
 from qlik_sso_middleware.proxy.headers import RequestHeaderPolicy, normalise_header_name
-from qlik_sso_middleware.proxy.paths import DEFAULT_BLOCKED, PathPolicy
+from qlik_sso_middleware.target import DEFAULT_BLOCKED
 from qlik_sso_middleware.testing import QlikSimulator, VirtualProxy
 
 from ..apps import build_app

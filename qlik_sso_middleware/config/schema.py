@@ -18,32 +18,22 @@
 Every section is a frozen dataclass below; its fields are the keys (see docs/cli.md for the full
 table). `load_config(path, env)` validates everything at start-up: unknown keys (with a
 suggestion), wrong types, missing files and bad values are `ConfigurationError`s that name the key
-and the file line or the variable. `build_sso(config)` turns it into a `QlikSSO`.
+and the file line or the variable. `config.build` turns a configuration into objects.
 Relative file paths in the TOML file are relative to the file's directory.
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from ._config_loader import ENV_PREFIX, RawConfig, Secret, config_error, read_sources, to_section
-from .auth.base import AuthStrategy
-from .auth.header import HeaderAuth
-from .errors import ConfigurationError, InvalidIdentity
-from .identity import QlikIdentity
-from .target import QlikTarget, Timeouts
-
-if TYPE_CHECKING:
-    from .auth._qps import QPSSettings
-    from .core import QlikSSO
-    from .resolvers.base import Resolver
-    from .stores.base import SessionStore
+from ..errors import ConfigurationError, InvalidIdentity
+from ..identity import QlikIdentity
+from .loader import ENV_PREFIX, RawConfig, Secret, config_error, read_sources, to_section
 
 __all__ = [
     "AppSection",
@@ -58,12 +48,6 @@ __all__ = [
     "Secret",
     "ServeSection",
     "StoreSection",
-    "build_auth",
-    "build_qps_settings",
-    "build_resolver",
-    "build_sso",
-    "build_store",
-    "build_target",
     "load_config",
 ]
 
@@ -296,154 +280,7 @@ def _validate(config: QlikSSOConfig) -> None:
             QlikIdentity.parse(config.check.test_user)
         except InvalidIdentity as exc:
             raise config.error("check.test_user", str(exc)) from None
-    for name, section in (("qps", config.qps),):
-        for key in ("root", "client_cert", "client_key", "pfx"):
-            value = getattr(section, key)
-            if value is not None and not Path(value).is_file():
-                raise config.error(f"{name}.{key}", f"file not found: {value}")
-
-
-@contextlib.contextmanager
-def _located(
-    config: QlikSSOConfig, section: str, fields: Mapping[str, str] | None = None
-) -> Iterator[None]:
-    """Re-raise a constructor's `ConfigurationError(field=...)` at the key's file line."""
-    try:
-        yield
-    except ConfigurationError as exc:
-        if exc.field is not None and "." in exc.field:
-            raise  # already located
-        if exc.field is None:
-            key = section
-        else:
-            key = (fields or {}).get(exc.field) or f"{section}.{exc.field}"
-        message = exc.message.split(": ", 1)[1] if exc.field else exc.message
-        raise config.error(key, message, type(exc)) from None  # CertificateError stays one
-
-
-def build_qps_settings(config: QlikSSOConfig) -> QPSSettings:
-    """`QPSSettings` from `[qps]` (prefix from `[qlik]`)."""
-    from .auth._qps import QPSSettings
-
-    qps = config.qps
-    if qps.api_url is None:
-        raise config.error("qps.api_url", "is required for the QPS API")
-    with _located(config, "qps", {"prefix": "qlik.prefix"}):
-        return QPSSettings(
-            api_url=qps.api_url,
-            root=qps.root,
-            prefix=config.qlik.prefix,
-            client_cert=qps.client_cert,
-            client_key=qps.client_key,
-            client_key_password=_reveal(qps.client_key_password),
-            pfx=qps.pfx,
-            pfx_password=_reveal(qps.pfx_password),
-            server_name=qps.server_name,
-            timeout=qps.timeout,
-        )
-
-
-def build_auth(config: QlikSSOConfig) -> AuthStrategy:
-    """The `[auth]` strategy (QPS strategies load the certificates here)."""
-    auth = config.auth
-    if auth.strategy == "header":
-        with _located(config, "auth"):
-            return HeaderAuth(
-                auth.header_name,
-                static_user_directory=auth.static_user_directory,
-                pattern=auth.pattern,
-            )
-    settings = build_qps_settings(config)
-    scope: Any = auth.logout_scope
-    with _located(config, "qps"):
-        if auth.strategy == "ticket":
-            from .auth.ticket import TicketAuth
-
-            return TicketAuth(settings, logout_scope=scope)
-        from .auth.session_api import SessionApiAuth
-
-        return SessionApiAuth(settings, logout_scope=scope)
-
-
-def build_target(config: QlikSSOConfig, auth: AuthStrategy | None = None) -> QlikTarget:
-    q = config.qlik
-    timeouts = Timeouts(connect=q.connect_timeout, read=q.read_timeout)
-    assert q.url is not None  # checked by load_config
-    with _located(config, "qlik"):
-        return QlikTarget(
-            q.url,
-            prefix=q.prefix,
-            auth=auth if auth is not None else build_auth(config),
-            cookie_name=q.cookie_name,
-            mount_path=q.mount_path,
-            host_header=q.host_header,
-            verify=q.verify,
-            session_ttl=q.session_ttl,
-            timeouts=timeouts,
-            max_connections=q.max_connections,
-            http_engine=q.http_engine,
-        )
-
-
-def build_store(config: QlikSSOConfig) -> SessionStore:
-    store = config.store
-    if store.kind == "memory":
-        from .stores.memory import MemorySessionStore
-
-        with _located(config, "store"):
-            return MemorySessionStore(max_entries=store.max_entries)
-    try:
-        from .stores.redis import RedisSessionStore
-    except ImportError:
-        raise config.error(
-            "store.kind", "'redis' needs the redis extra: pip install 'qlik-sso-middleware[redis]'"
-        ) from None
-    assert store.url is not None
-    with _located(config, "store"):
-        return RedisSessionStore(
-            store.url.reveal(),
-            sealing_keys=[k.reveal() for k in store.sealing_keys] or None,
-            key_prefix=store.key_prefix,
-        )
-
-
-def build_resolver(config: QlikSSOConfig) -> Resolver | None:
-    """The `[resolver]` of kind `trusted_header`; None for `none` and `handoff` (serve's own)."""
-    r = config.resolver
-    if r.kind != "trusted_header":
-        return None
-    from .resolvers.headers import TrustedHeaderResolver
-
-    with _located(config, "resolver"):
-        return TrustedHeaderResolver(
-            r.header, user_directory=r.user_directory, trusted_networks=r.trusted_networks
-        )
-
-
-def build_sso(config: QlikSSOConfig, *, resolver: Any = None) -> QlikSSO:
-    """A `QlikSSO` from the configuration; `resolver` (code) overrides `[resolver]`."""
-    from .core import QlikSSO
-
-    chosen = resolver if resolver is not None else build_resolver(config)
-    if chosen is None:
-        raise config.error(
-            "resolver.kind",
-            "no resolver: pass resolver=... in code, or set kind = 'trusted_header'",
-        )
-    target = build_target(config)
-    app = config.app
-    with _located(config, "app"):
-        return QlikSSO(
-            target,
-            resolver=chosen,
-            store=build_store(config),
-            allowed_origins=app.allowed_origins,
-            trusted_proxies=app.trusted_proxies,
-            forward_cookies=app.forward_cookies,
-            login_url=app.login_url,
-            allow_missing_origin=app.allow_missing_origin,
-        )
-
-
-def _reveal(secret: Secret | None) -> str | None:
-    return secret.reveal() if secret is not None else None
+    for key in _PATH_KEYS:
+        value = getattr(config.qps, key.split(".")[1])
+        if value is not None and not Path(value).is_file():
+            raise config.error(key, f"file not found: {value}")

@@ -1,4 +1,5 @@
-"""`qlik-sso serve`: the middleware as a standalone reverse proxy, for apps that cannot host ASGI.
+"""`qlik-sso serve`'s ASGI app: the middleware as a standalone reverse proxy, for apps that cannot
+host ASGI.
 
     browser ──> qlik-sso serve ──/sso/...──> Qlik (with the user's Qlik session)
                                └─ anything else ──> the app ([serve].upstream)
@@ -11,7 +12,7 @@ Who the user is comes from `[resolver]`:
 
 Own endpoints: `GET /_qlik_sso/health` (JSON), `GET /_qlik_sso/handoff`, `POST /_qlik_sso/logout`
 (ends the Qlik session and the proxy session; same-origin only), and `[metrics].path` when
-`[metrics] enabled = true` and prometheus-client is installed.
+`[metrics] enabled = true` and prometheus-client is installed. `serve.runner` runs it under uvicorn.
 """
 
 from __future__ import annotations
@@ -19,40 +20,34 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import signal
-import socket
-import sys
-from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
-import uvicorn
 from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from ._app_proxy import AppProxy
-from .config import (
+from ..config import (
     QlikSSOConfig,
     build_auth,
     build_resolver,
     build_store,
     build_target,
-    load_config,
 )
-from .core import QlikSSO
-from .errors import ConfigurationError, QlikError, QlikSSOError
+from ..core import QlikSSO
+from ..errors import ConfigurationError, QlikError, QlikSSOError
+from ..identity import QlikIdentity
+from ..middleware import QlikSSOMiddleware
+from ..responses import respond
+from .app_proxy import AppProxy
 from .handoff import Handoff, HandoffRejected, SessionCookie
-from .identity import QlikIdentity
-from .middleware import QlikSSOMiddleware
-from .responses import respond
 
 if TYPE_CHECKING:
-    from .metrics import QlikMetrics
+    from ..metrics import QlikMetrics
 
-__all__ = ["ServeApp", "build_serve_app", "run_serve_command"]
+__all__ = ["PREFIX", "ServeApp", "build_serve_app"]
 
 logger = logging.getLogger("qlik_sso_middleware.serve")
-_PREFIX = "/_qlik_sso/"
+PREFIX = "/_qlik_sso/"
 
 
 class ServeApp:
@@ -127,18 +122,18 @@ class ServeApp:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")
-        if scope["type"] == "http" and (path.startswith(_PREFIX) or path == self.handoff_path):
+        if scope["type"] == "http" and (path.startswith(PREFIX) or path == self.handoff_path):
             await self._own(scope, receive, send)
             return
         await self.inner(scope, receive, send)
 
     async def _own(self, scope: Scope, receive: Receive, send: Send) -> None:
         path, method = scope["path"], scope["method"]
-        if path == _PREFIX + "health" and method in ("GET", "HEAD"):
+        if path == PREFIX + "health" and method in ("GET", "HEAD"):
             await respond(send, 200, json.dumps({"status": "ok"}).encode(), "application/json")
         elif path == self.handoff_path and method == "GET" and self.handoff is not None:
             await self._handoff(scope, send)
-        elif path == _PREFIX + "logout" and method == "POST":
+        elif path == PREFIX + "logout" and method == "POST":
             await self._logout(scope, send)
         elif path == self.metrics_path and method == "GET" and self.metrics is not None:
             body, content_type = self.metrics.render()
@@ -197,7 +192,7 @@ def build_serve_app(config: QlikSSOConfig) -> ServeApp:
     metrics = None
     if config.metrics.enabled:
         try:
-            from .metrics import QlikMetrics
+            from ..metrics import QlikMetrics
         except ImportError:
             raise config.error(
                 "metrics.enabled",
@@ -205,53 +200,3 @@ def build_serve_app(config: QlikSSOConfig) -> ServeApp:
             ) from None
         metrics = QlikMetrics()
     return ServeApp(config, metrics=metrics)
-
-
-class _Server(uvicorn.Server):
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        # uvicorn's handlers stop gracefully but re-raise the signal afterwards, which would make
-        # the exit status 130/143; a clean stop on SIGINT/SIGTERM is success here (exit 0).
-        originals = {sig: signal.signal(sig, self.handle_exit) for sig in _SIGNALS}
-        try:
-            yield
-        finally:
-            for sig, handler in originals.items():
-                signal.signal(sig, handler)
-
-
-_SIGNALS = (signal.SIGINT, signal.SIGTERM)
-
-
-def run_serve_command(config_path: str | None, *, host: str | None, port: int | None) -> int:
-    """Load, validate, listen; returns 0 after SIGINT/SIGTERM."""
-    config = load_config(config_path)
-    logging.getLogger("qlik_sso_middleware").setLevel(config.logging.level)
-    app = build_serve_app(config)
-    host = host or config.serve.host
-    port = config.serve.port if port is None else port
-    try:
-        sock = socket.create_server((host, port))
-    except OSError as exc:
-        print(f"qlik-sso serve: cannot listen on {host}:{port} ({exc.strerror})", file=sys.stderr)
-        return 1
-    bound = sock.getsockname()[1]
-    server = _Server(
-        uvicorn.Config(
-            app,
-            lifespan="on",
-            ws="websockets-sansio",
-            ws_max_size=512 * 1024 * 1024,
-            log_level="warning",
-            access_log=False,
-            proxy_headers=False,
-        )
-    )
-    mount = app.sso.upstreams[0].target.mount_path
-    print(
-        f"qlik-sso serve: listening on http://{host}:{bound} — Qlik {config.qlik.url} at "
-        f"{mount}, everything else to {config.serve.upstream}; health at {_PREFIX}health",
-        flush=True,
-    )
-    server.run(sockets=[sock])
-    return 0

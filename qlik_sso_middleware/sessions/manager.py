@@ -1,21 +1,22 @@
-"""`SessionManager`: one Qlik session per user, obtained once, shared, renewed when Qlik drops it.
+"""`SessionManager`: the store seen as a cache of Qlik sessions, with single-flight logins.
 
 Single-flight works at two levels: inside a process, concurrent requests of a user share one login
 task (so a failed login reaches every waiter and nothing is cached); across processes, the store's
-lock makes the second process wait and then read the first one's session.
+lock makes the second process wait and then read the first one's session. Logins of all users
+together are bounded by login slots, so a flood of new users cannot take every connection to Qlik
+from the users who already have a session.
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
-from collections.abc import Awaitable, Callable
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
 
-from .stores.base import QlikSession, SessionStore
+from ..errors import ConfigurationError, TooManyLogins
+from ..stores.base import QlikSession, SessionStore
 
 __all__ = ["SessionManager"]
-
-logger = logging.getLogger("qlik_sso_middleware.sessions")
 
 Login = Callable[[], Awaitable[QlikSession]]
 
@@ -25,11 +26,44 @@ class SessionManager:
 
     `ttl` is the sliding lifetime given to the store; keep it a margin under the virtual proxy's
     session inactivity timeout so we never present a cookie Qlik has already forgotten.
+    `max_concurrent_logins` Qlik logins may run at once; one that waits `login_wait` seconds for
+    a slot fails with `TooManyLogins` (503).
     """
 
-    def __init__(self, store: SessionStore) -> None:
+    def __init__(
+        self, store: SessionStore, *, max_concurrent_logins: int = 16, login_wait: float = 10.0
+    ) -> None:
+        if (
+            isinstance(max_concurrent_logins, bool)
+            or not isinstance(max_concurrent_logins, int)
+            or max_concurrent_logins < 1
+        ):
+            raise ConfigurationError("must be an integer >= 1", field="max_concurrent_logins")
+        if (
+            isinstance(login_wait, bool)
+            or not isinstance(login_wait, int | float)
+            or login_wait <= 0
+        ):
+            raise ConfigurationError("must be a positive number of seconds", field="login_wait")
         self.store = store
+        self.login_wait = float(login_wait)
+        self._login_slots = asyncio.Semaphore(max_concurrent_logins)
         self._inflight: dict[str, asyncio.Task[QlikSession]] = {}
+
+    @contextlib.asynccontextmanager
+    async def login_slot(self) -> AsyncIterator[None]:
+        """Hold one of the login slots while a Qlik login runs (`TooManyLogins` after the wait)."""
+        try:
+            async with asyncio.timeout(self.login_wait):
+                await self._login_slots.acquire()
+        except TimeoutError:
+            raise TooManyLogins(
+                f"no login slot free within login_wait={self.login_wait:g}s"
+            ) from None
+        try:
+            yield
+        finally:
+            self._login_slots.release()
 
     async def get(self, key: str) -> QlikSession | None:
         return await self.store.get(key)
@@ -56,6 +90,21 @@ class SessionManager:
             session = await login()
             await self.store.set(key, session, ttl)
             return session
+
+    async def replace(
+        self, key: str, stale: QlikSession, fresh: QlikSession, ttl: float
+    ) -> QlikSession:
+        """Cache `fresh` in place of `stale`, unless another session replaced `stale` first.
+
+        Returns the session now cached: `fresh`, or the one that came first (then `fresh` is
+        spare and the caller ends it).
+        """
+        async with self.store.lock(key):
+            current = await self.store.get(key)
+            if current is None or current.cookie_value in (stale.cookie_value, fresh.cookie_value):
+                await self.store.set(key, fresh, ttl)
+                return fresh
+        return current
 
     async def invalidate(self, key: str, stale: QlikSession) -> None:
         """Drop `stale` unless a concurrent request already replaced it with a fresh session."""

@@ -17,16 +17,18 @@ from urllib.parse import urlsplit
 import httpx
 from starlette.types import Message, Receive, Scope, Send
 
-from ._app_websocket import relay_app_websocket
-from .errors import ConfigurationError
-from .proxy.headers import _WEBSOCKET_HANDSHAKE, HOP_BY_HOP, normalise_header_name
-from .proxy.upstream import NoCookieJar
+from ..errors import ConfigurationError
+from ..proxy.headers import HOP_BY_HOP, WEBSOCKET_HANDSHAKE, normalise_header_name
+from ..responses import respond
+from ..upstream import NoCookieJar
+from .app_websocket import relay_app_websocket
 
 __all__ = ["AppProxy"]
 
 logger = logging.getLogger("qlik_sso_middleware.serve")
 _FORWARDED = frozenset({b"x-forwarded-for", b"x-forwarded-host", b"x-forwarded-proto", b"host"})
 _PROTO = {"ws": b"http", "wss": b"https"}
+_PLAIN = "text/plain; charset=utf-8"
 
 
 class AppProxy:
@@ -66,7 +68,7 @@ class AppProxy:
             headers = [
                 (k.decode("latin-1"), v.decode("latin-1"))
                 for k, v in self._headers(scope)
-                if k != b"host" and k not in _WEBSOCKET_HANDSHAKE
+                if k != b"host" and k not in WEBSOCKET_HANDSHAKE
             ]
             await relay_app_websocket(
                 self._url(scope, self._ws_base), headers, scope, receive, send
@@ -145,7 +147,7 @@ class AppProxy:
             response = await self._http().send(request, stream=True)
         except httpx.HTTPError as exc:
             logger.warning("app upstream %s failed: %s", self._base, type(exc).__name__)
-            await _plain(send, 502, b"The application is not available")
+            await respond(send, 502, b"The application is not available", _PLAIN)
             return
         try:
             # Raw bytes are relayed, so Content-Length and Content-Encoding stay true.
@@ -172,17 +174,3 @@ async def _body(receive: Receive) -> AsyncIterator[bytes]:
             yield chunk
         if not message.get("more_body", False):
             return
-
-
-async def _plain(send: Send, status: int, body: bytes) -> None:
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"text/plain; charset=utf-8"),
-                (b"content-length", str(len(body)).encode()),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})

@@ -21,8 +21,9 @@ from starlette.types import Receive, Scope, Send
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
 
-from .proxy.ws_client import connect_no_redirects, hang_up, quiet_logger
-from .proxy.ws_relay import browser_to_upstream, close_browser, run_relay
+from ..proxy.ws_client import connect_relay, hang_up, quiet_logger
+from ..proxy.ws_relay import browser_to_upstream, close_browser, run_relay
+from ..responses import deny_handshake
 
 __all__ = ["relay_app_websocket"]
 
@@ -48,7 +49,15 @@ async def relay_app_websocket(
     try:
         up = await _connect(uri, headers, list(scope.get("subprotocols") or ()))
     except _Refused as refused:
-        await _refuse(scope, send, refused)
+        # Before the accept the server answers the handshake itself (403); the code is advisory.
+        await deny_handshake(
+            scope,
+            send,
+            refused.status,
+            refused.text.encode(),
+            "text/plain; charset=utf-8",
+            refused.close_code,
+        )
         return
     try:
         await send({"type": "websocket.accept", "subprotocol": up.subprotocol})
@@ -63,18 +72,11 @@ async def _connect(
     uri: str, headers: list[tuple[str, str]], subprotocols: list[str]
 ) -> ClientConnection:
     try:
-        return await connect_no_redirects(
+        return await connect_relay(
             uri,
-            additional_headers=headers,
-            subprotocols=subprotocols or None,  # type: ignore[arg-type]
-            compression=None,
-            max_size=None,
-            max_queue=16,
-            ping_interval=None,
+            headers=headers,
+            subprotocols=subprotocols,
             open_timeout=_OPEN_TIMEOUT,
-            close_timeout=5,
-            user_agent_header=None,
-            proxy=None,
             logger=_UPSTREAM_LOGGER,
         )
     except InvalidStatus as exc:
@@ -91,25 +93,6 @@ async def _connect(
     except (TimeoutError, OSError, InvalidHandshake) as exc:
         logger.warning("app WebSocket %s failed: %s", urlsplit(uri).path, type(exc).__name__)
         raise _Refused(502, 1011, "The application is not available") from exc
-
-
-async def _refuse(scope: Scope, send: Send, refused: _Refused) -> None:
-    if "websocket.http.response" not in (scope.get("extensions") or {}):
-        # Before the accept the server answers the handshake itself (403); the code is advisory.
-        await send({"type": "websocket.close", "code": refused.close_code, "reason": ""})
-        return
-    body = refused.text.encode()
-    await send(
-        {
-            "type": "websocket.http.response.start",
-            "status": refused.status,
-            "headers": [
-                (b"content-type", b"text/plain; charset=utf-8"),
-                (b"content-length", str(len(body)).encode()),
-            ],
-        }
-    )
-    await send({"type": "websocket.http.response.body", "body": body})
 
 
 async def _relay(up: ClientConnection, receive: Receive, send: Send) -> None:

@@ -27,8 +27,8 @@ from typing import Any
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
-from .errors import ConfigurationError, InvalidIdentity, NotAuthenticated
-from .identity import QlikIdentity
+from ..errors import ConfigurationError, InvalidIdentity, NotAuthenticated
+from ..identity import QlikIdentity
 
 __all__ = [
     "HANDOFF_SALT",

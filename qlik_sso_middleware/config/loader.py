@@ -1,6 +1,6 @@
 """Reading a TOML file and `QLIK_SSO_*` variables into typed, frozen section dataclasses.
 
-The schema *is* the dataclasses of `config.py`: field names are the keys, type hints the types,
+The schema *is* the dataclasses of `config/schema.py`: field names are the keys, type hints the types,
 defaults the defaults, `metadata={"choices": (...)}` the allowed values. Every error is a
 `ConfigurationError` whose message starts with where the bad value came from
 (`qlik-sso.toml:12: qlik.prefx: unknown key; did you mean 'prefix'?` or
@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TypeVar, Union
 
-from .errors import ConfigurationError
+from ..errors import ConfigurationError
 
 __all__ = ["ENV_PREFIX", "RawConfig", "Secret", "config_error", "read_sources", "to_section"]
 
