@@ -6,6 +6,8 @@ strategy is known to be safe to put in a header, a JSON body or a cache key.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 import unicodedata
 from collections.abc import Iterable, Mapping
@@ -109,6 +111,18 @@ class QlikIdentity:
     def user_key(self) -> str:
         """A stable, case-preserving key for this user (Qlik compares directory and id as given)."""
         return f"{self.user_directory}\\{self.user_id}"
+
+    @property
+    def fingerprint(self) -> str:
+        """A digest of the attributes, in any order (`""` without attributes).
+
+        Qlik reads attributes (groups, roles: what section access and security rules see) only when
+        a session is made, so a cached session is kept only while this stays the same.
+        """
+        if not self.attributes:
+            return ""
+        canonical = json.dumps(sorted(self.attributes), separators=(",", ":")).encode("utf-8")
+        return hashlib.sha256(canonical).hexdigest()[:32]
 
     def attribute_list(self) -> list[dict[str, str]]:
         """Attributes in the QPS API shape: `[{"Group": "Sales"}, {"Group": "EMEA"}]`."""

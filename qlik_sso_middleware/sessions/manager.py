@@ -19,6 +19,7 @@ from ..stores.base import QlikSession, SessionStore
 __all__ = ["SessionManager"]
 
 Login = Callable[[], Awaitable[QlikSession]]
+Retire = Callable[[QlikSession], Awaitable[None]]
 
 
 class SessionManager:
@@ -68,28 +69,46 @@ class SessionManager:
     async def get(self, key: str) -> QlikSession | None:
         return await self.store.get(key)
 
-    async def obtain(self, key: str, login: Login, ttl: float) -> QlikSession:
-        """The cached session for `key`, or a new one from `login` (one login per key at a time)."""
+    async def obtain(
+        self,
+        key: str,
+        login: Login,
+        ttl: float,
+        *,
+        fingerprint: str = "",
+        retire: Retire | None = None,
+    ) -> QlikSession:
+        """The cached session for `key` if it was made for `fingerprint`, else a new one from
+        `login` (one login per key and fingerprint at a time, across processes sharing the store).
+
+        A cached session made for other attributes is replaced, then handed to `retire` (which
+        ends it at Qlik) by the one caller that replaced it.
+        """
         session = await self.store.get(key)
-        if session is not None:
+        if session is not None and session.fingerprint == fingerprint:
             return session
-        task = self._inflight.get(key)
+        flight = f"{key}\x00{fingerprint}"
+        task = self._inflight.get(flight)
         if task is None:
-            task = asyncio.create_task(self._login(key, login, ttl))
-            self._inflight[key] = task
-            task.add_done_callback(lambda _t: self._inflight.pop(key, None))
+            task = asyncio.create_task(self._login(key, login, ttl, fingerprint, retire))
+            self._inflight[flight] = task
+            task.add_done_callback(lambda _t: self._inflight.pop(flight, None))
         # shield: a browser that goes away must not cancel the login other requests wait for.
         return await asyncio.shield(task)
 
-    async def _login(self, key: str, login: Login, ttl: float) -> QlikSession:
+    async def _login(
+        self, key: str, login: Login, ttl: float, fingerprint: str, retire: Retire | None
+    ) -> QlikSession:
         async with self.store.lock(key):
             # Another process may have logged the user in while we waited for the lock.
-            session = await self.store.get(key)
-            if session is not None:
-                return session
+            current = await self.store.get(key)
+            if current is not None and current.fingerprint == fingerprint:
+                return current
             session = await login()
             await self.store.set(key, session, ttl)
-            return session
+        if current is not None and retire is not None:
+            await retire(current)  # made for other attributes: replaced, so ended
+        return session
 
     async def replace(
         self, key: str, stale: QlikSession, fresh: QlikSession, ttl: float

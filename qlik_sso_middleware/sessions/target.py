@@ -8,6 +8,7 @@ face of this object; `QlikSSO` owns one per target.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 
@@ -49,8 +50,13 @@ class TargetSessions:
         return self.key_prefix + identity.user_key()
 
     async def obtain(self, identity: QlikIdentity, host: str) -> QlikSession:
-        """The user's cached session, else a new one from the strategy's login."""
+        """The user's cached session, else a new one from the strategy's login.
+
+        A cached session made while the user had other attributes (a group removed, a role added)
+        is replaced by a new login and ended: Qlik reads attributes only when a session is made.
+        """
         auth = self.upstream.target.auth
+        fingerprint = identity.fingerprint
 
         async def login() -> QlikSession:
             async with self.manager.login_slot():
@@ -60,9 +66,16 @@ class TargetSessions:
                     logger.warning("Qlik login failed for %s on %s: %s", identity, self.name, exc)
                     raise
             logger.info("Qlik login: %s on %s", identity, self.name)
-            return session
+            return dataclasses.replace(session, fingerprint=fingerprint)
 
-        return await self.manager.obtain(self.key(identity), login, self._ttl)
+        async def retire(stale: QlikSession) -> None:
+            logger.info("attributes of %s changed: ended their previous Qlik session", identity)
+            self.csrf.forget(stale.cookie_value)
+            await self._end_session(identity, stale, host)
+
+        return await self.manager.obtain(
+            self.key(identity), login, self._ttl, fingerprint=fingerprint, retire=retire
+        )
 
     async def current(self, identity: QlikIdentity) -> QlikSession | None:
         """The session cached for the user right now (another request may have replaced ours)."""
@@ -82,23 +95,23 @@ class TargetSessions:
         kept; one that a concurrent request brought in afterwards is spare and is ended at once.
         Returns the session now cached for the user.
         """
-        fresh = QlikSession(stale.cookie_name, renewed, stale.user_key, time.time())
+        fresh = dataclasses.replace(stale, cookie_value=renewed, created_at=time.time())
         kept = await self.manager.replace(self.key(identity), stale, fresh, self._ttl)
         if kept is not fresh:
-            await self._end_spare(identity, fresh, host)
+            await self._end_session(identity, fresh, host)
         return kept
 
-    async def _end_spare(self, identity: QlikIdentity, spare: QlikSession, host: str) -> None:
+    async def _end_session(self, identity: QlikIdentity, session: QlikSession, host: str) -> None:
+        """End exactly `session` at Qlik (a spare one, or one made for old attributes), so that it
+        does not hold one of the user's five Qlik session slots. Best effort: logged, not raised."""
         # The personal API ends exactly the session whose cookie is presented.
-        base, headers = self.upstream.personal_api(identity, spare, host)
+        base, headers = self.upstream.personal_api(identity, session, host)
         try:
             await self.upstream.client.delete(base + "user", headers=headers)
         except Exception as exc:
-            logger.debug(
-                "could not end a spare Qlik session of %s: %s", identity, type(exc).__name__
-            )
+            logger.debug("could not end a Qlik session of %s: %s", identity, type(exc).__name__)
         else:
-            logger.debug("ended a spare Qlik session of %s on %s", identity, self.name)
+            logger.debug("ended a Qlik session of %s on %s", identity, self.name)
 
     async def forget(self, identity: QlikIdentity, stale: QlikSession) -> None:
         """Qlik ended `stale`: the user's next request logs in again."""

@@ -26,11 +26,20 @@ _REPEATABLE = frozenset({"GET", "HEAD", "OPTIONS"})
 class UserSession:
     """The session of `identity` on one target for one request from `host` (the browser's Host)."""
 
-    __slots__ = ("_key", "_sessions", "_token_cached", "host", "identity", "session")
+    __slots__ = (
+        "_fingerprint",
+        "_key",
+        "_sessions",
+        "_token_cached",
+        "host",
+        "identity",
+        "session",
+    )
 
     def __init__(self, sessions: TargetSessions, identity: QlikIdentity, host: str) -> None:
         self._sessions = sessions
         self._key = sessions.key_prefix + identity.user_key()
+        self._fingerprint = identity.fingerprint
         self.identity = identity
         self.host = host
         self.session: QlikSession | None = None
@@ -42,9 +51,9 @@ class UserSession:
         return self.session
 
     async def open(self) -> None:
-        # The common case, a cached session, is one store read; a login only on a miss.
+        # The common case, a cached session made for these attributes, is one store read.
         cached = await self._sessions.manager.store.get(self._key)
-        if cached is None:
+        if cached is None or cached.fingerprint != self._fingerprint:
             cached = await self._sessions.obtain(self.identity, self.host)
         self.session = cached
 

@@ -96,12 +96,14 @@ def describe_client(client: RedisClient) -> str:
 
 
 def encode_session(session: QlikSession) -> bytes:
-    doc = {
+    doc: dict[str, str | float] = {
         "n": session.cookie_name,
         "v": session.cookie_value,
         "u": session.user_key,
         "c": session.created_at,
     }
+    if session.fingerprint:
+        doc["a"] = session.fingerprint
     return json.dumps(doc, separators=(",", ":")).encode("utf-8")
 
 
@@ -109,10 +111,14 @@ def decode_session(data: bytes) -> QlikSession | None:
     try:
         doc = json.loads(data)
         session = QlikSession(
-            cookie_name=doc["n"], cookie_value=doc["v"], user_key=doc["u"], created_at=doc["c"]
+            cookie_name=doc["n"],
+            cookie_value=doc["v"],
+            user_key=doc["u"],
+            created_at=doc["c"],
+            fingerprint=doc.get("a", ""),  # absent in values written before attributes counted
         )
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, AttributeError):
         return None
-    if not all(isinstance(v, str) for v in (doc["n"], doc["v"], doc["u"])):
+    if not all(isinstance(v, str) for v in (doc["n"], doc["v"], doc["u"], session.fingerprint)):
         return None
     return session

@@ -21,12 +21,16 @@ class QlikSession:
 
     `cookie_name` is the exact name Qlik set (including the `-HTTP` suffix on plain http);
     `cookie_value` is the secret and is hidden from `repr` so it cannot leak into logs.
+    `fingerprint` is `QlikIdentity.fingerprint` of the identity the session was made for: Qlik
+    reads the attributes only at login, so a session whose fingerprint differs from the user's
+    current attributes must be replaced (empty: no attributes).
     """
 
     cookie_name: str
     cookie_value: str = field(repr=False)
     user_key: str
     created_at: float
+    fingerprint: str = ""
 
     def cookie_header(self) -> str:
         return f"{self.cookie_name}={self.cookie_value}"

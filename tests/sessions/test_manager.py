@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 
 import pytest
@@ -92,3 +93,34 @@ def test_bad_limits_are_configuration_errors(options: dict[str, object], field: 
     with pytest.raises(ConfigurationError) as info:
         SessionManager(MemorySessionStore(), **options)  # type: ignore[arg-type]
     assert info.value.field == field
+
+
+async def test_a_session_made_for_other_attributes_is_replaced_once_and_retired() -> None:
+    manager = SessionManager(MemorySessionStore())
+    old = _session("old")
+    await manager.store.set("k", old, 60)  # made without attributes (fingerprint "")
+    release = asyncio.Event()
+    logins = 0
+    retired: list[QlikSession] = []
+
+    async def login() -> QlikSession:
+        nonlocal logins
+        logins += 1
+        await release.wait()
+        return dataclasses.replace(_session("new"), fingerprint="f1")
+
+    async def retire(stale: QlikSession) -> None:
+        retired.append(stale)
+
+    waiters = [
+        asyncio.create_task(manager.obtain("k", login, 60, fingerprint="f1", retire=retire))
+        for _ in range(10)
+    ]
+    await asyncio.sleep(0)
+    release.set()
+    assert {s.cookie_value for s in await asyncio.gather(*waiters)} == {"new"}
+    assert (logins, retired) == (1, [old])
+    # Control: the same fingerprint again is a cache hit, no login, nothing retired.
+    again = await manager.obtain("k", login, 60, fingerprint="f1", retire=retire)
+    assert again.cookie_value == "new"
+    assert (logins, len(retired)) == (1, 1)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 
 import pytest
 
@@ -28,6 +29,14 @@ async def test_set_then_get_returns_the_same_session(harness: StoreHarness) -> N
     await store.set(KEY, session, ttl=100)
     assert await store.get(KEY) == session
     assert (await store.get(KEY) or make_session(value="x")).cookie_value == "cookie-secret-1"
+
+
+async def test_the_attributes_fingerprint_is_kept(harness: StoreHarness) -> None:
+    store = harness.make()
+    session = dataclasses.replace(make_session(), fingerprint="0f" * 16)
+    await store.set(KEY, session, ttl=100)
+    assert await store.get(KEY) == session
+    assert (await store.delete(KEY) or make_session()).fingerprint == "0f" * 16
 
 
 async def test_set_replaces_the_previous_session(harness: StoreHarness) -> None:
