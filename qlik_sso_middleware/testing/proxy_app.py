@@ -288,7 +288,7 @@ class ProxyApp:
             )
         elif rest.startswith("content/_sim/"):
             cookies = dict(ctx.record.cookies)
-            await handle_sim_endpoint(
+            ctx.record.client_left = await handle_sim_endpoint(
                 rest.removeprefix("content/_sim/").strip("/"),
                 method,
                 dict(scope),

@@ -44,7 +44,8 @@ class RecordedRequest:
     """One HTTP request or WebSocket handshake as the simulator received it.
 
     `headers` keeps the order and duplicates as received (names lower-cased by the HTTP parser).
-    `status` is what the simulator answered (101 for an accepted WebSocket).
+    `status` is what the simulator answered (101 for an accepted WebSocket). `client_left` is set
+    when the client went away before a streamed test answer (`content/_sim/bytes`) ended.
     """
 
     port: Literal["proxy", "api"]
@@ -59,6 +60,7 @@ class RecordedRequest:
     session_id: str | None = None
     user: str | None = None
     status: int = 0
+    client_left: bool = False
 
     def header(self, name: str) -> list[str]:
         """Every value of header `name` (case-insensitive), in order received."""

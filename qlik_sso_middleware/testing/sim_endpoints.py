@@ -57,18 +57,19 @@ async def handle_sim_endpoint(
     user: str | None,
     headers: list[tuple[str, str]],
     cookies: dict[str, str],
-) -> None:
-    """Serve `content/_sim/<name>`; unknown names get 404."""
+) -> bool:
+    """Serve `content/_sim/<name>`; unknown names get 404. True when the client went away before
+    a streamed answer ended."""
     query = scope.get("query_string", b"").decode("latin-1")
     if name == "bytes" and method in ("GET", "HEAD"):
         await drain(receive)
-        await _bytes(query, receive, send, head=method == "HEAD")
+        return await _bytes(query, receive, send, head=method == "HEAD")
     elif name == "upload" and method in ("POST", "PUT"):
         size, digest = 0, hashlib.sha256()
         while True:
             message = await receive()
             if message["type"] == "http.disconnect":
-                return
+                return True
             chunk = message.get("body", b"")
             size += len(chunk)
             digest.update(chunk)
@@ -80,7 +81,7 @@ async def handle_sim_endpoint(
         while True:
             message = await receive()
             if message["type"] == "http.disconnect":
-                return
+                return True
             size += len(message.get("body", b""))
             if not message.get("more_body", False):
                 break
@@ -113,7 +114,7 @@ async def handle_sim_endpoint(
         )
         for index in range(count):
             if index and interval > 0 and await _pause(receive, interval):
-                return
+                return True
             event = f"id: {index}\nevent: tick\ndata: {json.dumps({'n': index})}\n\n"
             await send({"type": "http.response.body", "body": event.encode(), "more_body": True})
         await send({"type": "http.response.body", "body": b""})
@@ -127,9 +128,10 @@ async def handle_sim_endpoint(
         await send_body(send, 302, "", headers=[("location", location)])
     else:
         await send_body(send, 404, "Not found", "text/plain; charset=utf-8")
+    return False
 
 
-async def _bytes(query: str, receive: Receive, send: Send, *, head: bool) -> None:
+async def _bytes(query: str, receive: Receive, send: Send, *, head: bool) -> bool:
     size = max(0, int(_number(query, "size", 0)))
     chunk = min(_MAX_CHUNK, max(1, int(_number(query, "chunk", _DEFAULT_CHUNK))))
     delay = _number(query, "delay", 0.0)
@@ -142,12 +144,12 @@ async def _bytes(query: str, receive: Receive, send: Send, *, head: bool) -> Non
     await send({"type": "http.response.start", "status": 200, "headers": headers})
     if head:
         await send({"type": "http.response.body", "body": b""})
-        return
+        return False
     compressor = zlib.compressobj(6, zlib.DEFLATED, 31) if gzip_on else None
     offset = 0
     while offset < size:
         if offset and delay > 0 and await _pause(receive, delay):
-            return
+            return True
         length = min(chunk, size - offset)
         data = _pattern_chunk(offset, length)
         offset += length
@@ -156,3 +158,4 @@ async def _bytes(query: str, receive: Receive, send: Send, *, head: bool) -> Non
         await send({"type": "http.response.body", "body": data, "more_body": True})
     tail = compressor.flush() if compressor is not None else b""
     await send({"type": "http.response.body", "body": tail})
+    return False
