@@ -12,6 +12,7 @@ Listing and creating users needs a machine token (client credentials) with an ad
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -79,7 +80,10 @@ class UsersApi:
                 raise QlikCloudError(
                     400, "USERS-4", "Bad request", "unsupported filter (simulator)"
                 )
-            key, value = match[1].lower(), match[2].replace('\\"', '"').replace("\\\\", "\\")
+            try:
+                key, value = match[1].lower(), json.loads(f'"{match[2]}"')
+            except ValueError:
+                raise QlikCloudError(400, "USERS-4", "Bad request", "bad string escape") from None
             if key == "email":
                 users = [u for u in users if u.email.lower() == value.lower()]
             else:
