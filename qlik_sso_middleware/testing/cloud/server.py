@@ -208,6 +208,15 @@ class CloudSimulator:
     def add_user(self, user: CloudUser) -> CloudUser:
         return self._state.add_user(user)
 
+    def remove_user(self, subject: str) -> CloudUser | None:
+        """Delete a user from the tenant (its tokens stop working)."""
+        user = self._state.users_by_subject.pop(subject, None)
+        if user is not None:
+            self._state.tokens = {
+                k: t for k, t in self._state.tokens.items() if t.user_id != user.id
+            }
+        return user
+
     def tokens_issued(self, subject: str | None = None) -> int:
         """Impersonation access tokens issued (for `subject`, or for everyone)."""
         if subject is None:
