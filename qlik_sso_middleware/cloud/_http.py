@@ -23,6 +23,7 @@ from typing import Any
 
 import httpx
 
+from ..auth._qps import _chain
 from ..errors import QlikTimeout, QlikUnavailable
 from .target import CloudTarget
 
@@ -99,13 +100,9 @@ class CloudAnswer:
 
 
 def _certificate_failure(exc: BaseException) -> str | None:
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        if isinstance(current, ssl.SSLCertVerificationError):
-            return str(current.verify_message or "verification failed")
-        current = current.__cause__ or current.__context__
+    for cause in _chain(exc):
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            return str(cause.verify_message or "verification failed")
     return None
 
 

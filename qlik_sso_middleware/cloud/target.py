@@ -12,13 +12,14 @@ A tenant is reached two ways (docs/qlik-cloud.md):
 
 from __future__ import annotations
 
-import ipaddress
 import ssl
 from dataclasses import dataclass, field
 
 import httpx
 
+from ..auth._qps_settings import is_loopback_host
 from ..errors import ConfigurationError
+from ..upstream import _ssl_context
 from .login_jwt import LoginJwtSigner
 from .settings import JwtSigningSettings, OAuthClientSettings, RateLimit
 
@@ -78,7 +79,7 @@ class CloudTarget:
             )
         if not isinstance(self.verify, bool | str) or self.verify == "":
             raise ConfigurationError("True, False or a CA file path", field="verify")
-        if self.verify is False and not self.force_insecure and not self._is_loopback(url.host):
+        if self.verify is False and not self.force_insecure and not is_loopback_host(url.host):
             raise ConfigurationError(
                 "turning TLS verification off is refused for a non-loopback tenant; give a CA "
                 "file instead, or force_insecure=True if you really must",
@@ -98,7 +99,7 @@ class CloudTarget:
             raise ConfigurationError("not a URL", field="tenant_url") from exc
         if not url.host:
             raise ConfigurationError("has no host", field="tenant_url")
-        if url.scheme != "https" and not (url.scheme == "http" and self._is_loopback(url.host)):
+        if url.scheme != "https" and not (url.scheme == "http" and is_loopback_host(url.host)):
             raise ConfigurationError("Qlik Cloud is served over https only", field="tenant_url")
         if url.path not in ("", "/") or url.query or url.fragment or url.userinfo:
             raise ConfigurationError(
@@ -106,25 +107,10 @@ class CloudTarget:
             )
         return url
 
-    @staticmethod
-    def _is_loopback(host: str) -> bool:
-        if host == "localhost":
-            return True
-        try:
-            return ipaddress.ip_address(host).is_loopback
-        except ValueError:
-            return False
-
     @property
     def host(self) -> str:
         return self._url().host
 
     def ssl_context(self) -> ssl.SSLContext:
         """The TLS context for calls to the tenant."""
-        if isinstance(self.verify, str):
-            return ssl.create_default_context(cafile=self.verify)
-        context = ssl.create_default_context()
-        if self.verify is False:
-            context.check_hostname = False
-            context.verify_mode = ssl.CERT_NONE
-        return context
+        return _ssl_context(self.verify)

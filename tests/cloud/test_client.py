@@ -4,7 +4,6 @@ queue keeps within Qlik's limit, honours Retry-After and gives up cleanly."""
 from __future__ import annotations
 
 import asyncio
-import json
 import ssl
 
 import pytest
@@ -21,6 +20,7 @@ from qlik_sso_middleware.testing.cloud import (
     TierLimit,
 )
 from tests.testing.cloud.conftest import ISSUER, KID
+from tests.testing.conftest import recv_json, rpc
 
 from .conftest import ADMIN, CLIENT, FakeSleep, client_for, target_for
 
@@ -38,23 +38,9 @@ async def test_an_impersonation_token_opens_an_app_on_the_engine(
     async with connect(
         url, ssl=context, additional_headers={"Authorization": f"Bearer {token.value}"}
     ) as ws:
-        await ws.recv()  # OnConnected
-        for request_id, method, handle, params in (
-            (1, "OpenDoc", -1, [app.id]),
-            (2, "GetAppLayout", 1, []),
-        ):
-            await ws.send(
-                json.dumps(
-                    {
-                        "jsonrpc": "2.0",
-                        "id": request_id,
-                        "method": method,
-                        "handle": handle,
-                        "params": params,
-                    }
-                )
-            )
-            answer = json.loads(await ws.recv())
+        assert (await recv_json(ws))["method"] == "OnConnected"
+        await rpc(ws, 1, "OpenDoc", -1, app.id)
+        answer = await rpc(ws, 2, "GetAppLayout", 1)
     assert answer["result"]["qLayout"]["qTitle"] == app.name
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import ssl
 from typing import Any
 
@@ -13,6 +12,7 @@ from qlik_sso_middleware.cloud import CloudIdentity, CloudJwtRejected, JwtSignin
 from qlik_sso_middleware.errors import QlikAccessDenied
 from qlik_sso_middleware.testing import DEMO_APPS, ManualClock
 from qlik_sso_middleware.testing.cloud import CloudSimulator, SigningKeyPair
+from tests.testing.conftest import recv_json, rpc
 
 from .conftest import client_for, target_for
 
@@ -39,19 +39,8 @@ async def test_login_holds_the_session_server_side_and_opens_the_engine(
     async with connect(
         url, ssl=context, additional_headers={"Cookie": session.cookie_header()}
     ) as ws:
-        greeting = json.loads(await ws.recv())
-        await ws.send(
-            json.dumps(
-                {
-                    "jsonrpc": "2.0",
-                    "id": 1,
-                    "method": "GetAuthenticatedUser",
-                    "handle": -1,
-                    "params": [],
-                }
-            )
-        )
-        user = json.loads(await ws.recv())
+        greeting = await recv_json(ws)
+        user = await rpc(ws, 1, "GetAuthenticatedUser", -1)
     assert greeting["method"] == "OnConnected"
     assert user["result"]["qReturn"] == "UserDirectory=; UserId=ACME\\bob"
 

@@ -17,6 +17,7 @@ from qlik_sso_middleware.cloud import (
 from qlik_sso_middleware.errors import InvalidIdentity
 from qlik_sso_middleware.testing import ManualClock
 from qlik_sso_middleware.testing.cloud import SigningKeyPair
+from qlik_sso_middleware.testing.cloud.jwt_check import REQUIRED_CLAIMS
 
 BOB = CloudIdentity("ACME\\bob", "Bob", "bob@acme.com", ["Sales"], email_verified=True)
 
@@ -42,20 +43,7 @@ def test_header_and_claims_are_exactly_qliks(
     )
     now = int(clock())
     assert header == {"alg": "RS256", "typ": "JWT", "kid": "kid-1"}
-    assert set(claims) == {
-        "iss",
-        "aud",
-        "sub",
-        "subType",
-        "name",
-        "email",
-        "email_verified",
-        "jti",
-        "iat",
-        "nbf",
-        "exp",
-        "groups",
-    }
+    assert set(claims) == {*REQUIRED_CLAIMS, "groups"}
     assert claims["iss"] == "https://portal"
     assert claims["aud"] == "qlik.api/login/jwt-session"
     assert (claims["sub"], claims["subType"], claims["name"], claims["email"]) == (

@@ -14,14 +14,13 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from types import TracebackType
 
 import uvicorn
 
 from ..certificates import CertificateFiles, generate_certificates
 from ..demo_apps import DEMO_APPS, DemoApp
 from ..faults import Faults
-from ..server import _bind, _Server
+from ..server import Lifecycle, _bind, serve_on
 from .app import CloudApp
 from .oauth import TokenEndpoint
 from .origins import OriginPolicy
@@ -40,7 +39,7 @@ from .tenant import (
 __all__ = ["CloudSimulator"]
 
 
-class CloudSimulator:
+class CloudSimulator(Lifecycle):
     """A simulated Qlik Cloud tenant: `async with CloudSimulator(...) as tenant:`.
 
     - `identity_providers`, `oauth_clients`, `users`, `web_integrations`: the tenant's setup.
@@ -103,24 +102,8 @@ class CloudSimulator:
         self._integrations = tuple(web_integrations)
         self._apps = {app.id: app for app in apps}
         self._jwt_leeway = jwt_leeway
-        self._server: _Server | None = None
+        self._server: uvicorn.Server | None = None
         self._task: asyncio.Task[None] | None = None
-
-    async def __aenter__(self) -> CloudSimulator:
-        try:
-            await self.start()
-        except BaseException:
-            await self.stop()
-            raise
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
 
     async def start(self) -> None:
         """Generate the TLS certificates, bind the port and wait until it serves."""
@@ -138,26 +121,11 @@ class CloudSimulator:
             base_url=lambda: self.tenant_url,
             jwt_leeway=self._jwt_leeway,
         )
-        config = uvicorn.Config(
-            app,
-            lifespan="off",
-            ws="websockets-sansio",
-            ws_max_size=64 * 1024 * 1024,
-            ws_ping_interval=None,
-            log_level="warning",
-            access_log=False,
-            timeout_graceful_shutdown=1,
-            ssl_certfile=str(self.certificates.server),
-            ssl_keyfile=str(self.certificates.server_key),
-        )
-        config.load()
-        self._server = _Server(config)
-        self._task = asyncio.create_task(self._server.serve(sockets=[sock]))
-        while not self._server.started:
-            if self._task.done():
-                self._task.result()
-                raise RuntimeError("cloud simulator stopped during start-up")
-            await asyncio.sleep(0.01)
+        ssl_options = {
+            "ssl_certfile": str(self.certificates.server),
+            "ssl_keyfile": str(self.certificates.server_key),
+        }
+        self._server, self._task = await serve_on(app, sock, ssl_options)
 
     def _make_certificates(self) -> CertificateFiles:
         if self._cert_dir is None:

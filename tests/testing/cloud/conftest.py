@@ -7,7 +7,6 @@ import secrets
 import ssl
 import time
 from collections.abc import AsyncIterator
-from http.cookiejar import CookieJar, DefaultCookiePolicy
 from typing import Any
 
 import httpx
@@ -26,6 +25,7 @@ from qlik_sso_middleware.testing.cloud import (
     WebIntegration,
     new_signing_key,
 )
+from qlik_sso_middleware.upstream import NoCookieJar
 
 ISSUER = "https://portal.example"
 KID = "portal-key-1"
@@ -79,11 +79,10 @@ async def tenant(signing_key: SigningKeyPair, clock: ManualClock) -> AsyncIterat
 def http(sim: CloudSimulator) -> httpx.AsyncClient:
     """A client that trusts the tenant's CA (real certificate verification) and keeps no cookies
     (each test sends the `Cookie` header it means to send)."""
-    no_cookies = CookieJar(policy=DefaultCookiePolicy(allowed_domains=[]))
     return httpx.AsyncClient(
         base_url=sim.tenant_url,
         verify=ssl.create_default_context(cafile=sim.ca_file),
-        cookies=no_cookies,
+        cookies=NoCookieJar(),
     )
 
 
@@ -134,18 +133,34 @@ async def impersonate(
     return await client.post("/oauth/token", json=body)
 
 
+async def client_credentials(
+    client: httpx.AsyncClient, oauth: OAuthClient = ADMIN
+) -> httpx.Response:
+    body = {
+        "client_id": oauth.client_id,
+        "client_secret": oauth.client_secret,
+        "grant_type": "client_credentials",
+    }
+    return await client.post("/oauth/token", json=body)
+
+
 async def machine_token(client: httpx.AsyncClient, oauth: OAuthClient = ADMIN) -> str:
-    answer = await client.post(
-        "/oauth/token",
-        json={
-            "client_id": oauth.client_id,
-            "client_secret": oauth.client_secret,
-            "grant_type": "client_credentials",
-        },
-    )
+    answer = await client_credentials(client, oauth)
     assert answer.status_code == 200, answer.text
     token: str = answer.json()["access_token"]
     return token
+
+
+async def cookie_login(
+    client: httpx.AsyncClient, clock: ManualClock, key: SigningKeyPair
+) -> tuple[str, str]:
+    """Log in with a valid JWT: (the `Cookie` header value, the CSRF token from `_csrfToken`)."""
+    token = sign(claims(clock), key)
+    login = await client.post("/login/jwt-session", headers={"Authorization": f"Bearer {token}"})
+    assert login.status_code == 200, login.text
+    pairs = [c.split(";")[0] for c in login.headers.get_list("set-cookie")]
+    csrf = next(p.split("=", 1)[1] for p in pairs if p.startswith("_csrfToken="))
+    return "; ".join(pairs), csrf
 
 
 def error_of(answer: httpx.Response) -> dict[str, Any]:

@@ -2,27 +2,24 @@
 
 from __future__ import annotations
 
-import asyncio
-import json
 import ssl
-from typing import Any
 
 import pytest
-from websockets.asyncio.client import ClientConnection, connect
+from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
 from qlik_sso_middleware.testing import DEMO_APPS, ManualClock
 from qlik_sso_middleware.testing.cloud import CloudSimulator, SigningKeyPair
+from tests.testing.conftest import recv_json, rpc
 
 from .conftest import (
     APP_ORIGIN,
     CLIENT,
     WEB_INTEGRATION,
-    claims,
+    cookie_login,
     http,
     impersonate,
     machine_token,
-    sign,
 )
 
 APP = DEMO_APPS[0]
@@ -34,31 +31,6 @@ def _wss(sim: CloudSimulator, path: str) -> str:
 
 def _tls(sim: CloudSimulator) -> ssl.SSLContext:
     return ssl.create_default_context(cafile=sim.ca_file)
-
-
-async def _recv(ws: ClientConnection) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads(await asyncio.wait_for(ws.recv(), 10))
-    return data
-
-
-async def _call(
-    ws: ClientConnection, request_id: int, method: str, handle: int, *params: Any
-) -> dict[str, Any]:
-    await ws.send(
-        json.dumps(
-            {
-                "jsonrpc": "2.0",
-                "id": request_id,
-                "method": method,
-                "handle": handle,
-                "params": params,
-            }
-        )
-    )
-    while True:
-        answer = await _recv(ws)
-        if answer.get("id") == request_id:
-            return answer
 
 
 async def _refused(sim: CloudSimulator, path: str, **headers: str) -> int:
@@ -75,14 +47,14 @@ async def test_bearer_header_opens_an_app_and_reads_its_layout(tenant: CloudSimu
     async with connect(
         _wss(tenant, f"/app/{APP.id}?reloadUri=x"), ssl=_tls(tenant), additional_headers=headers
     ) as ws:
-        connected = await _recv(ws)
-        user = await _call(ws, 1, "GetAuthenticatedUser", -1)
-        opened = await _call(ws, 2, "OpenDoc", -1, APP.id)
-        layout = await _call(ws, 3, "GetAppLayout", 1)
+        connected = await recv_json(ws)
+        user = await rpc(ws, 1, "GetAuthenticatedUser", -1)
+        opened = await rpc(ws, 2, "OpenDoc", -1, APP.id)
+        layout = await rpc(ws, 3, "GetAppLayout", 1)
         async with connect(
             _wss(tenant, f"/app/{APP.id}"), ssl=_tls(tenant), additional_headers=headers
         ) as second:
-            attached = await _recv(second)
+            attached = await recv_json(second)
     assert connected == {
         "jsonrpc": "2.0",
         "method": "OnConnected",
@@ -113,7 +85,7 @@ async def test_browser_access_token_query_from_a_token_exchange(tenant: CloudSim
     async with connect(
         _wss(tenant, f"/app/{APP.id}?accessToken={ws_token}"), ssl=_tls(tenant)
     ) as ws:
-        assert (await _recv(ws))["method"] == "OnConnected"
+        assert (await recv_json(ws))["method"] == "OnConnected"
     assert await _refused(tenant, f"/app/{APP.id}?accessToken=forged") == 401
 
 
@@ -121,18 +93,12 @@ async def test_cookie_session_needs_the_csrf_token_and_an_allowed_origin(
     tenant: CloudSimulator, clock: ManualClock, signing_key: SigningKeyPair
 ) -> None:
     async with http(tenant) as client:
-        login = await client.post(
-            "/login/jwt-session",
-            headers={"Authorization": f"Bearer {sign(claims(clock), signing_key)}"},
-        )
-    pairs = [c.split(";")[0] for c in login.headers.get_list("set-cookie")]
-    cookie = "; ".join(pairs)
-    csrf = next(p.split("=", 1)[1] for p in pairs if p.startswith("_csrfToken="))
+        cookie, csrf = await cookie_login(client, clock, signing_key)
     good = f"/app/{APP.id}?qlik-csrf-token={csrf}"
     async with connect(
         _wss(tenant, good), ssl=_tls(tenant), additional_headers={"Cookie": cookie}
     ) as ws:
-        assert (await _call(ws, 1, "GetAuthenticatedUser", -1))["result"]["qReturn"].endswith(
+        assert (await rpc(ws, 1, "GetAuthenticatedUser", -1))["result"]["qReturn"].endswith(
             "auth0|bob"
         )
     assert await _refused(tenant, f"/app/{APP.id}", Cookie=cookie) == 403
@@ -144,7 +110,7 @@ async def test_cookie_session_needs_the_csrf_token_and_an_allowed_origin(
         ssl=_tls(tenant),
         additional_headers={"Cookie": cookie, "Origin": APP_ORIGIN},
     ) as ws:
-        assert (await _recv(ws))["method"] == "OnConnected"
+        assert (await recv_json(ws))["method"] == "OnConnected"
 
 
 async def test_refusals_without_a_user_or_for_unknown_apps(tenant: CloudSimulator) -> None:

@@ -12,9 +12,20 @@ import pytest
 from qlik_sso_middleware.testing import ManualClock
 from qlik_sso_middleware.testing.cloud import CloudSimulator, JwtIdentityProvider, SigningKeyPair
 
-from .conftest import APP_ORIGIN, ISSUER, KID, WEB_INTEGRATION, claims, error_of, http, sign
+from .conftest import (
+    APP_ORIGIN,
+    ISSUER,
+    KID,
+    WEB_INTEGRATION,
+    claims,
+    cookie_login,
+    error_of,
+    http,
+    sign,
+)
 
-REQUIRED = (
+#: The claims the Login API specification lists (the test's own copy: it is the oracle).
+REQUIRED = [
     "iss",
     "aud",
     "sub",
@@ -26,7 +37,7 @@ REQUIRED = (
     "iat",
     "nbf",
     "exp",
-)
+]
 
 
 async def _login(sim: CloudSimulator, token: str, **headers: str) -> Any:
@@ -61,11 +72,7 @@ async def test_the_session_cookies_open_the_api_as_that_user(
     tenant: CloudSimulator, clock: ManualClock, signing_key: SigningKeyPair
 ) -> None:
     async with http(tenant) as client:
-        login = await client.post(
-            "/login/jwt-session",
-            headers={"Authorization": f"Bearer {sign(claims(clock), signing_key)}"},
-        )
-        cookie = "; ".join(c.split(";")[0] for c in login.headers.get_list("set-cookie"))
+        cookie, _ = await cookie_login(client, clock, signing_key)
         me = await client.get("/api/v1/users/me", headers={"Cookie": cookie})
         user = await client.get(me.headers["location"], headers={"Cookie": cookie})
         forged = await client.get(
@@ -92,29 +99,34 @@ async def test_every_required_claim_is_enforced(
 
 
 @pytest.mark.parametrize(
-    ("overrides", "detail"),
+    ("overrides", "status", "detail"),
     [
-        ({"subType": "group"}, "subType must be user"),
-        ({"email_verified": "true"}, "email_verified must be a boolean"),
-        ({"groups": "Sales"}, "groups must be an array of strings"),
-        ({"groups": ["Sales", 7]}, "groups must be an array of strings"),
-        ({"iat": "now"}, "iat must be a NumericDate"),
-        ({"exp": True}, "exp must be a NumericDate"),
-        ({"name": ""}, "name must be a non-empty string"),
-        ({"sub": 42}, "sub must be a non-empty string"),
-        ({"jti": ""}, "jti must be a string or number"),
+        ({"subType": "group"}, 400, "subType must be user"),
+        ({"email_verified": "true"}, 400, "email_verified must be a boolean"),
+        ({"groups": "Sales"}, 400, "groups must be an array of strings"),
+        ({"groups": ["Sales", 7]}, 400, "groups must be an array of strings"),
+        ({"iat": "now"}, 400, "iat must be a NumericDate"),
+        ({"exp": True}, 400, "exp must be a NumericDate"),
+        ({"name": ""}, 400, "name must be a non-empty string"),
+        ({"sub": 42}, 400, "sub must be a non-empty string"),
+        ({"jti": ""}, 400, "jti must be a string or number"),
+        ({"iss": "https://someone.else"}, 401, "Invalid issuer"),
+        ({"aud": "qlik.api"}, 401, "Invalid audience"),
+        ({"aud": ["other"]}, 401, "Invalid audience"),
     ],
 )
-async def test_claims_of_the_wrong_shape_are_invalid_requests(
+async def test_claims_of_the_wrong_shape_or_value(
     tenant: CloudSimulator,
     clock: ManualClock,
     signing_key: SigningKeyPair,
     overrides: dict[str, Any],
+    status: int,
     detail: str,
 ) -> None:
     answer = await _login(tenant, sign(claims(clock, **overrides), signing_key))
-    assert answer.status_code == 400
+    assert answer.status_code == status
     assert detail in error_of(answer)["detail"]
+    assert tenant.user("auth0|bob") is None
 
 
 async def test_validity_window_may_be_one_hour_but_not_more(
@@ -126,26 +138,6 @@ async def test_validity_window_may_be_one_hour_but_not_more(
     assert too_long.status_code == 400
     assert "more than 3600 seconds apart" in error_of(too_long)["detail"]
     assert one_hour.status_code == 200
-
-
-@pytest.mark.parametrize(
-    ("overrides", "detail"),
-    [
-        ({"iss": "https://someone.else"}, "Invalid issuer"),
-        ({"aud": "qlik.api"}, "Invalid audience"),
-        ({"aud": ["other"]}, "Invalid audience"),
-    ],
-)
-async def test_issuer_and_audience_must_match(
-    tenant: CloudSimulator,
-    clock: ManualClock,
-    signing_key: SigningKeyPair,
-    overrides: dict[str, Any],
-    detail: str,
-) -> None:
-    answer = await _login(tenant, sign(claims(clock, **overrides), signing_key))
-    assert answer.status_code == 401
-    assert detail in error_of(answer)["detail"]
 
 
 async def test_an_audience_list_holding_qliks_audience_is_accepted(

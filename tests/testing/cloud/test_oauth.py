@@ -10,21 +10,22 @@ import pytest
 from qlik_sso_middleware.testing import ManualClock
 from qlik_sso_middleware.testing.cloud import CloudSimulator, CloudUser, OAuthClient
 
-from .conftest import ADMIN, CLIENT, NO_IMPERSONATION, error_of, http, impersonate, machine_token
+from .conftest import (
+    CLIENT,
+    NO_IMPERSONATION,
+    client_credentials,
+    error_of,
+    http,
+    impersonate,
+    machine_token,
+)
 
 
 async def test_client_credentials_gives_a_machine_token_with_the_clients_scopes(
     tenant: CloudSimulator, clock: ManualClock
 ) -> None:
     async with http(tenant) as client:
-        answer = await client.post(
-            "/oauth/token",
-            json={
-                "client_id": ADMIN.client_id,
-                "client_secret": ADMIN.client_secret,
-                "grant_type": "client_credentials",
-            },
-        )
+        answer = await client_credentials(client)
     body = answer.json()
     assert answer.status_code == 200
     assert body["token_type"] == "bearer"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 
-import httpx
 import pytest
 
 from qlik_sso_middleware.testing import ManualClock
@@ -14,31 +13,19 @@ from .conftest import (
     APP_ORIGIN,
     NO_IMPERSONATION,
     WEB_INTEGRATION,
-    claims,
+    cookie_login,
     error_of,
     http,
     impersonate,
     machine_token,
-    sign,
 )
-
-
-async def _cookie_login(
-    client: httpx.AsyncClient, clock: ManualClock, key: SigningKeyPair
-) -> tuple[str, str]:
-    login = await client.post(
-        "/login/jwt-session", headers={"Authorization": f"Bearer {sign(claims(clock), key)}"}
-    )
-    pairs = [c.split(";")[0] for c in login.headers.get_list("set-cookie")]
-    csrf = next(p.split("=", 1)[1] for p in pairs if p.startswith("_csrfToken="))
-    return "; ".join(pairs), csrf
 
 
 async def test_csrf_token_endpoint(
     tenant: CloudSimulator, clock: ManualClock, signing_key: SigningKeyPair
 ) -> None:
     async with http(tenant) as client:
-        cookie, csrf = await _cookie_login(client, clock, signing_key)
+        cookie, csrf = await cookie_login(client, clock, signing_key)
         with_cookie = await client.get("/api/v1/csrf-token", headers={"Cookie": cookie})
         anonymous = await client.get("/api/v1/csrf-token")
         token = (await impersonate(client)).json()["access_token"]
@@ -56,7 +43,7 @@ async def test_cookie_requests_that_modify_need_the_csrf_token(
     tenant: CloudSimulator, clock: ManualClock, signing_key: SigningKeyPair
 ) -> None:
     async with http(tenant) as client:
-        cookie, csrf = await _cookie_login(client, clock, signing_key)
+        cookie, csrf = await cookie_login(client, clock, signing_key)
         without = await client.post(
             "/api/v1/users", headers={"Cookie": cookie}, json={"subject": "x"}
         )
@@ -80,7 +67,7 @@ async def test_cookie_requests_from_a_browser_origin_need_a_web_integration(
     tenant: CloudSimulator, clock: ManualClock, signing_key: SigningKeyPair
 ) -> None:
     async with http(tenant) as client:
-        cookie, _ = await _cookie_login(client, clock, signing_key)
+        cookie, _ = await cookie_login(client, clock, signing_key)
         bare = await client.get(
             "/api/v1/users/me", headers={"Cookie": cookie, "Origin": APP_ORIGIN}
         )
