@@ -19,7 +19,7 @@ docs/qlik-cloud.md for Qlik's rules and the evidence behind them.
 
 from __future__ import annotations
 
-from ..config import Secret
+from ..secret import Secret
 from ..errors import (
     CloudClientRejected,
     CloudGrantNotAllowed,

@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..config import Secret
+from ..secret import Secret
 from ..errors import ConfigurationError
 
 __all__ = ["MAX_JWT_VALIDITY", "JwtSigningSettings", "OAuthClientSettings", "RateLimit"]
