@@ -19,7 +19,6 @@ docs/qlik-cloud.md for Qlik's rules and the evidence behind them.
 
 from __future__ import annotations
 
-from ..secret import Secret
 from ..errors import (
     CloudClientRejected,
     CloudGrantNotAllowed,
@@ -28,6 +27,7 @@ from ..errors import (
     CloudRejected,
     CloudUserNotFound,
 )
+from ..secret import Secret
 from .client import QlikCloudClient
 from .identity import CloudIdentity, CloudIdentityMapping
 from .jwt_session import CloudCookieSession, JwtSessionClient

@@ -14,8 +14,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..secret import Secret
 from ..errors import ConfigurationError
+from ..secret import Secret
 
 __all__ = ["MAX_JWT_VALIDITY", "JwtSigningSettings", "OAuthClientSettings", "RateLimit"]
 
