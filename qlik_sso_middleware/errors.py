@@ -12,7 +12,13 @@ contain a cookie, ticket, key or password.
     ├── RequestRefused              hostile or disallowed request               400|403 / 1008
     ├── QlikError                   Qlik did not do what we asked
     │   ├── QlikRejected            Qlik answered, but not with a session       502 / 1011
-    │   │   └── QlikAccessDenied    no access pass / too many parallel sessions 403 / 1008
+    │   │   ├── QlikAccessDenied    no access pass / too many parallel sessions 403 / 1008
+    │   │   │   └── CloudUserNotFound   Qlik Cloud has no such user to impersonate
+    │   │   └── CloudRejected       Qlik Cloud refused our credentials/setup    503 / 1013
+    │   │       ├── CloudJwtRejected        /login/jwt-session refused the JWT
+    │   │       ├── CloudClientRejected     OAuth client id/secret not accepted
+    │   │       └── CloudGrantNotAllowed    client lacks the grant or the scope
+    │   ├── CloudRateLimited        Qlik Cloud's 429 outlasted our wait         503 / 1013
     │   ├── QlikUnavailable         connection refused, reset, TLS failure      502 / 1011
     │   ├── QlikTimeout             Qlik too slow                               504 / 1011
     │   └── QPSError                the QPS REST API refused a call             502 / 1011
@@ -27,6 +33,12 @@ from __future__ import annotations
 __all__ = [
     "CertificateError",
     "ClientCertificateRejected",
+    "CloudClientRejected",
+    "CloudGrantNotAllowed",
+    "CloudJwtRejected",
+    "CloudRateLimited",
+    "CloudRejected",
+    "CloudUserNotFound",
     "ConfigurationError",
     "InvalidIdentity",
     "NotAuthenticated",
@@ -164,3 +176,49 @@ class TooManyLogins(QlikSSOError):
     status_code = 503
     ws_close_code = 1013
     public_message = "Too many sign-ins in progress, try again shortly"
+
+
+class CloudRejected(QlikRejected):
+    """Qlik Cloud refused a call because of how the tenant or this library is set up.
+
+    The message names the setting to fix; the browser gets a 503 (nothing it can do).
+    """
+
+    status_code = 503
+    ws_close_code = 1013
+    public_message = "Qlik Cloud sign-in is not available"
+
+    def __init__(self, message: str, *, status: int | None = None, code: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+
+
+class CloudJwtRejected(CloudRejected):
+    """`/login/jwt-session` refused the JWT (key id, issuer, key, claims or clock)."""
+
+
+class CloudClientRejected(CloudRejected):
+    """The OAuth client id or secret was not accepted by `/oauth/token`."""
+
+
+class CloudGrantNotAllowed(CloudRejected):
+    """The OAuth client is not allowed the grant type (user impersonation) or a scope it asked for."""
+
+
+class CloudUserNotFound(QlikAccessDenied):
+    """Qlik Cloud has no user with this subject: impersonation works only for existing users."""
+
+    public_message = "This user has no Qlik Cloud account"
+
+
+class CloudRateLimited(QlikError):
+    """Qlik Cloud answered 429 (or our own queue would wait past its limit); `retry_after` seconds."""
+
+    status_code = 503
+    ws_close_code = 1013
+    public_message = "Qlik Cloud is busy, try again shortly"
+
+    def __init__(self, message: str, *, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

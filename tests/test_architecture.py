@@ -22,6 +22,7 @@ PACKAGE = ROOT / "qlik_sso_middleware"
 LIBRARY = ("errors", "identity", "stores", "proxy", "auth", "target", "upstream", "sessions")
 ALLOWED: dict[str, frozenset[str]] = {
     "errors": frozenset(),
+    "secret": frozenset(),
     "identity": frozenset({"errors"}),
     "responses": frozenset({"errors"}),
     "proxy": frozenset({"errors"}),
@@ -31,9 +32,10 @@ ALLOWED: dict[str, frozenset[str]] = {
     "target": frozenset({"errors", "auth", "proxy"}),
     "upstream": frozenset({"errors", "identity", "stores", "auth", "proxy", "target"}),
     "sessions": frozenset({"errors", "identity", "stores", "auth", "proxy", "target", "upstream"}),
+    "cloud": frozenset({"errors", "identity", "secret", "auth", "upstream"}),
     "core": frozenset({*LIBRARY, "resolvers"}),
     "middleware": frozenset({*LIBRARY, "resolvers", "responses", "core", "config"}),
-    "config": frozenset({*LIBRARY, "resolvers", "core"}),
+    "config": frozenset({*LIBRARY, "resolvers", "core", "secret"}),
     "metrics": frozenset({*LIBRARY, "resolvers", "responses", "core", "middleware"}),
     "integrations": frozenset(
         {*LIBRARY, "resolvers", "responses", "core", "middleware", "config", "metrics"}

@@ -16,11 +16,21 @@ import httpx
 
 from ..errors import ConfigurationError
 
-__all__ = ["QPS_API_PORT", "QPSSettings"]
+__all__ = ["QPS_API_PORT", "QPSSettings", "is_loopback_host"]
 
 #: QPS's REST API port; used when `api_url` names none.
 QPS_API_PORT = 4243
 _PREFIX_CHARS = frozenset(string.ascii_lowercase + string.digits + "-._~")
+
+
+def is_loopback_host(host: str) -> bool:
+    """`localhost` or a loopback address: the only hosts TLS verification may be skipped for."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 @dataclass(frozen=True)
@@ -99,13 +109,7 @@ class QPSSettings:
         return url
 
     def _is_loopback(self) -> bool:
-        host = self._parsed_url().host
-        if host == "localhost":
-            return True
-        try:
-            return ipaddress.ip_address(host).is_loopback
-        except ValueError:
-            return False
+        return is_loopback_host(self._parsed_url().host)
 
     @property
     def host(self) -> str:

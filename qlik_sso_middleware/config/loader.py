@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, TypeVar, Union
 
 from ..errors import ConfigurationError
+from ..secret import Secret
 
 __all__ = ["ENV_PREFIX", "RawConfig", "Secret", "config_error", "read_sources", "to_section"]
 
@@ -29,29 +30,6 @@ ENV_PREFIX = "QLIK_SSO_"
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off"})
 S = TypeVar("S")
-
-
-class Secret:
-    """A secret string (key, password): `repr`/`str` never show it; `reveal()` does."""
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str) -> None:
-        self._value = value
-
-    def reveal(self) -> str:
-        return self._value
-
-    def __repr__(self) -> str:
-        return "Secret('********')"
-
-    __str__ = __repr__
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Secret) and other._value == self._value
-
-    def __hash__(self) -> int:
-        return hash(self._value)
 
 
 def config_error(

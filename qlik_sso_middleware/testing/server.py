@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
 import uvicorn
 
@@ -55,6 +55,60 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+async def serve_on(
+    app: Any, sock: socket.socket, ssl_options: dict[str, Any]
+) -> tuple[uvicorn.Server, asyncio.Task[None]]:
+    """Serve `app` on the bound `sock` in this loop; return once it accepts connections."""
+    config = uvicorn.Config(
+        app,
+        lifespan="off",
+        # The sans-io implementation: same max_size handling as the legacy `websockets` one,
+        # without its per-connection deprecation warnings (uvicorn 0.36+).
+        ws="websockets-sansio",
+        ws_max_size=512 * 1024 * 1024,
+        ws_ping_interval=None,
+        log_level="warning",
+        access_log=False,
+        timeout_graceful_shutdown=1,
+        **ssl_options,
+    )
+    server = _Server(config)
+    config.load()
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    while not server.started:
+        if task.done():
+            task.result()  # re-raise the start-up error
+            raise RuntimeError("simulator server stopped during start-up")
+        await asyncio.sleep(0.01)
+    return server, task
+
+
+class Lifecycle:
+    """`async with`: `start()` on entry (and `stop()` when it fails half-way), `stop()` on exit."""
+
+    async def start(self) -> None:
+        raise NotImplementedError
+
+    async def stop(self) -> None:
+        raise NotImplementedError
+
+    async def __aenter__(self) -> Self:
+        try:
+            await self.start()
+        except BaseException:
+            await self.stop()  # a half-started simulator must not leave a server running
+            raise
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+
 def _existing_certificates(directory: Path, pfx_password: str | None) -> CertificateFiles | None:
     """Reuse a certificate set already in `directory` (so a restarted simulator keeps its CA)."""
     if not all((directory / name).is_file() for name in _CERT_FILES):
@@ -72,7 +126,7 @@ def _existing_certificates(directory: Path, pfx_password: str | None) -> Certifi
     )
 
 
-class QlikSimulator:
+class QlikSimulator(Lifecycle):
     """A simulated Qlik Sense proxy + QPS API on loopback: `async with QlikSimulator() as sim:`.
 
     See the package docstring for the behaviour. Introspection (`requests`, `frames`, `logins`,
@@ -118,7 +172,7 @@ class QlikSimulator:
         self._proxy = ProxyApp(
             self._state, self.faults, self.apps, https=https, api_port=lambda: self.api_port
         )
-        self._servers: list[_Server] = []
+        self._servers: list[uvicorn.Server] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._sweeper: asyncio.Task[None] | None = None
         self._temp_dir: str | None = None
@@ -129,22 +183,6 @@ class QlikSimulator:
         self.faults.bind(self._close_websockets)
 
     # -- life cycle -----------------------------------------------------------------------------
-
-    async def __aenter__(self) -> QlikSimulator:
-        try:
-            await self.start()
-        except BaseException:
-            await self.stop()  # a half-started simulator must not leave a server running
-            raise
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
 
     async def start(self) -> None:
         """Generate/reuse certificates, bind both ports and wait until they serve."""
@@ -190,29 +228,9 @@ class QlikSimulator:
         return generate_certificates(directory, pfx_password=self._pfx_password)
 
     async def _serve(self, app: Any, sock: socket.socket, ssl_options: dict[str, Any]) -> None:
-        config = uvicorn.Config(
-            app,
-            lifespan="off",
-            # The sans-io implementation: same max_size handling as the legacy `websockets` one,
-            # without its per-connection deprecation warnings (uvicorn 0.36+).
-            ws="websockets-sansio",
-            ws_max_size=512 * 1024 * 1024,
-            ws_ping_interval=None,
-            log_level="warning",
-            access_log=False,
-            timeout_graceful_shutdown=1,
-            **ssl_options,
-        )
-        server = _Server(config)
+        server, task = await serve_on(app, sock, ssl_options)
         self._servers.append(server)
-        config.load()
-        task = asyncio.create_task(server.serve(sockets=[sock]))
         self._tasks.append(task)
-        while not server.started:
-            if task.done():
-                task.result()  # re-raise the start-up error
-                raise RuntimeError("simulator server stopped during start-up")
-            await asyncio.sleep(0.01)
 
     async def _sweep(self) -> None:
         """End sessions whose timeout passed, so open sockets get `OnSessionTimedOut` promptly."""
