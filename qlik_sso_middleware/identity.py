@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from .errors import InvalidIdentity
 
-__all__ = ["MAX_PART_LENGTH", "QlikIdentity"]
+__all__ = ["MAX_PART_LENGTH", "QlikIdentity", "literal_pattern"]
 
 #: Upper bound for a user directory or user id; Qlik has no documented limit, but a header value
 #: or cache key of many KiB is an attack, not a user.
@@ -23,6 +23,17 @@ MAX_PART_LENGTH = 256
 _MAX_ATTRIBUTES = 64
 _MAX_ATTRIBUTE_LENGTH = 1024
 _PLACEHOLDER = re.compile(r"\$ud|\$id")
+
+
+def literal_pattern(pattern: str) -> str:
+    """A dynamic user-directory pattern as the text a header value must have.
+
+    The QMC and the QRS write the pattern with the backslash escaped: `$ud\\\\$id` (what an
+    administrator sees and copies) stands for one literal backslash, so the header value is
+    `ACME\\alice`. The unescaped form `$ud\\$id` means the same and keeps working: every `\\\\` becomes
+    one `\\`, a lone `\\` stays as it is.
+    """
+    return pattern.replace("\\\\", "\\")
 
 
 def _check_text(name: str, value: object, *, limit: int, allow_empty: bool = False) -> str:
@@ -94,14 +105,16 @@ class QlikIdentity:
     def header_value(self, pattern: str = "$ud\\$id") -> str:
         """The identity as a header value for a header virtual proxy.
 
-        `pattern` is Qlik's dynamic user-directory pattern as *written in a header* (`$ud\\$id`), or
-        just `$id` for a static-directory VP. Header auth is US-ASCII only in Qlik.
+        `pattern` is Qlik's dynamic user-directory pattern, as the QMC shows it (`$ud\\\\$id`) or
+        unescaped (`$ud\\$id`), both giving `ACME\\alice` (see `literal_pattern`); or just `$id`
+        for a static-directory VP. Header auth is US-ASCII only in Qlik.
         """
         if not self.is_ascii:
             raise InvalidIdentity(
                 "Qlik header authentication accepts US-ASCII only; this user name is not ASCII "
                 "(use the ticket or session API strategy for such users)"
             )
+        pattern = literal_pattern(pattern)
         if pattern == "$ud\\$id":
             return f"{self.user_directory}\\{self.user_id}"  # the usual pattern, no regex
         # One pass: a `$id` inside the directory is text, not a placeholder to expand.

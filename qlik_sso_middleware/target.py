@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import ssl
 from collections.abc import Sequence
@@ -23,6 +24,13 @@ DEFAULT_BLOCKED = ("qrs/", "qmc/", "dev-hub/")
 HTTP_ENGINES = ("auto", "reqwest", "aiohttp")
 
 _PREFIX = re.compile(r"^[a-z0-9\-._~]+(/[a-z0-9\-._~]+)*$")
+logger = logging.getLogger("qlik_sso_middleware")
+
+
+def qmc_prefix(prefix: str) -> str:
+    """`prefix` as the QMC stores it: lowercase (Qlik Sense 3.0 and later lowercase a prefix typed
+    with capitals, so `A_` in the QMC is the virtual proxy `a_`)."""
+    return prefix.lower()
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,7 +38,8 @@ class QlikTarget:
     """A Qlik proxy + virtual proxy, and how to get sessions from it.
 
     - `url`: the proxy port's base URL, scheme + host [+ port], no path (`https://qlik.acme.com`).
-    - `prefix`: the virtual proxy prefix, lowercase, no slashes (`"sso"`; `""` = the default VP).
+    - `prefix`: the virtual proxy prefix, no slashes (`"sso"`; `""` = the default VP). Capitals are
+      lowered as the QMC does since Qlik Sense 3.0 (`"A_"` is the VP `a_`), with a warning.
     - `cookie_name`: the VP's "Session cookie header name" (default `X-Qlik-Session-<prefix>`);
       Qlik appends `-HTTP` over plain http, which the middleware knows.
     - `mount_path`: where the app serves it (default `/<prefix>/`, so Qlik's absolute URLs work
@@ -69,6 +78,14 @@ class QlikTarget:
                 "must not contain a path: give the virtual proxy as `prefix`", field="url"
             )
         object.__setattr__(self, "url", f"{parts.scheme}://{parts.netloc}")
+        if isinstance(self.prefix, str) and qmc_prefix(self.prefix) != self.prefix:
+            logger.warning(
+                "virtual proxy prefix %r is used as %r: the QMC lowercases prefixes (Qlik Sense "
+                "3.0 and later)",
+                self.prefix,
+                qmc_prefix(self.prefix),
+            )
+            object.__setattr__(self, "prefix", qmc_prefix(self.prefix))
         if self.prefix and not _PREFIX.match(self.prefix):
             raise ConfigurationError(
                 f"{self.prefix!r}: Qlik prefixes are lowercase a-z 0-9 - . _ ~ without leading "

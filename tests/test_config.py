@@ -170,10 +170,10 @@ def test_secrets_never_shown(tmp_path: Path) -> None:
 
 
 def test_object_errors_are_located_at_the_key(tmp_path: Path) -> None:
-    config = load_config(write(tmp_path, BASE.replace('prefix = "sso"', 'prefix = "SSO"')), {})
+    config = load_config(write(tmp_path, BASE.replace('prefix = "sso"', 'prefix = "s o"')), {})
     with pytest.raises(ConfigurationError) as caught:
         build_target(config)
-    assert str(caught.value).startswith(f"{tmp_path / 'qlik-sso.toml'}:4: qlik.prefix: 'SSO'")
+    assert str(caught.value).startswith(f"{tmp_path / 'qlik-sso.toml'}:4: qlik.prefix: 's o'")
     config = load_config(write(tmp_path, BASE.replace("hdr-usr", "X-Qlik-User-x")), {})
     with pytest.raises(ConfigurationError) as caught:
         build_target(config)
@@ -210,3 +210,14 @@ def test_http_engine_reaches_the_target(tmp_path: Path) -> None:
     assert build_target(config).resolved_http_engine == "aiohttp"
     message = error_of(None, {"QLIK_SSO_QLIK_URL": "http://x", "QLIK_SSO_QLIK_HTTP_ENGINE": "curl"})
     assert "qlik.http_engine: 'curl' is not one of auto, reqwest, aiohttp" in message
+
+
+def test_auth_pattern_pasted_from_the_qmc(tmp_path: Path) -> None:
+    # A TOML literal string keeps what the QMC shows: `$ud\\$id` (one escaped backslash).
+    text = BASE.replace(
+        'header_name = "hdr-usr"', "header_name = \"hdr-usr\"\npattern = '$ud\\\\$id'"
+    )
+    config = load_config(write(tmp_path, text), {})
+    assert config.auth.pattern == "$ud\\\\$id"
+    auth = build_target(config).auth
+    assert auth.upstream_headers(QlikIdentity("CMI", "Me")) == [(b"hdr-usr", b"CMI\\Me")]

@@ -17,7 +17,7 @@ def resolver(conn: object) -> QlikIdentity | None:
         ({"url": "qlik.acme.com"}, "url"),
         ({"url": "ftp://qlik.acme.com"}, "url"),
         ({"url": "https://qlik.acme.com/sso"}, "url"),
-        ({"prefix": "SSO"}, "prefix"),
+        ({"prefix": "s o"}, "prefix"),
         ({"prefix": "/sso/"}, "prefix"),
         ({"cookie_name": "bad cookie"}, "cookie_name"),
         ({"mount_path": "sso"}, "mount_path"),
@@ -32,6 +32,20 @@ def test_bad_target_options_name_the_field(kwargs: dict[str, object], field: str
     with pytest.raises(ConfigurationError) as info:
         QlikTarget(**options)  # type: ignore[arg-type]
     assert info.value.field == field
+
+
+def test_prefix_typed_with_capitals_is_used_lowercase_and_said(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # The QMC stores a prefix typed "A_" as "a_" (Qlik Sense 3.0 and later): follow it.
+    with caplog.at_level("WARNING", logger="qlik_sso_middleware"):
+        target = QlikTarget("https://qlik.acme.com", prefix="A_")
+    assert (target.prefix, target.cookie_name, target.mount_path) == (
+        "a_",
+        "X-Qlik-Session-a_",
+        "/a_/",
+    )
+    assert "'A_' is used as 'a_'" in caplog.text
 
 
 def test_defaults_follow_qlik_conventions() -> None:

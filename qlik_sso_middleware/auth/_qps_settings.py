@@ -39,7 +39,8 @@ class QPSSettings:
 
     - `api_url`: `https://host[:port]` of the QPS API; the port defaults to 4243 (QPS's API port,
       not 443). Only the origin: the path is built from `prefix` (`/qps/<prefix>/`).
-    - `prefix`: the virtual proxy prefix (lowercase, no slashes; "" for the default VP).
+    - `prefix`: the virtual proxy prefix (no slashes; "" for the default VP); lowered as the QMC
+      lowers it (Qlik Sense 3.0 and later).
     - `root`: the site's `root.pem`, the only CA trusted for the server certificate.
     - `client_cert` + `client_key` (+ `client_key_password`), or `pfx` (+ `pfx_password`).
     - `server_name`: the name to verify in the QPS certificate when it differs from the URL host
@@ -64,6 +65,8 @@ class QPSSettings:
 
     def __post_init__(self) -> None:
         self._parsed_url()
+        if isinstance(self.prefix, str):
+            object.__setattr__(self, "prefix", self.prefix.lower())
         if not isinstance(self.prefix, str) or any(c not in _PREFIX_CHARS for c in self.prefix):
             raise ConfigurationError(
                 "the virtual proxy prefix is lowercase a-z 0-9 - . _ ~ without slashes",

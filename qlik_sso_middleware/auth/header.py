@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 
 from ..errors import ConfigurationError, InvalidIdentity
-from ..identity import QlikIdentity
+from ..identity import QlikIdentity, literal_pattern
 from ..stores.base import QlikSession
 from ._proxy_login import login_via_proxy
 from .base import LoginContext
@@ -32,8 +32,9 @@ _RESERVED = (
 class HeaderAuth:
     """Log in by sending the identity in `header_name`, as a header virtual proxy expects.
 
-    `static_user_directory=None` means the VP uses a *dynamic* user directory with the pattern
-    `$ud\\$id` (header value `ACME\\alice`); otherwise the header carries only the user id and
+    `static_user_directory=None` means the VP uses a *dynamic* user directory with `pattern`, which
+    may be pasted from the QMC as it shows it (`$ud\\\\$id`, the backslash escaped) or written
+    unescaped (`$ud\\$id`): both send `ACME\\alice` (`identity.literal_pattern`). Otherwise the header carries only the user id and
     identities from any other directory are refused. Attributes cannot travel in a header: an
     identity with attributes is a configuration error (use `SessionApiAuth` or `TicketAuth`).
     """
@@ -58,11 +59,20 @@ class HeaderAuth:
                 "X-Qlik-Security, ...); Qlik rejects such a virtual proxy",
                 field="header_name",
             )
-        if static_user_directory is None and ("$ud" not in pattern or "$id" not in pattern):
-            raise ConfigurationError("must contain $ud and $id", field="pattern")
+        if not isinstance(pattern, str):
+            raise ConfigurationError("must be a string such as '$ud\\\\$id'", field="pattern")
+        pattern = literal_pattern(pattern)
+        if static_user_directory is None and (
+            pattern.count("$ud") != 1 or pattern.count("$id") != 1
+        ):
+            raise ConfigurationError(
+                f"{pattern!r} must contain $ud and $id once each (the QMC's '$ud\\\\$id')",
+                field="pattern",
+            )
         self.header_name = header_name
         self.identity_headers: tuple[str, ...] = (header_name,)
         self.static_user_directory = static_user_directory
+        #: The pattern as header text (QMC notation unescaped); `$id` with a static directory.
         self.pattern = "$id" if static_user_directory is not None else pattern
         self._header_key = header_name.lower().encode("ascii")
 

@@ -134,3 +134,24 @@ def test_attributes_and_non_ascii_cannot_travel_in_a_header() -> None:
         auth.check_identity(QlikIdentity("ACME", "alice", {"Group": "Sales"}))
     with pytest.raises(InvalidIdentity, match="US-ASCII"):
         auth.check_identity(QlikIdentity("ACME", "jos\u00e9"))
+
+
+@pytest.mark.parametrize("pattern", ["$ud\\\\$id", "$ud\\$id"])
+async def test_pattern_pasted_from_the_qmc_sends_one_backslash(pattern: str) -> None:
+    # The QMC shows the dynamic pattern as `$ud\\$id` (backslash escaped): pasted as it is, the
+    # header must still be `CMI\Me`; the unescaped form keeps working too.
+    vp = VirtualProxy(prefix="a_", header_name="CMI_Header", dynamic_pattern="$ud\\\\$id")
+    me = QlikIdentity("CMI", "Me")
+    auth = HeaderAuth("CMI_Header", pattern=pattern)
+    assert auth.upstream_headers(me) == [(b"cmi_header", b"CMI\\Me")]
+    async with QlikSimulator([vp]) as sim, jarless() as client:
+        await auth.login(me, context(sim, client, prefix="a_", cookie_name="X-Qlik-Session-a_"))
+        assert sim.requests[-1].header("CMI_Header") == ["CMI\\Me"]
+        assert [s.user for s in sim.live_sessions()] == ["CMI\\Me"]
+
+
+@pytest.mark.parametrize("pattern", ["$ud", "$ud\\\\$id$id", "user"])
+def test_pattern_without_both_placeholders_is_a_configuration_error(pattern: str) -> None:
+    with pytest.raises(ConfigurationError) as raised:
+        HeaderAuth(pattern=pattern)
+    assert raised.value.field == "pattern"

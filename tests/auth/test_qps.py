@@ -312,7 +312,7 @@ def test_verify_off_refused_for_remote_host(certs: CertificateFiles) -> None:
         ({"api_url": "http://qlik:4243"}, "api_url"),
         ({"api_url": "https://qlik:4243/qps/tkt/"}, "api_url"),
         ({"api_url": "not a url at all"}, "api_url"),
-        ({"prefix": "Tkt"}, "prefix"),
+        ({"prefix": "t kt"}, "prefix"),
         ({"prefix": "a/b"}, "prefix"),
         ({"timeout": 0}, "timeout"),
         ({"timeout": "5"}, "timeout"),
