@@ -15,6 +15,7 @@ credentials; never expose it.
 
 from __future__ import annotations
 
+from .access import AccessPasses
 from .certificates import CertificateFiles, generate_certificates
 from .clock import ManualClock
 from .demo_apps import DEMO_APPS, DemoApp, DemoObject
@@ -26,6 +27,7 @@ from .virtual_proxy import VirtualProxy
 
 __all__ = [
     "DEMO_APPS",
+    "AccessPasses",
     "CertificateFiles",
     "DemoApp",
     "DemoObject",

@@ -170,8 +170,11 @@ class ApiApp:
             if not isinstance(session_id, str) or not _SESSION_ID.fullmatch(session_id):
                 raise _BadRequest("SessionId is invalid")
             try:
-                session = self.state.login(prefix, ud, uid, attributes, session_id=session_id)
-            except LoginRefused:
+                # No licence check here: Qlik checks the access pass when the session is used.
+                session = self.state.login(
+                    prefix, ud, uid, attributes, session_id=session_id, check_access=False
+                )
+            except LoginRefused:  # only the parallel-session cap is checked at creation
                 await send_body(send, 403, "Too many sessions", "text/plain")
                 return
             record.session_id, record.user = session.id, session.user

@@ -3,14 +3,18 @@
     python -m qlik_sso_middleware.testing.cli --prefix sso --json
 
 Virtual proxies come from `--prefix` (repeatable, header auth with `--header-name`) or from a TOML
-file (`--config`), whose `[[virtual_proxy]]` tables take `VirtualProxy` keyword arguments and whose
-top-level `port`, `api_port`, `https`, `cert_dir`, `host` set defaults for the flags:
+file (`--config`) describing a whole simulated site: `[[virtual_proxy]]` tables take `VirtualProxy`
+options, `[access]` says who holds an access pass, and the top-level `port`, `api_port`, `https`,
+`cert_dir`, `host`, `api`, `unknown_prefix`, `windows_auth_port` set the site (flags win). The
+format and its errors (file, line and key) are in `sim_config.py`:
 
     https = false
     [[virtual_proxy]]
     prefix = "sso"
     header_name = "hdr-usr"
     additional_response_headers = [["X-Frame-Options", "SAMEORIGIN"]]
+    [access]
+    users = { 'ACME\bob' = "none" }
 
 Hazard: the certificates it writes are test credentials; keep the simulator on loopback.
 """
@@ -22,13 +26,12 @@ import asyncio
 import json
 import signal
 import sys
-import tomllib
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigurationError
 from .server import QlikSimulator
+from .sim_config import load_simulator_config
 from .virtual_proxy import VirtualProxy
 
 __all__ = ["build_parser", "main"]
@@ -53,41 +56,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _virtual_proxies(args: argparse.Namespace, config: dict[str, Any]) -> list[VirtualProxy]:
-    if args.prefix:
-        return [VirtualProxy(prefix=p, header_name=args.header_name) for p in args.prefix]
-    tables = config.get("virtual_proxy", [])
-    if not isinstance(tables, list) or not tables:
-        return [VirtualProxy(header_name=args.header_name)]
-    proxies = []
-    for table in tables:
-        if not isinstance(table, dict):
-            raise ConfigurationError("must be a table", field="virtual_proxy")
-        options = dict(table)
-        if "additional_response_headers" in options:
-            options["additional_response_headers"] = [
-                tuple(pair) for pair in options["additional_response_headers"]
-            ]
-        try:
-            proxies.append(VirtualProxy(**options))
-        except TypeError as exc:
-            raise ConfigurationError(str(exc), field="virtual_proxy") from exc
-    return proxies
-
-
 def _options(args: argparse.Namespace) -> dict[str, Any]:
-    config: dict[str, Any] = {}
-    if args.config:
-        try:
-            config = tomllib.loads(Path(args.config).read_text(encoding="utf-8"))
-        except (OSError, tomllib.TOMLDecodeError) as exc:
-            raise ConfigurationError(f"cannot read: {exc}", field="--config") from exc
+    config: dict[str, Any] = load_simulator_config(args.config) if args.config else {}
 
     def pick(flag: Any, key: str, default: Any) -> Any:
         return flag if flag is not None else config.get(key, default)
 
-    return {
-        "virtual_proxies": _virtual_proxies(args, config),
+    if args.prefix:
+        proxies = [VirtualProxy(prefix=p, header_name=args.header_name) for p in args.prefix]
+    else:
+        proxies = config.get("virtual_proxies") or [VirtualProxy(header_name=args.header_name)]
+    options = {
+        "virtual_proxies": proxies,
         "https": bool(pick(args.https, "https", False)),
         "api": not args.no_api and bool(config.get("api", True)),
         "cert_dir": pick(args.cert_dir, "cert_dir", None),
@@ -97,6 +77,10 @@ def _options(args: argparse.Namespace) -> dict[str, Any]:
         # Standalone runs last for days: keep the introspection log bounded.
         "log_limit": 10_000,
     }
+    for key in ("access", "unknown_prefix", "windows_auth_port"):
+        if key in config:
+            options[key] = config[key]
+    return options
 
 
 async def _run(options: dict[str, Any], as_json: bool) -> None:
@@ -113,6 +97,7 @@ async def _run(options: dict[str, Any], as_json: bool) -> None:
         info = {
             "proxy_url": sim.proxy_url,
             "api_url": sim.api_url,
+            "windows_auth_url": sim.windows_auth_url,
             "cert_dir": certs,
             "virtual_proxies": proxies,
         }
@@ -122,6 +107,8 @@ async def _run(options: dict[str, Any], as_json: bool) -> None:
             print(f"Qlik simulator proxy: {sim.proxy_url}", flush=True)
             if sim.api_url:
                 print(f"QPS API (mutual TLS): {sim.api_url}", flush=True)
+            if sim.windows_auth_url:
+                print(f"Windows authentication listener: {sim.windows_auth_url}", flush=True)
             if certs:
                 print(f"certificates: {certs}", flush=True)
             for vp in proxies:

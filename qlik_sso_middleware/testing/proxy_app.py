@@ -1,8 +1,16 @@
 """The simulated proxy port (443 in production): virtual-proxy routing, authentication, pages, WS.
 
+Virtual proxy routing (`route_prefix`): the first path segment names a linked VP, or is one of
+QPS's reserved words (`hub`, `qps`, `app`, ...: the default VP's own paths); anything else names no
+VP and gets QPS's 400 page, even on a site with a default VP (a VP not linked to this proxy answers
+the same), unless the simulator runs with `unknown_prefix="default_vp"`.
+
 Authentication order on every request to a VP, as QPS does it: valid session cookie ->
 `qlikTicket` query -> identity header (header VPs) -> anonymous -> 302 to the authentication
-module. URLs that QPS builds (redirects, `loginUri`, `logoutUri`) use the request's `Host` header, as QPS does; that is
+module: the VP's redirect URI, else Windows authentication for a User-Agent containing the VP's
+Windows authentication pattern (`internal_windows_authentication/`, a 401 `Negotiate`/`NTLM`
+challenge the simulator never satisfies), else the form login. A session made through the QPS API
+has its licence checked on first use. URLs that QPS builds (redirects, `loginUri`, `logoutUri`) use the request's `Host` header, as QPS does; that is
 why a proxy in front of it must preserve `Host`.
 """
 
@@ -27,6 +35,7 @@ from ._asgi import (
     send_body,
     send_json,
 )
+from .auth_module import WindowsAuthApp
 from .content import serve_content
 from .demo_apps import DemoApp
 from .faults import Faults
@@ -43,6 +52,16 @@ MAX_SESSIONS_TEXT = (
     "You cannot access Qlik Sense because you have too many sessions active in parallel"
 )
 NO_ACCESS_PASS_TEXT = "You cannot access Qlik Sense because you have no access pass"
+#: Paths QPS reads as its own (case-insensitive) right after the prefix: `/hub/` is the default
+#: VP's hub, `/b_/hub/` the hub of VP `b_`. Qlik names qmc, client, hub, qps and app; the rest are
+#: the other first segments its clients use.
+RESERVED_SEGMENTS = frozenset(
+    {
+        "qmc", "client", "hub", "qps", "app", "sense", "single", "resources", "extensions",
+        "content", "api", "qrs", "dev-hub", "favicon.ico", "internal_forms_authentication",
+        "internal_windows_authentication",
+    }
+)  # fmt: skip
 #: Requests with more header bytes than this get QPS's 400 "header is incorrect" page.
 MAX_HEADER_BYTES = 64 * 1024
 
@@ -89,8 +108,10 @@ class ProxyApp:
         *,
         https: bool,
         api_port: Callable[[], int | None],
+        unknown_prefix: str = "bad_request",
     ) -> None:
         self.state = state
+        self.unknown_prefix = unknown_prefix
         self.faults = faults
         self.apps = apps
         self.https = https
@@ -126,14 +147,10 @@ class ProxyApp:
             websocket=websocket,
         )
         self.state.record_request(record)
-        path: str = scope["path"]
-        first, _, rest = path.lstrip("/").partition("/")
-        if first and first in self.state.vps:
-            vp = self.state.vps[first]
-        elif "" in self.state.vps:
-            vp, rest = self.state.vps[""], path.lstrip("/")
-        else:
+        routed = self.route_prefix(scope["path"])
+        if routed is None:
             return record, None
+        vp, rest = routed
         record.prefix = vp.prefix
         host = next((v for k, v in headers if k.lower() == "host"), "")
         context = RequestContext(
@@ -148,6 +165,22 @@ class ProxyApp:
         )
         return record, context
 
+    def route_prefix(self, path: str) -> tuple[VirtualProxy, str] | None:
+        """(virtual proxy, path after its prefix) for `path`; None: QPS's 400 page."""
+        vps = self.state.vps
+        first, _, rest = path.lstrip("/").partition("/")
+        if first and first in vps:
+            vp = vps[first]
+            return (vp, rest) if vp.linked else None
+        default = vps.get("")
+        if default is None or not default.linked:
+            return None
+        if not first or first.lower() in RESERVED_SEGMENTS:
+            return default, path.lstrip("/")
+        if self.unknown_prefix == "default_vp":
+            return default, rest  # the default VP answers as if the prefix were its own
+        return None
+
     def authenticate(self, ctx: RequestContext, *, allow_login: bool = True) -> None:
         """Find or create the request's session (sets ctx.session / ctx.set_cookie).
 
@@ -159,6 +192,7 @@ class ProxyApp:
             if name == cookie_name:
                 session = self.state.lookup(vp.prefix, value)
                 if session is not None:
+                    self.state.use(session)  # LoginRefused: no access pass after all
                     self._use(ctx, session, None)
                     return
         if not allow_login:
@@ -221,6 +255,9 @@ class ProxyApp:
                 f"{vp.auth_module_redirect_uri}{sep}targetId={target_id}"
                 f"&proxyRestUri=https://{hostname}:{self._api_port()}{rest_base}"
             )
+        agent = " ".join(ctx.header_values("user-agent"))
+        if vp.windows_auth_pattern and vp.windows_auth_pattern in agent:
+            return f"{ctx.base}/internal_windows_authentication/?targetId={target_id}"
         return f"{ctx.base}/internal_forms_authentication/?targetId={target_id}"
 
     # -- HTTP -----------------------------------------------------------------------------------
@@ -268,6 +305,10 @@ class ProxyApp:
     async def _route(self, ctx: RequestContext, scope: Scope, receive: Receive, send: Send) -> None:
         rest = ctx.rest
         method = ctx.record.method
+        if rest.startswith("internal_windows_authentication"):
+            # NTLM / Kerberos cannot happen here: the challenge is what a client gets to see.
+            await WindowsAuthApp()(scope, receive, send)
+            return
         if rest.startswith("internal_forms_authentication"):
             await drain(receive)
             target = query_get(ctx.query, "targetId") or ""

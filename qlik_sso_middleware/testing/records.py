@@ -30,8 +30,10 @@ class SimSession:
     csrf_token: str = field(repr=False)
     ended: bool = False
     ended_at: float | None = None
-    #: why it ended: "logout", "deleted", "timeout", "restart"
+    #: why it ended: "logout", "deleted", "timeout", "restart", "no_access_pass"
     end_reason: str | None = None
+    #: False for a session made through the QPS API: Qlik checks the licence on first use.
+    licensed: bool = True
 
     @property
     def user(self) -> str:

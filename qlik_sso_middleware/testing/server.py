@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import shutil
 import socket
@@ -22,7 +23,9 @@ from typing import Any, Self
 
 import uvicorn
 
+from .access import AccessPasses
 from .api_app import ApiApp
+from .auth_module import WindowsAuthApp
 from .certificates import CertificateFiles, generate_certificates
 from .demo_apps import DEMO_APPS, DemoApp
 from .faults import Faults
@@ -134,6 +137,12 @@ class QlikSimulator(Lifecycle):
     `log_limit` bounds `requests` and `frames` (oldest dropped) for long-running use; tests leave
     it None (keep everything). Hazard: the generated certificates are test credentials, removed on
     exit unless `cert_dir` was given.
+
+    Site settings: `access` (who holds an access pass, `AccessPasses`; assign `sim.access` to
+    change it live), `unknown_prefix` ("bad_request": QPS's 400 page for a first path segment that
+    names no VP, as Qlik answers; "default_vp": serve it from the default VP instead),
+    `windows_auth_port` (also run the Windows authentication listener, 4244 in production, at
+    `sim.windows_auth_url`). `configure_virtual_proxy` edits a VP live, as a QMC edit does.
     """
 
     def __init__(
@@ -150,6 +159,9 @@ class QlikSimulator(Lifecycle):
         port: int = 0,
         api_port: int = 0,
         log_limit: int | None = None,
+        access: AccessPasses | None = None,
+        unknown_prefix: str = "bad_request",
+        windows_auth_port: bool = False,
     ) -> None:
         if not virtual_proxies:
             raise ValueError("virtual_proxies: at least one virtual proxy is needed")
@@ -162,15 +174,20 @@ class QlikSimulator(Lifecycle):
         self._pfx_password = pfx_password
         self._ports = (port, api_port)
         self.apps = {app.id: app for app in apps}
+        if unknown_prefix not in ("bad_request", "default_vp"):
+            raise ValueError("unknown_prefix: 'bad_request' or 'default_vp'")
+        self.access = access if access is not None else AccessPasses()
+        self._windows_auth = windows_auth_port
         self._state = SimState(
-            virtual_proxies,
-            self.clock,
-            no_access_pass=lambda: self.faults.no_access_pass,
-            log_limit=log_limit,
+            virtual_proxies, self.clock, access_allowed=self._has_access, log_limit=log_limit
         )
-        self.virtual_proxies = tuple(virtual_proxies)
         self._proxy = ProxyApp(
-            self._state, self.faults, self.apps, https=https, api_port=lambda: self.api_port
+            self._state,
+            self.faults,
+            self.apps,
+            https=https,
+            api_port=lambda: self.api_port,
+            unknown_prefix=unknown_prefix,
         )
         self._servers: list[uvicorn.Server] = []
         self._tasks: list[asyncio.Task[None]] = []
@@ -180,14 +197,37 @@ class QlikSimulator(Lifecycle):
         self.certificates: CertificateFiles | None = None
         self.proxy_port = 0
         self.api_port: int | None = None
+        self.windows_auth_port: int | None = None
         self.faults.bind(self._close_websockets)
+
+    def _has_access(self, user_directory: str, user_id: str) -> bool:
+        return not self.faults.no_access_pass and self.access.allows(user_directory, user_id)
+
+    @property
+    def virtual_proxies(self) -> tuple[VirtualProxy, ...]:
+        """The virtual proxies as they are configured now."""
+        return tuple(self._state.vps.values())
+
+    def configure_virtual_proxy(self, prefix: str, **changes: Any) -> VirtualProxy:
+        """Change VP `prefix` live, as a QMC edit does (QPS re-reads its settings); a prefix
+        not configured yet is created (from `VirtualProxy` defaults) with `changes`. Sessions
+        stay. Raises `ConfigurationError` for a bad value, like `VirtualProxy(...)`."""
+        current = self._state.vps.get(prefix.lower())
+        if current is None:
+            vp = VirtualProxy(**{"prefix": prefix, **changes})
+        else:
+            vp = dataclasses.replace(current, **changes)
+        if vp.prefix != prefix.lower():
+            raise ValueError("configure_virtual_proxy cannot rename a virtual proxy")
+        self._state.vps[vp.prefix] = vp
+        return vp
 
     # -- life cycle -----------------------------------------------------------------------------
 
     async def start(self) -> None:
         """Generate/reuse certificates, bind both ports and wait until they serve."""
         self._loop = asyncio.get_running_loop()
-        if self.https or self._api:
+        if self.https or self._api or self._windows_auth:
             self.certificates = await asyncio.to_thread(self._certificates)
         proxy_sock = _bind(self.host, self._ports[0])
         self.proxy_port = proxy_sock.getsockname()[1]
@@ -212,6 +252,18 @@ class QlikSimulator(Lifecycle):
                     "ssl_keyfile": str(self.certificates.server_key),
                     "ssl_ca_certs": str(self.certificates.root),
                     "ssl_cert_reqs": ssl.CERT_REQUIRED,
+                },
+            )
+        if self._windows_auth:
+            assert self.certificates is not None
+            auth_sock = _bind(self.host, 0)
+            self.windows_auth_port = auth_sock.getsockname()[1]
+            await self._serve(
+                WindowsAuthApp(),
+                auth_sock,
+                {
+                    "ssl_certfile": str(self.certificates.server),
+                    "ssl_keyfile": str(self.certificates.server_key),
                 },
             )
         self._sweeper = asyncio.create_task(self._sweep())
@@ -270,6 +322,12 @@ class QlikSimulator(Lifecycle):
     @property
     def api_url(self) -> str | None:
         return f"https://{self._url_host}:{self.api_port}" if self.api_port else None
+
+    @property
+    def windows_auth_url(self) -> str | None:
+        """The Windows authentication listener (4244 in production), when started."""
+        port = self.windows_auth_port
+        return f"https://{self._url_host}:{port}" if port else None
 
     # -- introspection --------------------------------------------------------------------------
 

@@ -61,7 +61,7 @@ class SimState:
         virtual_proxies: Sequence[VirtualProxy],
         clock: Callable[[], float],
         *,
-        no_access_pass: Callable[[], bool],
+        access_allowed: Callable[[str, str], bool],
         log_limit: int | None = None,
     ) -> None:
         self.vps: dict[str, VirtualProxy] = {}
@@ -70,7 +70,7 @@ class SimState:
                 raise ValueError(f"virtual_proxies: prefix {vp.prefix!r} used twice")
             self.vps[vp.prefix] = vp
         self.clock = clock
-        self._no_access_pass = no_access_pass
+        self._access_allowed = access_allowed
         self.sessions: dict[str, SimSession] = {}
         self.history: list[SimSession] = []
         # Sessions holding one of a user's parallel-session slots: live, or ended within cool-down.
@@ -118,6 +118,15 @@ class SimState:
             return True
         return False
 
+    def use(self, session: SimSession) -> None:
+        """The session's first use through the proxy checks the licence (`LoginRefused`)."""
+        if session.licensed:
+            return
+        if not self._access_allowed(session.user_directory, session.user_id):
+            self.end(session.id, "no_access_pass")
+            raise LoginRefused("no_access_pass")
+        session.licensed = True
+
     def touch(self, session_id: str | None) -> None:
         """WebSocket traffic slides the inactivity timeout too (unless it has already passed)."""
         session = self.sessions.get(session_id) if session_id else None
@@ -131,9 +140,15 @@ class SimState:
         user_id: str,
         attributes: Sequence[tuple[str, str]] = (),
         session_id: str | None = None,
+        *,
+        check_access: bool = True,
     ) -> SimSession:
-        """Create a session, enforcing the no-access-pass mode and the parallel-session cap."""
-        if self._no_access_pass():
+        """Create a session, enforcing access passes and the parallel-session cap.
+
+        `check_access=False` (the QPS API) leaves the licence check to the session's first use
+        through the proxy (`use`), as Qlik does.
+        """
+        if check_access and not self._access_allowed(user_directory, user_id):
             raise LoginRefused("no_access_pass")
         vp = self.vps[prefix]
         key = _user_key(prefix, user_directory, user_id)
@@ -159,6 +174,7 @@ class SimState:
             created_at=now,
             last_seen=now,
             csrf_token=secrets.token_urlsafe(24),
+            licensed=check_access,
         )
         self.sessions[session.id] = session
         self.history.append(session)

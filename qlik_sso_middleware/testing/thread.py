@@ -11,8 +11,10 @@ import threading
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
+from .access import AccessPasses
 from .records import SimSession
 from .server import QlikSimulator
+from .virtual_proxy import VirtualProxy
 
 __all__ = ["SimulatorThread"]
 
@@ -101,3 +103,15 @@ class SimulatorThread:
     def close_websockets(self, code: int, reason: str = "") -> int:
         """Synchronous form of `faults.close_websockets`."""
         return self._run(self._sim._close_in_loop(code, reason))
+
+    def configure_virtual_proxy(self, prefix: str, **changes: Any) -> VirtualProxy:
+        """`QlikSimulator.configure_virtual_proxy`, run in the simulator's loop."""
+        return self._call(lambda: self._sim.configure_virtual_proxy(prefix, **changes))
+
+    def set_access(self, access: AccessPasses) -> None:
+        """Replace who holds an access pass (`QlikSimulator.access`)."""
+
+        def assign() -> None:
+            self._sim.access = access
+
+        self._call(assign)

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from ..errors import ConfigurationError
+from ..identity import literal_pattern
 
 __all__ = ["VirtualProxy"]
 
@@ -37,8 +38,13 @@ _SAMESITE = (None, "None", "Lax", "Strict")
 class VirtualProxy:
     """One virtual proxy: prefix, cookie, authentication method and security flags.
 
-    `dynamic_pattern` is written as it appears in a header value: the default `$ud\\$id` accepts
-    `ACME\\alice`. Durations are seconds of the simulator's clock.
+    As the QMC stores them: `prefix` is lowered (`A_` is the VP `a_`, Qlik Sense 3.0 and later);
+    `dynamic_pattern` is written as the QMC shows it, `$ud\\\\$id` (the backslash escaped, accepting
+    `ACME\\alice`), or unescaped `$ud\\$id` (same meaning). `linked=False` is a VP not linked to
+    this proxy service (answered 400 like an unknown prefix); `windows_auth_pattern` picks Windows
+    authentication (a User-Agent containing it) or the form login for users without a session;
+    `load_balancing_nodes` empty means no engine serves the VP (`OnNoEngineAvailable`).
+    Durations are seconds of the simulator's clock.
     """
 
     prefix: str = "sso"
@@ -46,7 +52,7 @@ class VirtualProxy:
     auth: str = "header_dynamic"
     header_name: str = "hdr-usr"
     static_user_directory: str | None = None
-    dynamic_pattern: str = "$ud\\$id"
+    dynamic_pattern: str = "$ud\\\\$id"
     anonymous: str = "none"
     session_timeout: float = 1800.0
     host_allow_list: Sequence[str] = ()
@@ -60,9 +66,14 @@ class VirtualProxy:
     auth_module_redirect_uri: str | None = None
     max_parallel_sessions: int = 5
     cooldown: float = 300.0
+    linked: bool = True
+    windows_auth_pattern: str = "Windows"
+    load_balancing_nodes: Sequence[str] = ("Central",)
     _pattern: re.Pattern[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        if isinstance(self.prefix, str):
+            object.__setattr__(self, "prefix", self.prefix.lower())  # as the QMC saves it
         if self.prefix and not _PREFIX.fullmatch(self.prefix):
             raise ConfigurationError(
                 "must be lowercase a-z 0-9 - . _ ~ without slashes", field="prefix"
@@ -80,11 +91,14 @@ class VirtualProxy:
             raise ConfigurationError(
                 "is required for auth='header_static'", field="static_user_directory"
             )
-        if self.dynamic_pattern.count("$ud") != 1 or self.dynamic_pattern.count("$id") != 1:
+        literal = literal_pattern(self.dynamic_pattern)
+        if literal.count("$ud") != 1 or literal.count("$id") != 1:
             raise ConfigurationError("must contain $ud and $id once", field="dynamic_pattern")
         for name in ("samesite_https", "samesite_http"):
             if getattr(self, name) not in _SAMESITE:
                 raise ConfigurationError(f"must be one of {_SAMESITE}", field=name)
+        if not isinstance(self.windows_auth_pattern, str):
+            raise ConfigurationError("must be a string", field="windows_auth_pattern")
         if self.cookie_name is not None and not _HEADER_TOKEN.fullmatch(self.cookie_name):
             raise ConfigurationError("must be a cookie-name token", field="cookie_name")
         if self.session_timeout <= 0:
@@ -105,8 +119,9 @@ class VirtualProxy:
         object.__setattr__(
             self, "additional_response_headers", tuple(self.additional_response_headers)
         )
+        object.__setattr__(self, "load_balancing_nodes", tuple(self.load_balancing_nodes))
         # "$ud\$id" -> (?P<ud>[^\\]+)\\(?P<id>[^\\]+): each part is everything but the separator.
-        pattern = re.escape(self.dynamic_pattern)
+        pattern = re.escape(literal)
         pattern = pattern.replace(re.escape("$ud"), r"(?P<ud>[^\\]+)", 1)
         pattern = pattern.replace(re.escape("$id"), r"(?P<id>[^\\]+)", 1)
         object.__setattr__(self, "_pattern", re.compile(pattern))
@@ -147,7 +162,7 @@ class VirtualProxy:
             assert self.static_user_directory is not None
             return self.static_user_directory, value
         if self.auth == "header_dynamic":
-            if value.count("\\") != 1:
+            if value.count("\\") != literal_pattern(self.dynamic_pattern).count("\\"):
                 return None
             match = self._pattern.fullmatch(value)
             if match is None or "," in value:

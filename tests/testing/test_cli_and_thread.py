@@ -94,7 +94,7 @@ def test_cli_toml_config_and_readable_output(tmp_path: Path) -> None:
 
 def test_cli_rejects_a_bad_config(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     config = tmp_path / "bad.toml"
-    config.write_text('[[virtual_proxy]]\nprefix = "UPPER"\n', encoding="utf-8")
+    config.write_text('[[virtual_proxy]]\nprefix = "sales/eu"\n', encoding="utf-8")
     assert main(["--config", str(config)]) == 2
     assert "prefix" in capsys.readouterr().err
     config.write_text("[[virtual_proxy]]\nnot_an_option = 1\n", encoding="utf-8")

@@ -12,7 +12,7 @@ from qlik_sso_middleware.testing import ManualClock, VirtualProxy
 @pytest.mark.parametrize(
     ("kwargs", "field"),
     [
-        ({"prefix": "SSO"}, "prefix"),
+        ({"prefix": "s o"}, "prefix"),
         ({"prefix": "a/b"}, "prefix"),
         ({"prefix": "/sso"}, "prefix"),
         ({"auth": "kerberos"}, "auth"),
@@ -40,6 +40,18 @@ def test_bad_options_raise_configuration_error_naming_the_field(
     assert isinstance(raised.value, ValueError)
 
 
+def test_prefix_typed_with_capitals_is_lowered_as_the_qmc_does() -> None:
+    # Qlik Sense 3.0 and later store "A_" as "a_" (help.qlik.com, "Creating a virtual proxy").
+    vp = VirtualProxy(prefix="A_")
+    assert vp.prefix == "a_"
+    assert vp.session_cookie_name(https=True) == "X-Qlik-Session-a_"
+
+
+def test_default_pattern_is_written_as_the_qmc_shows_it() -> None:
+    assert VirtualProxy().dynamic_pattern == "$ud\\\\$id"
+    assert VirtualProxy().parse_identity("CMI\\Me") == ("CMI", "Me")
+
+
 def test_cookie_names() -> None:
     assert VirtualProxy().session_cookie_name(https=False) == "X-Qlik-Session-sso-HTTP"
     assert VirtualProxy().session_cookie_name(https=True) == "X-Qlik-Session-sso"
@@ -51,6 +63,9 @@ def test_cookie_names() -> None:
     ("pattern", "value", "expected"),
     [
         ("$ud\\$id", "ACME\\alice", ("ACME", "alice")),
+        # As the QMC shows it (the backslash escaped): the same pattern, not two backslashes.
+        ("$ud\\\\$id", "ACME\\alice", ("ACME", "alice")),
+        ("$ud\\\\$id", "ACME\\\\alice", None),
         ("$ud\\$id", "ACME\\alice, ACME\\bob", None),
         ("$ud\\$id", "alice", None),
         ("ud=$ud\\id=$id", "ud=ACME\\id=alice", ("ACME", "alice")),
