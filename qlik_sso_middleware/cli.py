@@ -115,7 +115,7 @@ def _dispatch(args: argparse.Namespace) -> int:
             print(f"qlik-sso demo: {exc}", file=sys.stderr)
             return EXIT_FAILED
     if args.command == "check":
-        from .check import run_check_command
+        from .diagnostics.command import run_check_command
 
         return run_check_command(args.config, as_json=args.json)
     if args.command == "serve":

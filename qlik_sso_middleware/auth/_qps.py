@@ -201,11 +201,25 @@ class QPSClient:
     async def probe(self) -> None:
         """Check reachability, both TLS directions and the xrfkey rule with one harmless call.
 
-        Looks up a random, nonexistent session (`GET session/{id}`, answered 404). Raises what
-        any call raises (`QlikUnavailable`, `ClientCertificateRejected`, `XrfkeyRejected`, ...);
-        meant for start-up checks and health endpoints.
+        Looks up a random, nonexistent session (`GET session/{id}`): only QPS's API answers that
+        with a plain 404. Raises what any call raises (`QlikUnavailable`,
+        `ClientCertificateRejected`, `XrfkeyRejected`, ...), and `QPSError` for any other answer
+        (another port of Qlik's: the proxy's 443, the Windows authentication 4244). Meant for
+        start-up checks, health endpoints and `qlik-sso check`.
         """
-        await self.get_session("probe-" + secrets.token_hex(8))
+        operation = "GET session/{id}"
+        path = "session/probe-" + secrets.token_hex(8)
+        status, content, headers = await self._send(self._request("GET", path), operation)
+        text = content[:2048].decode("utf-8", "replace")
+        if status == 404 and self._not_the_api(status, text, headers) is None:
+            return
+        if status < 300:
+            raise QPSError(
+                f"{self._where} answered {operation} for a session that cannot exist with "
+                f"{status}: it is not the QPS API (4243)",
+                status=status,
+            )
+        raise self._status_error(status, content, operation, headers)
 
     # -- plumbing -----------------------------------------------------------------------------
 
@@ -227,20 +241,12 @@ class QPSClient:
             return answer
         raise QPSError(f"QPS answered {operation} with an unexpected JSON shape")
 
-    async def _call(
-        self,
-        method: str,
-        path: str,
-        operation: str,
-        body: dict[str, Any] | None = None,
-        *,
-        missing_ok: bool = False,
-    ) -> Any:
+    def _request(self, method: str, path: str, body: dict[str, Any] | None = None) -> httpx.Request:
         xrfkey = new_xrfkey()
         extensions: dict[str, Any] = {"timeout": self._timeout}
         if self._sni is not None:
             extensions["sni_hostname"] = self._sni
-        request = httpx.Request(
+        return httpx.Request(
             method,
             self._base_url + path,
             params={"xrfkey": xrfkey},
@@ -252,12 +258,23 @@ class QPSClient:
             json=body,
             extensions=extensions,
         )
-        status, content = await self._send(request, operation)
+
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        operation: str,
+        body: dict[str, Any] | None = None,
+        *,
+        missing_ok: bool = False,
+    ) -> Any:
+        request = self._request(method, path, body)
+        status, content, headers = await self._send(request, operation)
         logger.debug("QPS %s -> %d", operation, status)
         if status == 404 and missing_ok:
             return None
-        if status >= 400:
-            raise self._status_error(status, content, operation)
+        if status >= 300:
+            raise self._status_error(status, content, operation, headers)
         if not content.strip():
             return None
         try:
@@ -267,7 +284,9 @@ class QPSClient:
                 f"QPS answered {operation} with {status} but not with JSON", status=status
             ) from exc
 
-    async def _send(self, request: httpx.Request, operation: str) -> tuple[int, bytes]:
+    async def _send(
+        self, request: httpx.Request, operation: str
+    ) -> tuple[int, bytes, httpx.Headers]:
         response: httpx.Response | None = None
         try:
             response = await self._transport.handle_async_request(request)
@@ -278,7 +297,7 @@ class QPSClient:
                 if size > _MAX_BODY:
                     raise QPSError(f"QPS answered {operation} with more than {_MAX_BODY} bytes")
                 chunks.append(chunk)
-            return response.status_code, b"".join(chunks)
+            return response.status_code, b"".join(chunks), response.headers
         except httpx.TimeoutException as exc:
             raise QlikTimeout(
                 f"QPS at {self._where} did not answer {operation} within "
@@ -329,9 +348,16 @@ class QPSClient:
             f"{operation}): is client.pem from this Qlik site's export?"
         )
 
-    @staticmethod
-    def _status_error(status: int, content: bytes, operation: str) -> QlikError:
+    def _status_error(
+        self, status: int, content: bytes, operation: str, headers: httpx.Headers
+    ) -> QlikError:
         text = content[:2048].decode("utf-8", "replace")
+        not_api = self._not_the_api(status, text, headers)
+        if not_api is not None:
+            return QPSError(
+                f"{self._where} answered {operation} {not_api}: it is not the QPS API (4243)",
+                status=status,
+            )
         if status == 403 and "xsrf" in text.lower():
             return XrfkeyRejected(
                 f"QPS refused {operation}: xrfkey check failed (403 'XSRF prevention check "
@@ -358,3 +384,18 @@ class QPSClient:
                 status=status,
             )
         return QPSError(f"QPS answered {operation} with {status}", status=status)
+
+    @staticmethod
+    def _not_the_api(status: int, text: str, headers: httpx.Headers) -> str | None:
+        """How an answer shows another port of Qlik's (None: it may be QPS's API)."""
+        challenge = " ".join(headers.get_list("www-authenticate")).lower()
+        if status == 401 and ("negotiate" in challenge or "ntlm" in challenge):
+            return (
+                "with a Windows authentication challenge (401 Negotiate/NTLM), like QPS's "
+                "Windows authentication port (4244)"
+            )
+        if 300 <= status < 400:
+            return f"with a redirect ({status}) to a login page, like the Qlik proxy port (443)"
+        if "text/html" in headers.get("content-type", "") and status in (400, 404):
+            return f"with an HTML page ({status}), like the Qlik proxy port (443)"
+        return None

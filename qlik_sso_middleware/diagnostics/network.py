@@ -13,10 +13,13 @@ from cryptography import x509
 
 __all__ = [
     "TLSOutcome",
+    "certificate_names",
     "certificate_summary",
     "fetch_certificate",
     "file_certificates",
     "resolve",
+    "speaks_http",
+    "speaks_tls",
     "tcp_connect",
     "tls_handshake",
 ]
@@ -99,12 +102,45 @@ async def fetch_certificate(
     return x509.load_der_x509_certificate(der) if der else None
 
 
+async def speaks_tls(host: str, port: int, limit: float) -> bool:
+    """Does the port complete a TLS handshake (any certificate)? For `http://` pointed at https."""
+    return await fetch_certificate(host, port, host, limit) is not None
+
+
+async def speaks_http(host: str, port: int, limit: float) -> bool:
+    """Does the port answer plain HTTP? For `https://` pointed at an http port."""
+    try:
+        async with asyncio.timeout(limit):
+            reader, writer = await asyncio.open_connection(host, port)
+            writer.write(f"HEAD / HTTP/1.0\r\nHost: {host}\r\n\r\n".encode("ascii"))
+            await writer.drain()
+            first = await reader.read(5)
+    except (OSError, TimeoutError, UnicodeError):
+        return False
+    writer.close()
+    await _closed(writer)
+    return first == b"HTTP/"
+
+
 def file_certificates(path: str | Path) -> list[x509.Certificate]:
     """PEM certificates in `path` ([] when unreadable: the loader reports that precisely)."""
     try:
         return x509.load_pem_x509_certificates(Path(path).read_bytes())
     except (OSError, ValueError):
         return []
+
+
+def certificate_names(cert: x509.Certificate) -> list[str]:
+    """The DNS names a certificate holds (subject alternative names, else its CN)."""
+    try:
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        names = [str(v) for v in san.get_values_for_type(x509.DNSName)]
+    except x509.ExtensionNotFound:
+        names = []
+    if not names:
+        common = cert.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)
+        names = [str(a.value) for a in common]
+    return names
 
 
 def certificate_summary(cert: x509.Certificate, now: dt.datetime) -> tuple[str, bool]:

@@ -1,13 +1,28 @@
-"""Results of `qlik-sso check`: one `Step` per thing tested, rendered as ✓/✗ lines or JSON."""
+"""Results of `qlik-sso check`: one `Step` per thing tested, rendered as ✓/✗ lines or JSON.
+
+A failed step carries `fix` (what to do, for people) and, where the fix can be stated exactly,
+`action` (the same, for machines; docs/cli.md lists the forms):
+
+    {"config": {"auth.header_name": "CMI_Header"}}          set these keys (None: remove the key)
+    {"virtual_proxy": {"prefix": "a_", "set": {...}}}       QMC edit of that VP (`VirtualProxy`
+                                                            option names; a missing VP is created)
+    {"access_pass": "CMI\\Me"}                              allocate that user an access pass
+    {"end_sessions": "ACME\\checker"}                       end the user's sessions (QPS API)
+    {"front_end": {"forward": "/a_/qps/csrftoken"}}         the server in front of Qlik must pass it
+
+A value only the user knows is written `<like this>`.
+"""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
-__all__ = ["Report", "Status", "Step"]
+__all__ = ["Action", "Report", "Status", "Step"]
+
+Action = dict[str, Any]
 
 Status = Literal["pass", "fail", "skip"]
 _MARK = {"pass": "✓", "fail": "✗", "skip": "-"}
@@ -23,6 +38,7 @@ class Step:
     status: Status
     detail: str = ""
     fix: str | None = None
+    action: Action | None = None
 
     def render(self) -> str:
         line = f"{_MARK[self.status]} {self.title}"
@@ -41,9 +57,15 @@ class Report:
     on_step: Callable[[Step], None] | None = None
 
     def add(
-        self, id: str, title: str, status: Status, detail: str = "", fix: str | None = None
+        self,
+        id: str,
+        title: str,
+        status: Status,
+        detail: str = "",
+        fix: str | None = None,
+        action: Action | None = None,
     ) -> Step:
-        step = Step(id, title, status, detail, fix)
+        step = Step(id, title, status, detail, fix, action)
         self.steps.append(step)
         if self.on_step is not None:
             self.on_step(step)
@@ -52,8 +74,10 @@ class Report:
     def passed(self, id: str, title: str, detail: str = "") -> Step:
         return self.add(id, title, "pass", detail)
 
-    def failed(self, id: str, title: str, detail: str, fix: str) -> Step:
-        return self.add(id, title, "fail", detail, fix)
+    def failed(
+        self, id: str, title: str, detail: str, fix: str, action: Action | None = None
+    ) -> Step:
+        return self.add(id, title, "fail", detail, fix, action)
 
     def skipped(self, id: str, title: str, detail: str) -> Step:
         return self.add(id, title, "skip", detail)

@@ -1,10 +1,12 @@
 """`run_checks(config)`: test the Qlik side of a configuration step by step, like a support engineer.
 
-Order: proxy port (DNS, TCP, TLS, certificate dates) → QPS API port (DNS, TCP, TLS, client
-certificate, xrfkey) → the virtual proxy (exists) → a real login of `[check].test_user` with the
-configured strategy (cookie name, `-HTTP`, `qps/user`) → `qps/csrftoken` → an engine WebSocket
-handshake with the app's Origin → the cookie's SameSite/Secure for the embedding mode. A step that
-cannot run because an earlier one failed is skipped. Every session the check creates is ended.
+Order: proxy port (DNS, TCP, TLS, certificate dates; http/https mixed up) → QPS API port (DNS,
+TCP, TLS, client certificate, xrfkey, and that it is the API and not another port of Qlik's) → the
+virtual proxy (exists, from evidence) → a real login of `[check].test_user` with the configured
+strategy (cookie name, `-HTTP`, `qps/user`) → `qps/csrftoken` → the engine: a WebSocket with the
+app's Origin and a real request answered → the cookie's SameSite/Secure for the embedding mode. A
+step that cannot run because an earlier one failed is skipped. Every session the check creates is
+ended.
 """
 
 from __future__ import annotations
@@ -20,10 +22,12 @@ from ..config import QlikSSOConfig, build_auth, build_qps_settings, build_target
 from ..errors import CertificateError, ConfigurationError, QlikError, XrfkeyRejected
 from ..upstream import Upstream
 from .network import (
+    certificate_names,
     certificate_summary,
     fetch_certificate,
     file_certificates,
     resolve,
+    speaks_http,
     tcp_connect,
     tls_handshake,
 )
@@ -131,7 +135,20 @@ async def _proxy_tls(
         "protocol": "the TLS handshake failed: is qlik.url's port an https port?",
     }
     outcome_kind = "expired" if expired and outcome.kind != "hostname" else outcome.kind
-    report.failed("proxy.tls", title, f"{outcome.error}; {shown}", fixes[outcome_kind])
+    if outcome_kind == "protocol" and await speaks_http(host, port, config.qlik.connect_timeout):
+        fixed = upstream.target.url.replace("https://", "http://", 1)
+        report.failed(
+            "proxy.tls",
+            title,
+            f"{outcome.error}: {host}:{port} answers plain http",
+            f"set qlik.url = '{fixed}' (or enable https on that port)",
+            {"config": {"qlik.url": fixed}},
+        )
+        return False
+    action = None
+    if outcome_kind == "untrusted":
+        action = {"config": {"qlik.verify": "<root.pem exported from this Qlik site>"}}
+    report.failed("proxy.tls", title, f"{outcome.error}; {shown}", fixes[outcome_kind], action)
     return False
 
 
@@ -142,7 +159,7 @@ async def _qps(report: Report, config: QlikSSOConfig, clock: Callable[[], dt.dat
     if not await _network(report, "qps", "QPS API", config.qps.api_url, config, clock):
         return False
     _certificate_files(report, config, clock)
-    await _qps_server_certificate(report, config, clock)
+    names = await _qps_server_certificate(report, config, clock)
     from ..auth._qps import QPSClient
 
     title = "QPS API: TLS both ways + xrfkey"
@@ -153,7 +170,13 @@ async def _qps(report: Report, config: QlikSSOConfig, clock: Callable[[], dt.dat
         detail = (
             f"qps.{exc.message}" if exc.field and not exc.field.startswith("qps") else exc.message
         )
-        report.failed("qps.credentials", "QPS API: certificate files", detail, _cert_fix(detail))
+        report.failed(
+            "qps.credentials",
+            "QPS API: certificate files",
+            detail,
+            _cert_fix(detail),
+            _cert_action(detail),
+        )
         return False
     try:
         await client.probe()
@@ -167,7 +190,8 @@ async def _qps(report: Report, config: QlikSSOConfig, clock: Callable[[], dt.dat
         )
         return False
     except QlikError as exc:
-        report.failed("qps.tls", title, exc.message, _qps_fix(exc.message))
+        fix, action = _qps_fix(exc.message, config, names)
+        report.failed("qps.tls", title, exc.message, fix, action)
         return False
     finally:
         await client.aclose()
@@ -179,15 +203,16 @@ async def _qps(report: Report, config: QlikSSOConfig, clock: Callable[[], dt.dat
 
 async def _qps_server_certificate(
     report: Report, config: QlikSSOConfig, clock: Callable[[], dt.datetime]
-) -> None:
-    """QPS's own certificate (names, dates); whether it is trusted is the next step's job."""
+) -> list[str]:
+    """QPS's own certificate (names, dates); whether it is trusted is the next step's job.
+    Returns the DNS names it holds (for a `qps.server_name` fix)."""
     assert config.qps.api_url is not None
     parts = urlsplit(config.qps.api_url)
     host = parts.hostname or ""
     name = config.qps.server_name or host
     cert = await fetch_certificate(host, parts.port or 4243, name, config.qlik.connect_timeout)
     if cert is None:
-        return  # no TLS at all: the probe below says so in Qlik's terms
+        return []  # no TLS at all: the probe below says so in Qlik's terms
     shown, bad = certificate_summary(cert, clock())
     if bad:
         report.failed(
@@ -199,6 +224,7 @@ async def _qps_server_certificate(
         )
     else:
         report.passed("qps.server.dates", "certificate of the QPS API", shown)
+    return certificate_names(cert)
 
 
 def _certificate_files(
@@ -231,15 +257,47 @@ def _cert_fix(message: str) -> str:
     )
 
 
-def _qps_fix(message: str) -> str:
+def _cert_action(message: str) -> dict[str, object]:
+    if "password" in message:
+        return {"config": {"qps.client_key_password": "<the export password>"}}
+    return {
+        "config": {
+            "qps.root": "<root.pem exported from this Qlik site>",
+            "qps.client_cert": "<client.pem exported from this Qlik site>",
+            "qps.client_key": "<client_key.pem exported from this Qlik site>",
+        }
+    }
+
+
+def _qps_fix(
+    message: str, config: QlikSSOConfig, names: list[str]
+) -> tuple[str, dict[str, object] | None]:
     lowered = message.lower()
+    parts = urlsplit(config.qps.api_url or "")
+    api_url = f"https://{parts.netloc.rsplit(':', 1)[0] if parts.port else parts.netloc}:4243"
+    if "not the qps api" in lowered:
+        return (
+            f"qps.api_url must be QPS's API port (4243 unless the QMC's proxy settings say "
+            f"otherwise), not the proxy (443) or Windows authentication (4244) port: set "
+            f"qps.api_url = '{api_url}'",
+            {"config": {"qps.api_url": api_url}},
+        )
     if "server_name" in lowered or "does not name" in lowered:
-        return "set qps.server_name to the host name in QPS's certificate"
+        if names:
+            return (
+                f"QPS's certificate names {', '.join(names)}: set qps.server_name = '{names[0]}'",
+                {"config": {"qps.server_name": names[0]}},
+            )
+        return "set qps.server_name to the host name in QPS's certificate", None
     if "not signed by the configured root" in lowered:
-        return "qps.root must be root.pem exported from THIS Qlik site (QMC > Certificates)"
+        return (
+            "qps.root must be root.pem exported from THIS Qlik site (QMC > Certificates)",
+            {"config": {"qps.root": "<root.pem exported from this Qlik site>"}},
+        )
     if "client certificate" in lowered:
         return (
             "QPS refused client.pem: export client.pem/client_key.pem from this site's QMC; a "
-            "certificate from another Qlik site or a re-installed server is refused"
+            "certificate from another Qlik site or a re-installed server is refused",
+            _cert_action(message),
         )
-    return "check qps.api_url (https://<qlik host>:4243) and that QPS listens on the API port"
+    return "check qps.api_url (https://<qlik host>:4243) and that QPS listens on the API port", None

@@ -9,8 +9,9 @@ Authentication order on every request to a VP, as QPS does it: valid session coo
 `qlikTicket` query -> identity header (header VPs) -> anonymous -> 302 to the authentication
 module: the VP's redirect URI, else Windows authentication for a User-Agent containing the VP's
 Windows authentication pattern (`internal_windows_authentication/`, a 401 `Negotiate`/`NTLM`
-challenge the simulator never satisfies), else the form login. A session made through the QPS API
-has its licence checked on first use. URLs that QPS builds (redirects, `loginUri`, `logoutUri`) use the request's `Host` header, as QPS does; that is
+challenge the simulator never satisfies), else the form login. The user's access pass is checked
+when Qlik itself is used (hub, apps, files, the engine after its greeting), not by the proxy's
+own API (`qps/user`, `qps/csrftoken`) nor the QPS API, which create sessions without it. URLs that QPS builds (redirects, `loginUri`, `logoutUri`) use the request's `Host` header, as QPS does; that is
 why a proxy in front of it must preserve `Host`.
 """
 
@@ -181,10 +182,14 @@ class ProxyApp:
             return default, rest  # the default VP answers as if the prefix were its own
         return None
 
-    def authenticate(self, ctx: RequestContext, *, allow_login: bool = True) -> None:
+    def authenticate(
+        self, ctx: RequestContext, *, allow_login: bool = True, resource: bool = True
+    ) -> None:
         """Find or create the request's session (sets ctx.session / ctx.set_cookie).
 
-        Raises `LoginRefused` when a login was attempted and refused (cap, no access pass).
+        `resource`: the request uses Qlik (hub, apps, files, engine), so the user's access pass
+        is checked; the proxy's own API (`qps/...`) is answered without it. Raises
+        `LoginRefused` when a login was refused (cap), or the access pass is missing.
         """
         vp = ctx.vp
         cookie_name = vp.session_cookie_name(self.https)
@@ -192,7 +197,8 @@ class ProxyApp:
             if name == cookie_name:
                 session = self.state.lookup(vp.prefix, value)
                 if session is not None:
-                    self.state.use(session)  # LoginRefused: no access pass after all
+                    if resource:
+                        self.state.use(session)  # LoginRefused: no access pass
                     self._use(ctx, session, None)
                     return
         if not allow_login:
@@ -202,7 +208,11 @@ class ProxyApp:
             ticket = self.state.redeem_ticket(vp.prefix, ticket_value)
             if ticket is not None:
                 session = self.state.login(
-                    vp.prefix, ticket.user_directory, ticket.user_id, ticket.attributes
+                    vp.prefix,
+                    ticket.user_directory,
+                    ticket.user_id,
+                    ticket.attributes,
+                    check_access=resource,
                 )
                 self._use(ctx, session, "ticket")
                 return
@@ -211,11 +221,12 @@ class ProxyApp:
             # Repeated headers reach QPS (.NET) joined with ", " -- which is never a valid identity.
             identity = vp.parse_identity(", ".join(values)) if values else None
             if identity is not None:
-                session = self.state.login(vp.prefix, *identity)
+                session = self.state.login(vp.prefix, *identity, check_access=resource)
                 self._use(ctx, session, "header")
                 return
         if vp.anonymous in ("allow", "always"):
-            session = self.state.login(vp.prefix, "NONE", f"anonymous{uuid.uuid4()}")
+            anonymous = f"anonymous{uuid.uuid4()}"
+            session = self.state.login(vp.prefix, "NONE", anonymous, check_access=resource)
             self._use(ctx, session, "anonymous")
 
     def can_log_in(self, ctx: RequestContext) -> bool:
@@ -317,7 +328,7 @@ class ProxyApp:
         if rest in ("qps/user", "qps/user/"):
             await self._qps_user(ctx, method, receive, send)
             return
-        self.authenticate(ctx)
+        self.authenticate(ctx, resource=not rest.startswith("qps/"))
         if ctx.session is None:
             await drain(receive)
             await send_body(send, 302, "", headers=[("location", self.login_uri(ctx))])
@@ -347,7 +358,7 @@ class ProxyApp:
         self, ctx: RequestContext, method: str, receive: Receive, send: Send
     ) -> None:
         await drain(receive)
-        self.authenticate(ctx)
+        self.authenticate(ctx, resource=False)
         session = ctx.session
         if method == "DELETE":
             if session is not None:

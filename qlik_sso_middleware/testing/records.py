@@ -30,9 +30,10 @@ class SimSession:
     csrf_token: str = field(repr=False)
     ended: bool = False
     ended_at: float | None = None
-    #: why it ended: "logout", "deleted", "timeout", "restart", "no_access_pass"
+    #: why it ended: "logout", "deleted", "timeout", "restart"
     end_reason: str | None = None
-    #: False for a session made through the QPS API: Qlik checks the licence on first use.
+    #: False until Qlik itself (hub, apps, engine) was used with an access pass: sessions made
+    #: by the proxy's own API or the QPS API are created without the licence check.
     licensed: bool = True
 
     @property

@@ -27,7 +27,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .._config_loader import config_error
+from ..config.loader import config_error
 from ..errors import ConfigurationError
 from .access import AccessPasses
 from .virtual_proxy import VirtualProxy

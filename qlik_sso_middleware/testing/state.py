@@ -119,11 +119,11 @@ class SimState:
         return False
 
     def use(self, session: SimSession) -> None:
-        """The session's first use through the proxy checks the licence (`LoginRefused`)."""
+        """Using Qlik with a session not yet licensed checks the access pass (`LoginRefused`);
+        the session stays, so it works once the user is allocated access."""
         if session.licensed:
             return
         if not self._access_allowed(session.user_directory, session.user_id):
-            self.end(session.id, "no_access_pass")
             raise LoginRefused("no_access_pass")
         session.licensed = True
 

@@ -150,11 +150,9 @@ async def serve_websocket(proxy: ProxyApp, scope: Scope, receive: Receive, send:
             await _refuse(record, send, 403, "Origin not allowed")
             return
     refused: str | None = None
-    try:
-        proxy.authenticate(ctx, allow_login=False)
-    except LoginRefused as exc:  # a QPS-API session whose user has no access pass
-        refused = exc.reason
-    if ctx.session is None and refused is None:
+    # A session that exists already has its access pass checked after the engine's greeting.
+    proxy.authenticate(ctx, allow_login=False, resource=False)
+    if ctx.session is None:
         ticket = query_get(ctx.query, "qlikTicket")
         if ctx.vp.extended_ws_csrf and not ticket and proxy.can_log_in(ctx):
             # No session yet means no token this handshake could carry: refuse before a header
@@ -206,6 +204,12 @@ async def serve_websocket(proxy: ProxyApp, scope: Scope, receive: Receive, send:
                 },
             )
         )
+        try:
+            proxy.state.use(session)  # the access pass, checked once Qlik itself is used
+        except LoginRefused:
+            await sock.fatal("OnLicenseAccessDenied", "No access pass")
+            await _drain_until_disconnect(sock, receive)
+            return
         if not ctx.vp.load_balancing_nodes or (app_id != "engineData" and app_id not in proxy.apps):
             await sock.fatal("OnNoEngineAvailable", "No engine available for the app")
             await _drain_until_disconnect(sock, receive)

@@ -15,7 +15,8 @@ from qlik_sso_middleware import (
     QlikUnavailable,
 )
 from qlik_sso_middleware.auth.base import LoginContext
-from qlik_sso_middleware.testing import QlikSimulator, VirtualProxy
+from qlik_sso_middleware.testing import AccessPasses, QlikSimulator, VirtualProxy
+from qlik_sso_middleware.testing.proxy_app import NO_ACCESS_PASS_TEXT
 from qlik_sso_middleware.upstream import NoCookieJar
 
 ALICE = QlikIdentity("ACME", "alice")
@@ -95,11 +96,17 @@ async def test_too_many_sessions_is_access_denied() -> None:
             await HeaderAuth("hdr-usr").login(ALICE, context(sim, client))
 
 
-async def test_no_access_pass_is_access_denied() -> None:
-    async with QlikSimulator([VirtualProxy()]) as sim, jarless() as client:
-        sim.faults.no_access_pass = True
-        with pytest.raises(QlikAccessDenied, match="no access pass"):
-            await HeaderAuth("hdr-usr").login(ALICE, context(sim, client))
+async def test_no_access_pass_shows_when_qlik_is_used_not_at_login() -> None:
+    # Qlik checks the access pass when the hub or the engine is used (support article 1715138);
+    # its own qps/user creates the session without it.
+    access = AccessPasses(users={"ACME\\alice": "none"})
+    async with QlikSimulator([VirtualProxy()], access=access) as sim, jarless() as client:
+        session = await HeaderAuth("hdr-usr").login(ALICE, context(sim, client))
+        hub = await client.get(
+            sim.proxy_url + "/sso/hub/", headers={"cookie": session.cookie_header()}
+        )
+    assert hub.status_code == 403
+    assert NO_ACCESS_PASS_TEXT in hub.text
 
 
 async def test_unreachable_qlik_is_unavailable() -> None:

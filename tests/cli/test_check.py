@@ -95,7 +95,7 @@ async def test_wrong_prefix() -> None:
     async with QlikSimulator(vp()) as sim:
         detail, fix = await only_failure(sim_env(sim, qlik_prefix="sales"), "vp.exists")
         assert "400" in detail
-        assert "prefix must be exactly 'sales' (prefixes are lowercase)" in fix
+        assert "if one has the prefix 'sales', link it to this proxy service" in fix
 
 
 async def test_wrong_header_name_names_the_right_one() -> None:
@@ -110,21 +110,21 @@ async def test_unguessable_header_name_explains_the_qmc_settings() -> None:
     async with QlikSimulator([VirtualProxy(prefix="sso", header_name="X-Acme-Id")]) as sim:
         _, fix = await only_failure(sim_env(sim, qps=False), "login")
         assert "Qlik ignored the header 'hdr-usr'" in fix
-        assert "header name exactly 'hdr-usr'" in fix
+        assert "'Header authentication header name' to exactly 'hdr-usr'" in fix
 
 
 async def test_static_directory_virtual_proxy() -> None:
     vps = vp(auth="header_static", static_user_directory="CORP")
     async with QlikSimulator(vps) as sim:
         _, fix = await only_failure(sim_env(sim), "login")
-        assert "static user directory ('CORP'): set auth.static_user_directory = 'CORP'" in fix
+        assert "static user directory 'CORP': set auth.static_user_directory = 'CORP'" in fix
         assert sim.live_sessions() == []
 
 
 async def test_ticket_virtual_proxy_when_header_expected() -> None:
     async with QlikSimulator(vp(auth="ticket")) as sim:
         _, fix = await only_failure(sim_env(sim), "login")
-        assert "this looks like a ticket virtual proxy" in fix
+        assert "this is a ticket virtual proxy" in fix
         assert "auth.strategy = 'session_api'" in fix
 
 
@@ -140,7 +140,7 @@ async def test_cookie_name_with_http_suffix() -> None:
     async with QlikSimulator(vp()) as sim:
         env = sim_env(sim, qlik_cookie_name="X-Qlik-Session-sso-HTTP")
         _, fix = await only_failure(env, "login")
-        assert "remove '-HTTP' from qlik.cookie_name" in fix
+        assert "set qlik.cookie_name = 'X-Qlik-Session-sso' (without '-HTTP')" in fix
 
 
 async def test_origin_not_in_host_allow_list() -> None:

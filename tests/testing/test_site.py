@@ -114,13 +114,28 @@ async def test_a_user_without_an_access_pass_on_the_proxy_and_the_engine(
         assert notice["method"] == "OnLicenseAccessDenied"
         assert notice["params"]["severity"] == "fatal"
         assert sim.live_sessions("CMI\\Me") == []
+        # The proxy's own API logs the user in; the engine greets, then refuses.
+        async with httpx.AsyncClient() as client:
+            user = await client.get(
+                f"{sim.proxy_url}/a_/qps/user", headers={"CMI_Header": "CMI\\Me"}
+            )
+        cookie = f"{sim.cookie_name('a_')}={user.cookies[sim.cookie_name('a_')]}"
+        async with connect(url, additional_headers={"Cookie": cookie}) as ws:
+            greeting = await recv_json(ws)
+            notice = await recv_json(ws)
+        assert greeting["params"] == {
+            "userId": "Me",
+            "userDirectory": "CMI",
+            "mustAuthenticate": False,
+        }
+        assert notice["method"] == "OnLicenseAccessDenied"
         sim.access = sim.access.allocate("cmi\\me")  # the QMC allocates access: now it works
         async with httpx.AsyncClient() as client:
             page = await client.get(f"{sim.proxy_url}/a_/hub/", headers={"CMI_Header": "CMI\\Me"})
         assert page.status_code == 200
 
 
-async def test_the_qps_api_creates_the_session_and_the_first_use_checks_the_pass() -> None:
+async def test_the_qps_api_creates_the_session_and_using_qlik_checks_the_pass() -> None:
     # Qlik checks the licence when the session is used, not when the QPS API creates it.
     access = AccessPasses(users={"CMI\\Me": "none"})
     async with QlikSimulator([VirtualProxy(prefix="a_")], access=access) as sim:
@@ -131,10 +146,15 @@ async def test_the_qps_api_creates_the_session_and_the_first_use_checks_the_pass
         assert created.status_code == 201
         cookie = {"Cookie": f"{sim.cookie_name('a_')}=sid-1"}
         async with httpx.AsyncClient() as client:
-            page = await client.get(f"{sim.proxy_url}/a_/qps/user", headers=cookie)
+            user = await client.get(f"{sim.proxy_url}/a_/qps/user", headers=cookie)
+            assert user.json()["userId"] == "Me"  # the proxy's own API needs no pass
+            page = await client.get(f"{sim.proxy_url}/a_/hub/", headers=cookie)
         assert page.status_code == 403
         assert NO_ACCESS_PASS_TEXT in page.text
-        assert sim.live_sessions("CMI\\Me") == []  # the refused session is ended
+        sim.access = sim.access.allocate("CMI\\Me")  # the session stays: allocated, it works
+        async with httpx.AsyncClient() as client:
+            page = await client.get(f"{sim.proxy_url}/a_/hub/", headers=cookie)
+        assert page.status_code == 200
 
 
 async def test_a_vp_without_load_balancing_nodes_has_no_engine() -> None:

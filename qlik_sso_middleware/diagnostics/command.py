@@ -10,8 +10,9 @@ import asyncio
 import sys
 from typing import TextIO
 
-from .config import QlikSSOConfig, load_config
-from .diagnostics import Report, Step, run_checks
+from ..config import QlikSSOConfig, load_config
+from .report import Report, Step
+from .runner import run_checks
 
 __all__ = ["run_check_command"]
 
