@@ -278,7 +278,9 @@ class LoginChecks(VirtualProxyChecks):
 
     async def _ticket_works(self, identity: QlikIdentity) -> bool:
         from ..auth._qps import QPSClient
+        from ..auth.ticket import mask_tickets_in_httpx_logs
 
+        mask_tickets_in_httpx_logs()  # the redemption URL carries the ticket
         try:
             async with QPSClient(build_qps_settings(self.config)) as client:
                 ticket = await client.create_ticket(identity)
