@@ -99,6 +99,9 @@ class QPSSection:
     pfx_password: Secret | None = None
     server_name: str | None = None
     timeout: float = 10.0
+    #: The QRS API (`https://host:4242`): `qlik-sso check` reads the VP's settings there with the
+    #: same certificate (read-only); the middleware never calls it.
+    qrs_url: str | None = None
 
 
 @dataclass(frozen=True)

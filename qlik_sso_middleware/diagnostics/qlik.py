@@ -9,11 +9,13 @@ from urllib.parse import quote, urlsplit
 
 import httpx
 
+from ..errors import ConfigurationError, QlikError
 from ..identity import QlikIdentity
 from ..stores.base import QlikSession
 from .context import excerpt, json_body
 from .engine import EngineOutcome, ask_engine, list_apps
 from .login import LoginChecks
+from .vp_settings import read_virtual_proxy
 
 __all__ = ["QlikProbe"]
 
@@ -26,6 +28,8 @@ class QlikProbe(LoginChecks):
     async def run(self, *, qps_ok: bool, can_login: bool = True) -> None:
         if await self._virtual_proxy() is False:
             return
+        if self.config.qps.qrs_url:
+            await self._vp_settings()
         if not can_login:
             self.report.skipped("login", "test login", "the QPS certificates cannot be used")
             return
@@ -43,6 +47,55 @@ class QlikProbe(LoginChecks):
         token = await self._csrf(headers)
         await self._engine(identity, headers, token)
         self._cookie_attributes()
+
+    async def _vp_settings(self) -> None:
+        prefix = self.target.prefix
+        title = f"virtual proxy '{prefix}' settings (QRS)"
+        try:
+            vp = await read_virtual_proxy(self.config, prefix)
+        except (QlikError, ConfigurationError, httpx.HTTPError) as exc:
+            reason = (
+                exc.message
+                if isinstance(exc, QlikError | ConfigurationError)
+                else type(exc).__name__
+            )
+            self.report.failed(
+                "vp.settings",
+                title,
+                f"cannot read them: {reason}",
+                "qps.qrs_url must be the QRS API (https://<qlik host>:4242) of this site, reached "
+                "with the certificate exported from its QMC; remove qps.qrs_url to skip this step",
+            )
+            return
+        minutes = vp.get("sessionInactivityTimeout") if vp else None
+        if not isinstance(minutes, int | float) or minutes <= 0:
+            self.report.failed(
+                "vp.settings",
+                title,
+                "QRS lists no such virtual proxy"
+                if vp is None
+                else "no session inactivity timeout",
+                "qps.qrs_url must be the QRS of the site whose proxy qlik.url names",
+            )
+            return
+        ttl = self.target.session_ttl
+        if ttl < minutes * 60:
+            self.report.passed(
+                "vp.settings",
+                title,
+                f"Session inactivity timeout {minutes:g} min; qlik.session_ttl {ttl:g} s is below it",
+            )
+            return
+        below = max(30, int(minutes * 60 * 5 / 6))
+        self.report.failed(
+            "vp.settings",
+            title,
+            f"qlik.session_ttl is {ttl:g} s, but the VP's Session inactivity timeout of "
+            f"{minutes:g} min ends Qlik's session first: the middleware would reuse dead sessions",
+            f"set qlik.session_ttl = {below} (under {minutes:g} min, with a margin), or raise the "
+            f"timeout in QMC > Virtual proxies > '{prefix}' > Identification",
+            {"config": {"qlik.session_ttl": below}},
+        )
 
     def _identity(self) -> QlikIdentity | None:
         user = self.config.check.test_user

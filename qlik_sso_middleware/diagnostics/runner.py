@@ -186,7 +186,9 @@ async def _qps(report: Report, config: QlikSSOConfig, clock: Callable[[], dt.dat
             title,
             exc.message,
             "something between this machine and QPS drops or rewrites the X-Qlik-Xrfkey header "
-            "or the xrfkey query parameter; call QPS directly",
+            "or the xrfkey query parameter (QPS needs both, the same 16 characters): point "
+            "qps.api_url at QPS itself (port 4243), or make the gateway pass both unchanged",
+            {"front_end": {"forward": "X-Qlik-Xrfkey header and xrfkey query parameter"}},
         )
         return False
     except QlikError as exc:

@@ -29,7 +29,7 @@ from .faults import Faults
 from .records import RecordedRequest, SimSession
 from .state import LoginRefused, SimState
 
-__all__ = ["ApiApp"]
+__all__ = ["XRF_FAILED", "ApiApp", "xrfkey_ok"]
 
 XRF_FAILED = "XSRF prevention check failed. Possible XSRF discovered."
 MAX_BODY = 1024 * 1024
@@ -40,6 +40,14 @@ _SESSION_ID = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,256}")
 
 class _BadRequest(Exception):
     pass
+
+
+def xrfkey_ok(record: RecordedRequest) -> bool:
+    """QPS's and QRS's rule: `xrfkey` in the query (any case), 16 of [0-9a-zA-Z], equal to the
+    first `X-Qlik-Xrfkey` header."""
+    key = query_get(record.query, "xrfkey")
+    header_keys = record.header("X-Qlik-Xrfkey")
+    return key is not None and bool(_XRFKEY.fullmatch(key)) and header_keys[:1] == [key]
 
 
 def _session_json(session: SimSession) -> dict[str, Any]:
@@ -96,11 +104,14 @@ class ApiApp:
                 await send({"type": "websocket.close", "code": 1008})
             return
         headers = header_pairs(scope)
+        query = scope.get("query_string", b"").decode("latin-1")
+        if self.faults.api_drop_headers or self.faults.api_drop_query:
+            headers, query = self._gateway(headers, query)
         record = RecordedRequest(
             port="api",
             method=scope["method"],
             path=(scope.get("raw_path") or scope["path"].encode()).decode("latin-1"),
-            query=scope.get("query_string", b"").decode("latin-1"),
+            query=query,
             headers=headers,
             cookies=dict(reversed(parse_cookies(headers))),
             time=self.state.clock(),
@@ -115,15 +126,23 @@ class ApiApp:
         if self.faults.api_latency > 0:
             await asyncio.sleep(self.faults.api_latency)
         body, too_big = await _read_body(receive)
-        key = query_get(record.query, "xrfkey")
-        header_keys = record.header("X-Qlik-Xrfkey")
-        if key is None or not _XRFKEY.fullmatch(key) or header_keys[:1] != [key]:
+        if not xrfkey_ok(record):
             await send_body(recording_send, 403, XRF_FAILED, "text/plain; charset=utf-8")
             return
         try:
             await self._route(record, scope["path"], body, too_big, recording_send)
         except _BadRequest as exc:
             await send_body(recording_send, 400, str(exc), "text/plain; charset=utf-8")
+
+    def _gateway(
+        self, headers: list[tuple[str, str]], query: str
+    ) -> tuple[list[tuple[str, str]], str]:
+        """What a gateway that strips `faults.api_drop_*` lets through."""
+        drop_headers = {name.lower() for name in self.faults.api_drop_headers}
+        drop_query = {name.lower() for name in self.faults.api_drop_query}
+        kept = [(k, v) for k, v in headers if k.lower() not in drop_headers]
+        parts = [p for p in query.split("&") if p.split("=", 1)[0].lower() not in drop_query]
+        return kept, "&".join(parts)
 
     async def _route(
         self, record: RecordedRequest, path: str, body: bytes, too_big: bool, send: Send

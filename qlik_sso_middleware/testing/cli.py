@@ -5,7 +5,8 @@
 Virtual proxies come from `--prefix` (repeatable, header auth with `--header-name`) or from a TOML
 file (`--config`) describing a whole simulated site: `[[virtual_proxy]]` tables take `VirtualProxy`
 options, `[access]` says who holds an access pass, and the top-level `port`, `api_port`, `https`,
-`cert_dir`, `host`, `api`, `unknown_prefix`, `windows_auth_port` set the site (flags win). The
+`cert_dir`, `host`, `api`, `unknown_prefix`, `windows_auth_port`, `qrs` set the site (flags
+win). The
 format and its errors (file, line and key) are in `sim_config.py`:
 
     https = false
@@ -77,7 +78,7 @@ def _options(args: argparse.Namespace) -> dict[str, Any]:
         # Standalone runs last for days: keep the introspection log bounded.
         "log_limit": 10_000,
     }
-    for key in ("access", "unknown_prefix", "windows_auth_port"):
+    for key in ("access", "unknown_prefix", "windows_auth_port", "qrs"):
         if key in config:
             options[key] = config[key]
     return options
@@ -98,6 +99,7 @@ async def _run(options: dict[str, Any], as_json: bool) -> None:
             "proxy_url": sim.proxy_url,
             "api_url": sim.api_url,
             "windows_auth_url": sim.windows_auth_url,
+            "qrs_url": sim.qrs_url,
             "cert_dir": certs,
             "virtual_proxies": proxies,
         }
@@ -107,6 +109,8 @@ async def _run(options: dict[str, Any], as_json: bool) -> None:
             print(f"Qlik simulator proxy: {sim.proxy_url}", flush=True)
             if sim.api_url:
                 print(f"QPS API (mutual TLS): {sim.api_url}", flush=True)
+            if sim.qrs_url:
+                print(f"QRS (read-only, mutual TLS): {sim.qrs_url}", flush=True)
             if sim.windows_auth_url:
                 print(f"Windows authentication listener: {sim.windows_auth_url}", flush=True)
             if certs:

@@ -26,12 +26,17 @@ class Faults:
       `status` (a WebSocket handshake is then refused with it).
     - `no_access_pass`: logins are refused with the "no access pass" page / `OnLicenseAccessDenied`.
     - `close_websockets(code, reason)`: close every live WebSocket with that code.
+    - `clear(path_contains)`: withdraw the `fail_next` statuses for that path.
+    - `api_drop_headers` / `api_drop_query`: names a gateway in front of the QPS API strips from
+      every request before QPS sees it (a misconfigured reverse proxy: `{"x-qlik-xrfkey"}`).
     """
 
     def __init__(self) -> None:
         self.latency: float = 0.0
         self.api_latency: float = 0.0
         self.no_access_pass: bool = False
+        self.api_drop_headers: set[str] = set()
+        self.api_drop_query: set[str] = set()
         self._forced: list[_ForcedStatus] = []
         self._lock = threading.Lock()
         self._closer: Callable[[int, str], Awaitable[int]] | None = None
@@ -54,8 +59,15 @@ class Faults:
                     return forced.status
         return None
 
+    def clear(self, path_contains: str) -> None:
+        """Withdraw every pending `fail_next` whose `path_contains` is this one."""
+        with self._lock:
+            self._forced = [f for f in self._forced if f.path_contains != path_contains]
+
     def reset(self) -> None:
         """Switch every fault off."""
+        self.api_drop_headers = set()
+        self.api_drop_query = set()
         with self._lock:
             self._forced.clear()
         self.latency = 0.0

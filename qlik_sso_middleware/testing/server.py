@@ -30,6 +30,7 @@ from .certificates import CertificateFiles, generate_certificates
 from .demo_apps import DEMO_APPS, DemoApp
 from .faults import Faults
 from .proxy_app import ProxyApp
+from .qrs_app import QrsApp
 from .records import RecordedFrame, RecordedRequest, SimSession
 from .state import SimState
 from .virtual_proxy import VirtualProxy
@@ -142,7 +143,8 @@ class QlikSimulator(Lifecycle):
     change it live), `unknown_prefix` ("bad_request": QPS's 400 page for a first path segment that
     names no VP, as Qlik answers; "default_vp": serve it from the default VP instead),
     `windows_auth_port` (also run the Windows authentication listener, 4244 in production, at
-    `sim.windows_auth_url`). `configure_virtual_proxy` edits a VP live, as a QMC edit does.
+    `sim.windows_auth_url`), `qrs` (also run a read-only QRS, 4242 in production, at
+    `sim.qrs_url`: the virtual proxies' settings for a client with the site's certificate). `configure_virtual_proxy` edits a VP live, as a QMC edit does.
     """
 
     def __init__(
@@ -162,6 +164,7 @@ class QlikSimulator(Lifecycle):
         access: AccessPasses | None = None,
         unknown_prefix: str = "bad_request",
         windows_auth_port: bool = False,
+        qrs: bool = False,
     ) -> None:
         if not virtual_proxies:
             raise ValueError("virtual_proxies: at least one virtual proxy is needed")
@@ -178,6 +181,7 @@ class QlikSimulator(Lifecycle):
             raise ValueError("unknown_prefix: 'bad_request' or 'default_vp'")
         self.access = access if access is not None else AccessPasses()
         self._windows_auth = windows_auth_port
+        self._qrs = qrs
         self._state = SimState(
             virtual_proxies, self.clock, access_allowed=self._has_access, log_limit=log_limit
         )
@@ -198,6 +202,7 @@ class QlikSimulator(Lifecycle):
         self.proxy_port = 0
         self.api_port: int | None = None
         self.windows_auth_port: int | None = None
+        self.qrs_port: int | None = None
         self.faults.bind(self._close_websockets)
 
     def _has_access(self, user_directory: str, user_id: str) -> bool:
@@ -227,7 +232,7 @@ class QlikSimulator(Lifecycle):
     async def start(self) -> None:
         """Generate/reuse certificates, bind both ports and wait until they serve."""
         self._loop = asyncio.get_running_loop()
-        if self.https or self._api or self._windows_auth:
+        if self.https or self._api or self._windows_auth or self._qrs:
             self.certificates = await asyncio.to_thread(self._certificates)
         proxy_sock = _bind(self.host, self._ports[0])
         self.proxy_port = proxy_sock.getsockname()[1]
@@ -247,6 +252,20 @@ class QlikSimulator(Lifecycle):
             await self._serve(
                 api_app,
                 api_sock,
+                {
+                    "ssl_certfile": str(self.certificates.server),
+                    "ssl_keyfile": str(self.certificates.server_key),
+                    "ssl_ca_certs": str(self.certificates.root),
+                    "ssl_cert_reqs": ssl.CERT_REQUIRED,
+                },
+            )
+        if self._qrs:
+            assert self.certificates is not None
+            qrs_sock = _bind(self.host, 0)
+            self.qrs_port = qrs_sock.getsockname()[1]
+            await self._serve(
+                QrsApp(lambda: self._state.vps.values()),
+                qrs_sock,
                 {
                     "ssl_certfile": str(self.certificates.server),
                     "ssl_keyfile": str(self.certificates.server_key),
@@ -322,6 +341,11 @@ class QlikSimulator(Lifecycle):
     @property
     def api_url(self) -> str | None:
         return f"https://{self._url_host}:{self.api_port}" if self.api_port else None
+
+    @property
+    def qrs_url(self) -> str | None:
+        """The read-only QRS (4242 in production), when started."""
+        return f"https://{self._url_host}:{self.qrs_port}" if self.qrs_port else None
 
     @property
     def windows_auth_url(self) -> str | None:

@@ -226,3 +226,53 @@ def test_simulate_config_errors_name_file_line_and_key(
     assert f"{path}{expected}" in result.stderr
     assert "Traceback" not in result.stderr
     assert result.stdout == ""
+
+
+async def test_the_read_only_qrs_lists_virtual_proxies_to_the_sites_certificate() -> None:
+    site = [VirtualProxy(prefix=""), VirtualProxy(prefix="tmo", session_timeout=600)]
+    async with QlikSimulator(site, api=False, qrs=True) as sim:
+        assert sim.certificates is not None and sim.qrs_url is not None
+        context = ssl.create_default_context(cafile=str(sim.certificates.root))
+        context.load_cert_chain(str(sim.certificates.client), str(sim.certificates.client_key))
+        admin = {"X-Qlik-User": "UserDirectory=INTERNAL; UserId=sa_repository"}
+        async with httpx.AsyncClient(base_url=sim.qrs_url, verify=context) as qrs:
+            path, headers = xrf("/qrs/virtualproxyconfig/full?filter=prefix%20eq%20'tmo'")
+            listed = await qrs.get(path, headers=headers | admin)
+            no_user = await qrs.get(path, headers=headers)
+            no_key = await qrs.get("/qrs/virtualproxyconfig/full", headers=admin)
+            sim.configure_virtual_proxy("tmo", session_timeout=1800)  # a QMC edit shows at once
+            again = await qrs.get(path, headers=headers | admin)
+    assert [vp["prefix"] for vp in listed.json()] == ["tmo"]
+    assert listed.json()[0]["sessionInactivityTimeout"] == 10
+    assert listed.json()[0]["headerAuthenticationDynamicUserDirectory"] == "$ud\\\\$id"
+    assert again.json()[0]["sessionInactivityTimeout"] == 30
+    assert no_user.status_code == 403
+    assert no_key.status_code == 403 and "XSRF prevention check failed" in no_key.text
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "",  # missing
+        "X-Qlik-xrfkey=abcdefghij123456",  # the header's name used as the parameter
+        "xrfkey=abcdefghij12345",  # 15 characters
+    ],
+)
+async def test_the_xrfkey_mistakes_community_threads_report(query: str) -> None:
+    async with QlikSimulator([VirtualProxy()]) as sim, api_client(sim) as api:
+        answer = await api.get(
+            f"/qps/sso/session/x?{query}", headers={"X-Qlik-Xrfkey": "abcdefghij123456"}
+        )
+    assert answer.status_code == 403
+    assert answer.text == "XSRF prevention check failed. Possible XSRF discovered."
+
+
+async def test_a_gateway_that_drops_xrfkey_halves_makes_qps_refuse() -> None:
+    async with QlikSimulator([VirtualProxy()]) as sim, api_client(sim) as api:
+        path, headers = xrf("/qps/sso/session/x")
+        assert (await api.get(path, headers=headers)).status_code == 404  # intact: QPS answers
+        sim.faults.api_drop_headers = {"X-Qlik-Xrfkey"}
+        assert (await api.get(path, headers=headers)).status_code == 403
+        sim.faults.reset()
+        sim.faults.api_drop_query = {"xrfkey"}
+        assert (await api.get(path, headers=headers)).status_code == 403
