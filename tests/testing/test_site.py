@@ -5,9 +5,11 @@ site as a TOML file."""
 
 from __future__ import annotations
 
+import json
 import ssl
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import httpx
@@ -276,3 +278,37 @@ async def test_a_gateway_that_drops_xrfkey_halves_makes_qps_refuse() -> None:
         sim.faults.reset()
         sim.faults.api_drop_query = {"xrfkey"}
         assert (await api.get(path, headers=headers)).status_code == 403
+
+
+def test_simulate_config_sets_access_passes_for_real(tmp_path: Path) -> None:
+    path = tmp_path / "site.toml"
+    path.write_text(SITE_TOML, encoding="utf-8")
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "qlik_sso_middleware.cli",
+            "simulate",
+            "--config",
+            str(path),
+            "--json",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    timer = threading.Timer(60, process.kill)  # bounded: no first line within 60 s ends it
+    timer.start()
+    try:
+        assert process.stdout is not None
+        info = json.loads(process.stdout.readline())
+        timer.cancel()
+        with httpx.Client(base_url=info["proxy_url"], timeout=30) as client:
+            denied = client.get("/a_/hub/", headers={"CMI_Header": "CMI\\Me"})
+            allowed = client.get("/a_/hub/", headers={"CMI_Header": "CMI\\You"})
+        assert denied.status_code == 403 and NO_ACCESS_PASS_TEXT in denied.text
+        assert allowed.status_code == 200
+    finally:
+        timer.cancel()
+        process.terminate()
+        process.wait(timeout=30)
