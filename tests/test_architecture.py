@@ -44,12 +44,11 @@ ALLOWED: dict[str, frozenset[str]] = {
         {*LIBRARY, "resolvers", "responses", "core", "middleware", "config", "metrics"}
     ),
     "diagnostics": frozenset({*LIBRARY, "resolvers", "core", "config"}),
-    "check": frozenset({"errors", "config", "diagnostics"}),
     "testing": frozenset({"errors"}),
     "demo": frozenset(
         {*LIBRARY, "resolvers", "responses", "core", "middleware", "config", "testing"}
     ),
-    "cli": frozenset({"errors", "config", "check", "diagnostics", "serve", "demo", "testing"}),
+    "cli": frozenset({"errors", "config", "diagnostics", "serve", "demo", "testing"}),
     "__init__": frozenset({*LIBRARY, "resolvers", "core", "middleware"}),
 }
 

@@ -21,8 +21,8 @@ from typing import Any
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
-from ..upstream import Upstream
 from ..proxy.ws_client import connect_no_redirects, quiet_logger
+from ..upstream import Upstream
 from .context import redact
 
 __all__ = ["EngineOutcome", "ask_engine", "list_apps"]

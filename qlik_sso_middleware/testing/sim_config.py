@@ -27,7 +27,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ..config.loader import config_error
 from ..errors import ConfigurationError
 from .access import AccessPasses
 from .virtual_proxy import VirtualProxy
@@ -49,6 +48,13 @@ SITE_KEYS: dict[str, Any] = {
 _ACCESS_KEYS = ("default", "users", "directories")
 _HEADER = re.compile(r"^\s*(\[\[?)\s*([^\[\]]+?)\s*\]\]?\s*(#.*)?$")
 _ASSIGN = re.compile(r"^\s*([\"']?)(.+?)\1\s*=")
+
+
+def config_error(where: str, key: str, message: str) -> ConfigurationError:
+    """`site.toml:7: virtual_proxy[1].header_name: message`, the middleware loader's style."""
+    error = ConfigurationError(f"{where}: {key}: {message}")
+    error.field = key
+    return error
 
 
 class _Lines:

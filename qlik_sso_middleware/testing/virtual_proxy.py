@@ -11,7 +11,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from ..errors import ConfigurationError
-from ..identity import literal_pattern
 
 __all__ = ["VirtualProxy"]
 
@@ -32,6 +31,13 @@ MAX_IDENTITY_LENGTH = 512
 _AUTH_METHODS = ("ticket", "header_static", "header_dynamic")
 _ANONYMOUS = ("none", "allow", "always")
 _SAMESITE = (None, "None", "Lax", "Strict")
+
+
+def literal_pattern(pattern: str) -> str:
+    """The dynamic pattern as header text: the QMC stores the backslash escaped (`$ud\\\\$id` is
+    one backslash); an unescaped `$ud\\$id` means the same. (The simulator keeps its own copy of
+    this rule: it models Qlik, and imports nothing of the middleware's.)"""
+    return pattern.replace("\\\\", "\\")
 
 
 @dataclass(frozen=True)
