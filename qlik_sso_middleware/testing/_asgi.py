@@ -109,3 +109,12 @@ def hostname_of(host: str) -> str:
     if host.count(":") == 1:
         return host.partition(":")[0]
     return host
+
+
+async def http_only(scope: Scope, receive: Receive, send: Send) -> bool:
+    """True for an HTTP request; a WebSocket is refused (1008), lifespan ignored. For the API
+    ports, which serve no WebSocket."""
+    if scope["type"] == "websocket":
+        await receive()
+        await send({"type": "websocket.close", "code": 1008})
+    return bool(scope["type"] == "http")

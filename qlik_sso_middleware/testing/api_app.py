@@ -20,6 +20,7 @@ from ._asgi import (
     Scope,
     Send,
     header_pairs,
+    http_only,
     parse_cookies,
     query_get,
     send_body,
@@ -98,10 +99,7 @@ class ApiApp:
         self._targets = targets
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            if scope["type"] == "websocket":
-                await receive()
-                await send({"type": "websocket.close", "code": 1008})
+        if not await http_only(scope, receive, send):
             return
         headers = header_pairs(scope)
         query = scope.get("query_string", b"").decode("latin-1")

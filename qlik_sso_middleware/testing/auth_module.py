@@ -9,7 +9,7 @@ is 4243) sees what it would see at a real site.
 
 from __future__ import annotations
 
-from ._asgi import Receive, Scope, Send, drain, html_page, send_body
+from ._asgi import Receive, Scope, Send, drain, html_page, http_only, send_body
 
 __all__ = ["WindowsAuthApp"]
 
@@ -18,11 +18,7 @@ class WindowsAuthApp:
     """ASGI app: every HTTP request gets the Windows authentication challenge."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "websocket":
-            await receive()
-            await send({"type": "websocket.close", "code": 1008})
-            return
-        if scope["type"] != "http":
+        if not await http_only(scope, receive, send):
             return
         await drain(receive)
         page = html_page("401 - Unauthorized", "Windows authentication is required.")

@@ -17,7 +17,17 @@ import re
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from ._asgi import Receive, Scope, Send, drain, header_pairs, query_get, send_body, send_json
+from ._asgi import (
+    Receive,
+    Scope,
+    Send,
+    drain,
+    header_pairs,
+    http_only,
+    query_get,
+    send_body,
+    send_json,
+)
 from .api_app import XRF_FAILED, xrfkey_ok
 from .records import RecordedRequest
 from .virtual_proxy import VirtualProxy
@@ -54,10 +64,7 @@ class QrsApp:
         self._virtual_proxies = virtual_proxies
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            if scope["type"] == "websocket":
-                await receive()
-                await send({"type": "websocket.close", "code": 1008})
+        if not await http_only(scope, receive, send):
             return
         await drain(receive)
         headers = header_pairs(scope)

@@ -245,47 +245,31 @@ class QlikSimulator(Lifecycle):
             }
         await self._serve(self._proxy, proxy_sock, ssl_options)
         if self._api:
-            assert self.certificates is not None
-            api_sock = _bind(self.host, self._ports[1])
-            self.api_port = api_sock.getsockname()[1]
             api_app = ApiApp(self._state, self.faults, self._proxy.targets.get)
-            await self._serve(
-                api_app,
-                api_sock,
-                {
-                    "ssl_certfile": str(self.certificates.server),
-                    "ssl_keyfile": str(self.certificates.server_key),
-                    "ssl_ca_certs": str(self.certificates.root),
-                    "ssl_cert_reqs": ssl.CERT_REQUIRED,
-                },
-            )
+            self.api_port = await self._serve_tls(api_app, self._ports[1], client_certificate=True)
         if self._qrs:
-            assert self.certificates is not None
-            qrs_sock = _bind(self.host, 0)
-            self.qrs_port = qrs_sock.getsockname()[1]
-            await self._serve(
-                QrsApp(lambda: self._state.vps.values()),
-                qrs_sock,
-                {
-                    "ssl_certfile": str(self.certificates.server),
-                    "ssl_keyfile": str(self.certificates.server_key),
-                    "ssl_ca_certs": str(self.certificates.root),
-                    "ssl_cert_reqs": ssl.CERT_REQUIRED,
-                },
-            )
+            qrs_app = QrsApp(lambda: self._state.vps.values())
+            self.qrs_port = await self._serve_tls(qrs_app, 0, client_certificate=True)
         if self._windows_auth:
-            assert self.certificates is not None
-            auth_sock = _bind(self.host, 0)
-            self.windows_auth_port = auth_sock.getsockname()[1]
-            await self._serve(
-                WindowsAuthApp(),
-                auth_sock,
-                {
-                    "ssl_certfile": str(self.certificates.server),
-                    "ssl_keyfile": str(self.certificates.server_key),
-                },
-            )
+            self.windows_auth_port = await self._serve_tls(WindowsAuthApp(), 0)
         self._sweeper = asyncio.create_task(self._sweep())
+
+    async def _serve_tls(self, app: Any, port: int, *, client_certificate: bool = False) -> int:
+        """Serve `app` over TLS with the server certificate (and the client certificate check of
+        Qlik's API ports); returns the bound port."""
+        assert self.certificates is not None
+        sock = _bind(self.host, port)
+        options: dict[str, Any] = {
+            "ssl_certfile": str(self.certificates.server),
+            "ssl_keyfile": str(self.certificates.server_key),
+        }
+        if client_certificate:
+            options |= {
+                "ssl_ca_certs": str(self.certificates.root),
+                "ssl_cert_reqs": ssl.CERT_REQUIRED,
+            }
+        await self._serve(app, sock, options)
+        return int(sock.getsockname()[1])
 
     def _certificates(self) -> CertificateFiles:
         if self._cert_dir is None:
