@@ -35,13 +35,14 @@ REDIRECTS = (301, 302, 303, 307, 308)
 _QPS_PAGES = ("internal_forms_authentication", "internal_windows_authentication", "qps")
 # Whatever could be a credential in a URL, a header or a page: blanked before anything is shown.
 _SECRETS = re.compile(
-    r"(?i)(qlikticket|xrfkey|qlik-csrf-token|targetid|sessionid|ticket|password|"
-    r"x-qlik-session[\w.-]*|session)(\"?\s*[=:]\s*\"?)([^\s&;,\"'<>]+)"
+    r"(?i)(qlikticket|xrfkey|qlik-csrf-token|x-qlik-session[\w.-]*|targetid|sessionid|ticket|"
+    r"token|password|passwd|secret|key|cookie|session)(\"?\s*[=:]\s*\"?)([^\s&;,\"'<>]+)"
 )
 
 
 def redact(text: str) -> str:
-    """`text` with the values of ticket, xrfkey, token, session and cookie parameters blanked."""
+    """`text` with the values of ticket, xrfkey, token, key, password, session and cookie
+    parameters blanked."""
     return _SECRETS.sub(lambda m: f"{m.group(1)}{m.group(2)}…", text)
 
 
@@ -91,6 +92,7 @@ class Seen:
     set_cookies: tuple[str, ...]
     content_type: str
     inactive: bool  # qps/user JSON {"session": "inactive"}: nothing logged the user in
+    shown: str = ""  # `excerpt` of the answer (secrets blanked), for answers no rule explains
 
 
 class ProbeContext:
@@ -126,6 +128,7 @@ class ProbeContext:
                 tuple(response.headers.get_list("set-cookie")),
                 response.headers.get("content-type", ""),
                 inactive,
+                excerpt(response),
             )
         )
 

@@ -112,9 +112,15 @@ class LoginChecks(VirtualProxyChecks):
         if found:
             return self._other_user_fix(found["ud"], found["id"], identity)
         seen_names = [c.split("=", 1)[0].strip() for c in last.set_cookies if "=" in c]
-        if seen_names and seen_names[0] != self.ctx.effective_cookie_name:
-            return self._cookie_fix(seen_names[0])
-        return "see the message above; run with --debug for Qlik's full answers", None
+        if last.status < 400 and seen_names and seen_names[0] != self.ctx.effective_cookie_name:
+            fix = self._cookie_fix(seen_names[0])
+            if fix is not None:
+                return fix
+        return (
+            f"Qlik's answer was {last.shown}: check that qlik.url is the Qlik proxy and that "
+            "nothing in front of it rewrites answers",
+            None,
+        )
 
     def _access_fix(self, message: str, identity: QlikIdentity) -> Fix:
         if "too many sessions" in message.lower():
@@ -136,7 +142,7 @@ class LoginChecks(VirtualProxyChecks):
             {"access_pass": str(identity)},
         )
 
-    def _cookie_fix(self, seen_name: str) -> Fix:
+    def _cookie_fix(self, seen_name: str) -> Fix | None:
         configured = self.config.qlik.cookie_name
         if configured is not None and configured.endswith("-HTTP"):
             name = configured[: -len("-HTTP")]
@@ -148,6 +154,8 @@ class LoginChecks(VirtualProxyChecks):
         name = seen_name
         if self.ctx.is_plain_http and name.endswith("-HTTP"):
             name = name[: -len("-HTTP")]
+        if name == self.target.cookie_name:
+            return None  # the name is right; something else is wrong
         now = f"'{configured}'" if configured else f"unset, so '{self.target.cookie_name}'"
         return (
             f"set qlik.cookie_name = '{name}' (qlik.cookie_name is {now}; it must equal the "

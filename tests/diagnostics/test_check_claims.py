@@ -13,6 +13,7 @@ each defect found by trying it as a new user would, pinned by a test that failed
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 
 import httpx
@@ -180,3 +181,36 @@ def test_prefix_evidence_and_redaction() -> None:
     )
     page = httpx.Response(403, headers={"content-type": "text/plain"}, content=b"")
     assert excerpt(page) == "403 text/plain, empty body"
+
+
+async def test_a_login_answer_check_cannot_read_is_quoted_without_secrets() -> None:
+    async def qlik_ish(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        headers = dict(scope["headers"])
+        if b"hdr-usr" not in headers:  # Qlik's logged-out answer, naming the VP
+            body = json.dumps(
+                {
+                    "session": "inactive",
+                    "loginUri": "http://h/sso/internal_forms_authentication/?targetId=1",
+                }
+            ).encode()
+            await send({"type": "http.response.start", "status": 200,
+                        "headers": [(b"content-type", b"application/json")]})  # fmt: skip
+        else:
+            body = b"<html><body><h1>Proxy error</h1><p>token=T0KENVALUE</p></body></html>"
+            await send({"type": "http.response.start", "status": 500, "headers": [
+                (b"content-type", b"text/html"),
+                (b"set-cookie", b"X-Qlik-Session-sso=C00KIEVALUE; Path=/"),
+            ]})  # fmt: skip
+        await send({"type": "http.response.body", "body": body})
+
+    async with serve(qlik_ish, lifespan="off") as url:
+        report = await check({"QLIK_SSO_QLIK_URL": url, "QLIK_SSO_CHECK_TEST_USER": USER})
+    assert step(report, "vp.exists").status == "pass"
+    login = step(report, "login")
+    assert login.status == "fail"
+    assert "Qlik answered 500" in login.detail
+    assert '500 text/html: "Proxy error token=…"' in (login.fix or "")
+    rendered = "\n".join(s.render() for s in report.steps) + json.dumps(report.to_json())
+    assert "C00KIE" not in rendered and "T0KEN" not in rendered
