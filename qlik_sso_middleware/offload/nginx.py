@@ -178,6 +178,7 @@ def render_nginx(plan: FrontPlan) -> str:
         "        proxy_set_header X-Original-URI $request_uri;        # exactly as the browser sent it",
         "        proxy_set_header X-Original-Method $request_method;",
         "        proxy_set_header X-Original-Upgrade $http_upgrade;",
+        "        proxy_set_header X-Original-Host $http_host;",
         "        proxy_set_header X-Original-Proto $scheme;",
         f"        proxy_set_header X-Qlik-SSO-Secret {secret};   # proves the sub-request is ours",
         *(f"        {line}" for line in cache_location),

@@ -3,7 +3,8 @@
 The sub-request carries the browser's headers as they reached the front proxy (cookies, `Host`,
 `Origin`, `Sec-Fetch-Site`: what the checks read) plus what the front proxy says about the original
 request: `X-Original-URI` (the request target exactly as the browser sent it, never normalised),
-`X-Original-Method`, `X-Original-Upgrade` and `X-Original-Proto`. The front proxy sets these
+`X-Original-Method`, `X-Original-Upgrade`, `X-Original-Proto` and `X-Original-Host` (the browser's
+`Host`, when the front proxy's own HTTP client would put another one on the sub-request). The front proxy sets these
 itself, replacing anything a browser sent under those names, and the secret header proves it did
 (`FrontProxy.sent`). What comes out is an ASGI scope of the original request, which then passes
 the same `QlikSSO.admit` as an in-process one.
@@ -26,7 +27,8 @@ ORIGINAL_URI = b"x-original-uri"
 ORIGINAL_METHOD = b"x-original-method"
 ORIGINAL_UPGRADE = b"x-original-upgrade"
 ORIGINAL_PROTO = b"x-original-proto"
-ORIGINAL_HEADERS = (ORIGINAL_URI, ORIGINAL_METHOD, ORIGINAL_UPGRADE, ORIGINAL_PROTO)
+ORIGINAL_HOST = b"x-original-host"
+ORIGINAL_HEADERS = (ORIGINAL_URI, ORIGINAL_METHOD, ORIGINAL_UPGRADE, ORIGINAL_PROTO, ORIGINAL_HOST)
 
 # What the front proxy says about the sub-request itself, not about the browser's request.
 _SUBREQUEST_ONLY = frozenset(
@@ -70,6 +72,10 @@ def original_scope(sub: Scope) -> Scope:
     websocket = upgrade == b"websocket"
     raw_path, _, query = target.partition(b"?")
     secure = proto == b"https"
+    kept = [(k, v) for k, v in headers if k not in _SUBREQUEST_ONLY]
+    host = _one(headers, ORIGINAL_HOST)
+    if host is not None:
+        kept = [(b"host", host), *((k, v) for k, v in kept if k != b"host")]
     scope: Scope = {
         "type": "websocket" if websocket else "http",
         "asgi": sub.get("asgi", {"version": "3.0"}),
@@ -80,7 +86,7 @@ def original_scope(sub: Scope) -> Scope:
         "raw_path": raw_path,
         "query_string": query,
         "root_path": "",
-        "headers": [(k, v) for k, v in headers if k not in _SUBREQUEST_ONLY],
+        "headers": kept,
         "client": sub.get("client"),
         "server": sub.get("server"),
         "state": {},

@@ -76,9 +76,9 @@ def write_config(
 
 
 async def _wait_for_port(port: int, proc: subprocess.Popen[bytes], log: Path) -> None:
-    for _ in range(600):
+    for _ in range(1500):
         if proc.poll() is not None:
-            raise RuntimeError(f"{proc.args[0]} exited: {log.read_text(errors='replace')[-2000:]}")
+            raise RuntimeError(f"{proc.args[0]} exited: {await asyncio.to_thread(_tail, log)}")
         try:
             _, writer = await asyncio.open_connection("127.0.0.1", port)
         except OSError:
@@ -87,6 +87,10 @@ async def _wait_for_port(port: int, proc: subprocess.Popen[bytes], log: Path) ->
         writer.close()
         return
     raise RuntimeError(f"nothing listening on 127.0.0.1:{port}")
+
+
+def _tail(log: Path) -> str:
+    return log.read_text(errors="replace")[-2000:]
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:
@@ -99,47 +103,47 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
             proc.wait(5)
 
 
+def start_server(server: str, tmp: Path, config_text: str) -> tuple[subprocess.Popen[bytes], Path]:
+    """Write `config_text` (the front-config output) into `tmp` and start `server` on it."""
+    exe = binary(server)
+    log = tmp / "server.log"
+    if server == "nginx":
+        for sub in ("body", "proxy", "fastcgi", "uwsgi", "scgi", "auth-cache"):
+            (tmp / sub).mkdir()
+            os.chmod(tmp / sub, 0o777)  # the worker may run as nobody
+        (tmp / "qlik-sso.conf").write_text(config_text)
+        (tmp / "nginx.conf").write_text(_NGINX_MAIN.format(tmp=tmp))
+        argv = [exe, "-c", str(tmp / "nginx.conf"), "-p", str(tmp)]
+    else:
+        # No admin endpoint: several Caddy processes (tests, benchmarks) must not share :2019.
+        (tmp / "Caddyfile").write_text("{\n\tadmin off\n}\n" + config_text)
+        argv = [exe, "run", "--config", str(tmp / "Caddyfile"), "--adapter", "caddyfile"]
+    env = {**os.environ, "HOME": str(tmp), "XDG_DATA_HOME": str(tmp), "XDG_CONFIG_HOME": str(tmp)}
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=tmp)
+    return proc, log
+
+
 @contextlib.asynccontextmanager
 async def front_proxy(
     server: str, *, qlik_url: str, app_url: str, cache_seconds: float = 0, **qlik: str
 ) -> AsyncIterator[str]:
     """`server` ("nginx" or "caddy") in front of the app at `app_url`; yields its base URL."""
-    exe = binary(server)
+    binary(server)
     with tempfile.TemporaryDirectory(prefix=f"qlik-sso-{server}-") as name:
         tmp = Path(name)
         os.chmod(tmp, 0o755)
         port = free_port()
-        config = load_config(
-            write_config(
-                tmp,
-                qlik_url=qlik_url,
-                app_url=app_url,
-                listen=port,
-                cache_seconds=cache_seconds,
-                **qlik,
-            ),
-            env={},
+        path = write_config(
+            tmp,
+            qlik_url=qlik_url,
+            app_url=app_url,
+            listen=port,
+            cache_seconds=cache_seconds,
+            **qlik,
         )
-        text = render(plan_from_config(config), server)
-        log = tmp / "server.log"
-        if server == "nginx":
-            for sub in ("body", "proxy", "fastcgi", "uwsgi", "scgi", "auth-cache"):
-                (tmp / sub).mkdir()
-                os.chmod(tmp / sub, 0o777)  # the worker may run as nobody
-            (tmp / "qlik-sso.conf").write_text(text)
-            (tmp / "nginx.conf").write_text(_NGINX_MAIN.format(tmp=tmp))
-            argv = [exe, "-c", str(tmp / "nginx.conf"), "-p", str(tmp)]
-        else:
-            (tmp / "Caddyfile").write_text("{\n\tadmin off\n}\n" + text)
-            argv = [exe, "run", "--config", str(tmp / "Caddyfile"), "--adapter", "caddyfile"]
-        env = {
-            **os.environ,
-            "HOME": str(tmp),
-            "XDG_DATA_HOME": str(tmp),
-            "XDG_CONFIG_HOME": str(tmp),
-        }
-        with open(log, "wb") as out:
-            proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=tmp)
+        text = render(plan_from_config(load_config(path, env={})), server)
+        proc, log = start_server(server, tmp, text)
         try:
             await _wait_for_port(port, proc, log)
             yield f"http://127.0.0.1:{port}"
