@@ -125,14 +125,22 @@ def render_caddy(plan: FrontPlan) -> str:
         matcher = f"@qlik_sso_has_{index}"
         restore.append(f"{matcher} header_regexp {_stash(name)} .")
         restore.append(f"request_header {matcher} {name} {{http.request.header.{_stash(name)}}}")
-    redirected = _to_app(
-        plan,
-        [
-            *_secret_headers(plan),
-            "header_up X-Qlik-SSO-Redirected {http.request.header.~qlik-sso-cookie}",
-            "header_up X-Qlik-SSO-Location {rp.header.Location}",
-        ],
+    report = [
+        *_secret_headers(plan),
+        "header_up X-Qlik-SSO-Redirected {http.request.header.~qlik-sso-cookie}",
+        "header_up X-Qlik-SSO-Location {rp.header.Location}",
+    ]
+    # A request with a body cannot be sent again (Qlik has it): a GET stands in for it, the app
+    # renews the session and asks the browser to retry.
+    stand_in = _to_app(
+        plan, ["method GET", "header_up X-Qlik-SSO-Method {http.request.method}", *report]
     )
+    stand_in[0] = stand_in[0].replace("reverse_proxy ", "reverse_proxy @qlik_sso_unsafe ", 1)
+    redirected = [
+        "@qlik_sso_unsafe not method GET HEAD OPTIONS",
+        *stand_in,
+        *_to_app(plan, report),
+    ]
     qlik = [
         "# The trailing '?' makes rewrite replace the query too (Caddy 2.6 keeps the browser's",
         "# otherwise); the app's decoded path is re-encoded by Caddy as it sends it.",

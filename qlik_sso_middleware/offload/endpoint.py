@@ -55,6 +55,9 @@ logger = logging.getLogger("qlik_sso_middleware.offload")
 #: answered it with a redirect: the `Cookie` the front proxy had sent to Qlik, and Qlik's Location.
 REDIRECTED_HEADER = b"x-qlik-sso-redirected"
 LOCATION_HEADER = b"x-qlik-sso-location"
+#: The browser's method, when the front proxy cannot send the request itself again (Caddy has
+#: sent its body to Qlik already) and sends a GET in its place.
+METHOD_HEADER = b"x-qlik-sso-method"
 # Requests that may be sent to Qlik again after a renewal (no body, no effect).
 _REPEATABLE = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -122,10 +125,12 @@ async def _refuse(send: Send, exc: QlikSSOError) -> None:
 @dataclass(frozen=True, slots=True)
 class Redirect:
     """What the front proxy says when it sends a request through the app because Qlik answered
-    it with a redirect: the Qlik `Cookie` it had sent, and Qlik's `Location`."""
+    it with a redirect: the Qlik `Cookie` it had sent, Qlik's `Location`, and the browser's
+    method when the round trip is a GET standing in for it."""
 
     cookie: bytes
     location: bytes
+    method: str | None = None
 
 
 def redirect_of(front: FrontProxy, scope: Scope) -> Redirect | None:
@@ -136,9 +141,11 @@ def redirect_of(front: FrontProxy, scope: Scope) -> Redirect | None:
     if not cookies or not front.sent(headers):
         return None
     locations = [v for k, v in headers if k == LOCATION_HEADER]
-    if len(cookies) != 1 or len(locations) > 1:
+    methods = [v for k, v in headers if k == METHOD_HEADER]
+    if len(cookies) != 1 or len(locations) > 1 or len(methods) > 1:
         raise RequestRefused("The front proxy's redirect report is malformed")
-    return Redirect(cookies[0], locations[0] if locations else b"")
+    method = methods[0].decode("latin-1").upper() if methods else None
+    return Redirect(cookies[0], locations[0] if locations else b"", method)
 
 
 async def answer_redirect(admitted: Admission, redirect: Redirect, send: Send) -> bool:
@@ -161,7 +168,8 @@ async def answer_redirect(admitted: Admission, redirect: Redirect, send: Send) -
             location = route.rewrite_location(location, request.host, request.scheme)
         await respond(send, 302, b"", "text/plain", [(b"location", location)])
         return True
-    if request.method in _REPEATABLE:
+    method = redirect.method or request.method
+    if method in _REPEATABLE and redirect.method is None:
         return False
     session = admitted.session
     await session.open()

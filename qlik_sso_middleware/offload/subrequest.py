@@ -76,10 +76,11 @@ def original_scope(sub: Scope) -> Scope:
     host = _one(headers, ORIGINAL_HOST)
     if host is not None:
         kept = [(b"host", host), *((k, v) for k, v in kept if k != b"host")]
+    # What outer middleware put in the sub-request's scope (a session, an authenticated user) was
+    # read from the same browser headers: the resolver may rely on it, as it does in-process.
     scope: Scope = {
+        **sub,
         "type": "websocket" if websocket else "http",
-        "asgi": sub.get("asgi", {"version": "3.0"}),
-        "http_version": sub.get("http_version", "1.1"),
         "method": method.decode("ascii"),
         "scheme": ("wss" if secure else "ws") if websocket else ("https" if secure else "http"),
         "path": unquote(raw_path.decode("ascii")),
@@ -87,8 +88,5 @@ def original_scope(sub: Scope) -> Scope:
         "query_string": query,
         "root_path": "",
         "headers": kept,
-        "client": sub.get("client"),
-        "server": sub.get("server"),
-        "state": {},
     }
     return scope

@@ -19,9 +19,11 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from qlik_sso_middleware import FrontProxy
 from qlik_sso_middleware.demo import DEMO_HEADER, DEMO_PREFIX, build_demo_app
 from qlik_sso_middleware.testing import QlikSimulator, VirtualProxy
 
+from ..offload.front import SECRET, front_proxy
 from ..servers import serve
 from .handshakes import HandshakeRecorder
 
@@ -67,8 +69,15 @@ def _with_test_pages(app: ASGIApp) -> ASGIApp:
 
 
 @contextlib.asynccontextmanager
-async def demo_in_process() -> AsyncIterator[InProcessDemo]:
+async def demo_in_process(front: str | None = None) -> AsyncIterator[InProcessDemo]:
+    """The demo and a simulator; `front` ("nginx", "caddy") puts that front proxy in front of the
+    app in offload mode, and the URL is the front proxy's."""
     async with QlikSimulator([VirtualProxy(prefix=DEMO_PREFIX, header_name=DEMO_HEADER)]) as sim:
-        recorder = HandshakeRecorder(build_demo_app(sim.proxy_url))
+        offload = FrontProxy(SECRET) if front is not None else None
+        recorder = HandshakeRecorder(build_demo_app(sim.proxy_url, front_proxy=offload))
         async with serve(_with_test_pages(recorder)) as base_url:
-            yield InProcessDemo(base_url, sim, recorder)
+            if front is None:
+                yield InProcessDemo(base_url, sim, recorder)
+                return
+            async with front_proxy(front, qlik_url=sim.proxy_url, app_url=base_url) as url:
+                yield InProcessDemo(url, sim, recorder)
