@@ -19,6 +19,7 @@ from ..auth.header import HeaderAuth
 from ..config import QlikSSOConfig, build_auth, build_qps_settings, build_target
 from ..errors import CertificateError, ConfigurationError, QlikError, XrfkeyRejected
 from ..upstream import Upstream
+from .front_proxy import check_front_proxy
 from .network import (
     certificate_summary,
     fetch_certificate,
@@ -65,6 +66,7 @@ async def run_checks(
             await probe.cleanup()
     finally:
         await upstream.aclose()
+    await check_front_proxy(config, report)
     return report
 
 
