@@ -7,7 +7,6 @@ together, since both work for every request.
 from __future__ import annotations
 
 import contextlib
-import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,23 +20,6 @@ from . import procs
 SECRET = "benchmark-offload-secret-0123456789abcdef"
 #: Seconds nginx reuses an auth answer in the cached column.
 CACHE_SECONDS = 5
-
-_MAIN = """
-worker_processes 1;
-daemon off;
-pid {tmp}/nginx.pid;
-error_log {tmp}/error.log warn;
-events {{ worker_connections 4096; }}
-http {{
-    access_log off;
-    client_body_temp_path {tmp}/body;
-    proxy_temp_path {tmp}/proxy;
-    fastcgi_temp_path {tmp}/fastcgi;
-    uwsgi_temp_path {tmp}/uwsgi;
-    scgi_temp_path {tmp}/scgi;
-    include {tmp}/qlik-sso.conf;
-}}
-"""
 
 
 class Together:
@@ -92,14 +74,9 @@ def offload_nginx(
         return
     with tempfile.TemporaryDirectory(prefix="qlik-bench-offload-") as name_dir:
         tmp = Path(name_dir)
-        for sub in ("body", "proxy", "fastcgi", "uwsgi", "scgi", "auth-cache"):
-            (tmp / sub).mkdir()
-            os.chmod(tmp / sub, 0o777)  # the worker may run as nobody
-        os.chmod(tmp, 0o755)
         port = procs.free_port()
-        (tmp / "qlik-sso.conf").write_text(_config(tmp, upstream.url, app.url, port, cache))
-        (tmp / "nginx.conf").write_text(_MAIN.format(tmp=tmp))
-        front = procs.start(name, [binary, "-c", str(tmp / "nginx.conf"), "-p", str(tmp)], port)
+        conf = procs.write_nginx_conf(tmp, _config(tmp, upstream.url, app.url, port, cache))
+        front = procs.start(name, [binary, "-c", str(conf), "-p", str(tmp)], port)
         try:
             yield Together(name, front, app)
         finally:

@@ -3,7 +3,8 @@
 `answer_auth`: the front proxy asks whether a request under a Qlik mount path may pass. The answer
 comes from `QlikSSO.admit` and the user's `UserSession`, exactly as for an in-process request:
 
-- 200 with `X-Qlik-SSO-Cookie` (the `Cookie` header to send to Qlik), `X-Qlik-SSO-URI` (the path
+- 200 with `X-Qlik-SSO-Cookie` (the `Cookie` header to send to Qlik: the allow-listed app cookies
+  of `forward_cookies`, if any, and the user's Qlik session), `X-Qlik-SSO-URI` (the path
   and query to request from Qlik: the mount path mapped to Qlik's prefix, `qlikTicket` and, on the
   engine WebSocket, a browser's `qlik-csrf-token` removed, and the session's own CSRF token
   appended), `X-Qlik-SSO-Decoded-URI` (the same with the path percent-decoded, for Caddy) and
@@ -91,6 +92,8 @@ async def answer_auth(sso: QlikSSO, front: FrontProxy, scope: Scope, send: Send)
     route = upstream.route
     request = admitted.request
     path = route.base_path + request.sub_path
+    # `forward_cookies`: the app cookies Qlik may see, exactly as the in-process path passes them.
+    forwarded = route.header_policy.forwarded_cookies(request.headers)
     # Braces would be placeholders to Caddy's rewrite (`{env.…}`); Qlik decodes them the same.
     query = query.replace(b"{", b"%7B").replace(b"}", b"%7D")
     await respond(
@@ -99,7 +102,7 @@ async def answer_auth(sso: QlikSSO, front: FrontProxy, scope: Scope, send: Send)
         b"",
         "text/plain",
         [
-            (b"x-qlik-sso-cookie", session.cookie_header()),
+            (b"x-qlik-sso-cookie", b"; ".join([*forwarded, session.cookie_header()])),
             (b"x-qlik-sso-uri", path.encode("ascii") + query),
             (b"x-qlik-sso-decoded-uri", _decoded(path) + query),
             (b"x-qlik-sso-host", request.upstream_host(route.host_header)),

@@ -4,8 +4,6 @@ nginx's auth sub-requests. The same page and client as the in-process tests, one
 
 from __future__ import annotations
 
-import json
-import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -18,7 +16,7 @@ from qlik_sso_middleware.testing import DEMO_APPS
 
 from .conftest import VIEWPORT
 from .flows import STATE_TIMEOUT_MS, login, qlik_cookies, screenshot, wait_connected
-from .inprocess import ENIGMA_DIR, InProcessDemo, demo_in_process
+from .inprocess import InProcessDemo, demo_in_process, enigma_page, require_enigma
 
 pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="package")]
 
@@ -27,11 +25,7 @@ _APP = next(app for app in DEMO_APPS if app.id == DEMO_APP_ID)
 
 @pytest_asyncio.fixture(loop_scope="package")
 async def behind_nginx() -> AsyncIterator[InProcessDemo]:
-    if not (ENIGMA_DIR / "enigma.min.js").is_file():
-        message = "tests/js/node_modules is missing (run `npm ci --prefix tests/js`)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
+    require_enigma()
     async with demo_in_process(front="nginx") as demo:
         yield demo
 
@@ -46,17 +40,7 @@ async def test_the_embedded_page_and_enigma_js_work_through_nginx(
         await home.locator("#mashup[data-state=connected]").wait_for(timeout=STATE_TIMEOUT_MS)
         await wait_connected(home.frame_locator("#qlik-frame"))
         await screenshot(home, tmp_path, "offload-nginx-home")
-        page = await context.new_page()
-        errors: list[str] = []
-        page.on("pageerror", lambda error: errors.append(str(error)))
-        await page.goto(
-            f"{running.url}/enigma/enigma_mashup.html?app={DEMO_APP_ID}&obj={DEMO_MASHUP_OBJECT}"
-        )
-        await page.locator("body:not([data-state=loading])").wait_for(timeout=STATE_TIMEOUT_MS)
-        status = await page.locator("#enigma-status").inner_text()
-        assert await page.locator("body").get_attribute("data-state") == "connected", status
-        assert errors == []
-        result = json.loads(await page.locator("#enigma-result").text_content() or "{}")
+        _, result = await enigma_page(context, running.url)
         assert result["title"] == _APP.name
         matrix = result["layout"]["qHyperCube"]["qDataPages"][0]["qMatrix"]
         expected = next(o for o in _APP.objects if o.id == DEMO_MASHUP_OBJECT).rows

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks.procs import write_nginx_conf
 from qlik_sso_middleware.config import load_config
 from qlik_sso_middleware.offload.front_config import plan_from_config, render
 
@@ -26,23 +27,6 @@ from ..servers import free_port
 
 SECRET = "front-proxy-test-secret-0123456789abcdef"
 SERVERS = ("nginx", "caddy")
-
-_NGINX_MAIN = """
-worker_processes 1;
-daemon off;
-pid {tmp}/nginx.pid;
-error_log {tmp}/error.log warn;
-events {{ worker_connections 1024; }}
-http {{
-    access_log off;
-    client_body_temp_path {tmp}/body;
-    proxy_temp_path {tmp}/proxy;
-    fastcgi_temp_path {tmp}/fastcgi;
-    uwsgi_temp_path {tmp}/uwsgi;
-    scgi_temp_path {tmp}/scgi;
-    include {tmp}/qlik-sso.conf;
-}}
-"""
 
 
 def binary(server: str) -> str:
@@ -93,7 +77,8 @@ def _tail(log: Path) -> str:
     return log.read_text(errors="replace")[-2000:]
 
 
-def _stop(proc: subprocess.Popen[bytes]) -> None:
+def stop_process(proc: subprocess.Popen[bytes]) -> None:
+    """Stop a child process by its PID: SIGTERM, then SIGKILL after 10 s."""
     if proc.poll() is None:
         proc.send_signal(signal.SIGTERM)
         try:
@@ -108,12 +93,8 @@ def start_server(server: str, tmp: Path, config_text: str) -> tuple[subprocess.P
     exe = binary(server)
     log = tmp / "server.log"
     if server == "nginx":
-        for sub in ("body", "proxy", "fastcgi", "uwsgi", "scgi", "auth-cache"):
-            (tmp / sub).mkdir()
-            os.chmod(tmp / sub, 0o777)  # the worker may run as nobody
-        (tmp / "qlik-sso.conf").write_text(config_text)
-        (tmp / "nginx.conf").write_text(_NGINX_MAIN.format(tmp=tmp))
-        argv = [exe, "-c", str(tmp / "nginx.conf"), "-p", str(tmp)]
+        conf = write_nginx_conf(tmp, config_text)
+        argv = [exe, "-c", str(conf), "-p", str(tmp)]
     else:
         # No admin endpoint: several Caddy processes (tests, benchmarks) must not share :2019.
         (tmp / "Caddyfile").write_text("{\n\tadmin off\n}\n" + config_text)
@@ -148,4 +129,4 @@ async def front_proxy(
             await _wait_for_port(port, proc, log)
             yield f"http://127.0.0.1:{port}"
         finally:
-            _stop(proc)
+            stop_process(proc)

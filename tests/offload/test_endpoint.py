@@ -206,3 +206,18 @@ async def test_the_original_host_wins_and_an_empty_one_is_refused(app: App) -> N
     refused = await ask(app, sub_request(app, extra=[("X-Original-Host", "evil@portal.example")]))
     assert refused.status_code == 403
     assert_nothing_granted(refused)
+
+
+async def test_allow_listed_app_cookies_join_the_session_and_qlik_ones_never() -> None:
+    async with QlikSimulator([VirtualProxy(prefix="sso", header_name="hdr-usr")]) as sim:
+        asgi, _ = build_app(
+            sim, front_proxy=FrontProxy(SECRET), forward_cookies=["lang", "X-Qlik-Session-sso"]
+        )
+        async with serve(asgi) as url:
+            app = App(sim, url, url.removeprefix("http://"))
+            smuggled = "lang=de; X-Qlik-Session-sso=bobs; lang2=x"
+            response = await ask(app, sub_request(app, extra=[("Cookie", smuggled)]))
+        (session,) = sim.live_sessions("ACME\\alice")
+    assert response.headers["x-qlik-sso-cookie"] == (
+        f"lang=de; X-Qlik-Session-sso-HTTP={session.id}"
+    )

@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import signal
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -22,7 +21,7 @@ import websockets
 from qlik_sso_middleware.testing import DEMO_APPS, QlikSimulator, VirtualProxy
 
 from ..servers import free_port
-from .front import front_proxy
+from .front import front_proxy, stop_process
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -79,16 +78,6 @@ def _start_gunicorn(env: dict[str, str], port: int, log: Path) -> subprocess.Pop
         return subprocess.Popen(argv, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
 
 
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
-
-
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory, gunicorn_installed: None) -> Path:
     return tmp_path_factory.mktemp("gunicorn-django")
@@ -119,7 +108,7 @@ async def stack(project: Path) -> AsyncIterator[tuple[QlikSimulator, str, str]]:
             async with front_proxy("nginx", qlik_url=sim.proxy_url, app_url=app_url) as url:
                 yield sim, url, app_url
         finally:
-            await asyncio.to_thread(_stop, proc)
+            await asyncio.to_thread(stop_process, proc)
 
 
 async def test_a_wsgi_django_app_behind_nginx_embeds_single_and_the_engine_websocket(
