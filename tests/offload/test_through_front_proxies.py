@@ -135,6 +135,14 @@ async def test_a_post_that_qlik_turned_away_is_never_sent_twice(clean: Offload) 
     assert [r.status for r in posts] == [302, 200]  # the first never ran, the retry ran once
 
 
+async def test_a_large_upload_streams_through_to_qlik(clean: Offload) -> None:
+    body = bytes(range(256)) * (12 * 1024)  # 3 MiB: over nginx's default body limit (1 MiB)
+    async with clean.client() as client:
+        response = await client.post(ECHO, content=body, headers={"Origin": clean.url})
+    assert response.status_code == 200, response.text[:300]
+    assert response.json()["body_size"] == len(body)
+
+
 async def test_qlik_redirects_that_are_not_its_login_are_relayed(clean: Offload) -> None:
     async with clean.client() as client:
         response = await client.get("/sso/content/_sim/redirect?to=/sso/hub/")
