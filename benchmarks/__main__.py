@@ -28,7 +28,7 @@ from functools import partial
 from pathlib import Path
 from typing import TypeVar
 
-from . import load, micro, peers, procs, report
+from . import load, micro, offload, peers, procs, report
 from .load import HttpResult, RssSampler
 
 MIB = 1024 * 1024
@@ -38,6 +38,9 @@ T = TypeVar("T")
 
 
 _UPSTREAMS = {"asgi": "benchmarks.upstream:app", "starlette": "benchmarks.upstream:starlette_app"}
+#: Groups of scenarios `--scenarios` selects from.
+SCENARIOS = ("stream", "http", "upload", "ws", "logins", "micro")
+TARGETS = ("middleware", "floor", "nginx", "offload", "offload+cache")
 
 
 class Settings:
@@ -48,8 +51,13 @@ class Settings:
         repeat: int | None,
         upstream: str = "asgi",
         peers: bool | None = None,
+        targets: frozenset[str] | None = None,
+        scenarios: frozenset[str] = frozenset(SCENARIOS),
     ) -> None:
         self.quick = quick
+        #: Target columns to measure (None: all); "direct" is always measured (the baseline).
+        self.targets = targets
+        self.scenarios = scenarios
         self.upstream = upstream
         # The smoke run (CI installs only `.[dev]`) leaves the peers out unless asked.
         self.peers = (not quick) if peers is None else peers
@@ -83,13 +91,38 @@ def run(settings: Settings, out: Path | None) -> str:
     stack = contextlib.ExitStack()
     stack.callback(upstream.stop)
     with stack, tempfile.TemporaryDirectory(prefix="qlik-bench-") as tmp:
-        middleware = _start_proxy(stack, "middleware", "benchmarks.proxied:create_app", upstream)
-        floor = _start_proxy(stack, "floor", "benchmarks.floor:create_app", upstream)
-        ngx = stack.enter_context(procs.nginx(up_port))
+
+        def wanted(name: str) -> bool:
+            return settings.targets is None or name in settings.targets
+
+        middleware = floor = ngx = offloaded = cached = None
+        if wanted("middleware") or "logins" in settings.scenarios:
+            middleware = _start_proxy(
+                stack, "middleware", "benchmarks.proxied:create_app", upstream
+            )
+        if wanted("floor"):
+            floor = _start_proxy(stack, "floor", "benchmarks.floor:create_app", upstream)
+        if wanted("nginx"):
+            ngx = stack.enter_context(procs.nginx(up_port))
+        if wanted("offload") or wanted("offload+cache"):
+            app = _start_proxy(
+                stack, "offload app", "benchmarks.proxied:create_offload_app", upstream
+            )
+            if wanted("offload"):
+                offloaded = stack.enter_context(offload.offload_nginx("offload", upstream, app))
+            if wanted("offload+cache"):
+                cached = stack.enter_context(
+                    offload.offload_nginx(
+                        "offload+cache", upstream, app, cache=offload.CACHE_SECONDS
+                    )
+                )
         peer_servers = _start_peers(stack, upstream, Path(tmp)) if settings.peers else []
-        targets = [t for t in (upstream, middleware, floor, ngx) if t is not None] + peer_servers
+        ours = (upstream, middleware if wanted("middleware") else None, floor, ngx)
+        targets = [t for t in (*ours, offloaded, cached) if t is not None] + peer_servers
         # The benchmark user logs in once; every measurement below uses the cached session.
-        load.curl(middleware.url + "/sso/content/_sim/bytes?size=1")
+        for proxy in (middleware, offloaded, cached):
+            if proxy is not None:
+                load.curl(proxy.url + "/sso/content/_sim/bytes?size=1")
         for peer in peer_servers:  # the same first request: pools and lazy imports warmed up
             _attempt(peer, "first request", partial(_warm_up, peer))
         upload_1m = load.dense_file(tmp, MIB)
@@ -105,8 +138,11 @@ def run(settings: Settings, out: Path | None) -> str:
         ]
         # Streaming first, while the servers' idle RSS is that of a fresh process (after the
         # login above): measured later, it would hide under earlier high-water marks.
-        for target in targets:
-            _streaming(rows, target, settings, stream_file)
+        if "stream" in settings.scenarios:
+            for target in targets:
+                _streaming(rows, target, settings, stream_file)
+        if "http" not in settings.scenarios:
+            http_cases = []
         for _ in range(settings.repeat):
             for name, path, conns, body in http_cases:
                 for target in targets:
@@ -121,20 +157,24 @@ def run(settings: Settings, out: Path | None) -> str:
                     result = _attempt(target, name, run_wrk)
                     _record_http(rows, name, target, result)
             for target in targets:
-                label = f"POST {settings.big_upload // MIB} MiB (MiB/s)"
-                seconds = _attempt(target, label, partial(_upload, target, big))
-                rows[label][target.name].append(
-                    settings.big_upload / MIB / seconds if seconds else float("nan")
-                )
-                _websocket(rows, target, settings)
-        _first_and_storm(extra, middleware, settings)
+                if "upload" in settings.scenarios:
+                    label = f"POST {settings.big_upload // MIB} MiB (MiB/s)"
+                    seconds = _attempt(target, label, partial(_upload, target, big))
+                    rows[label][target.name].append(
+                        settings.big_upload / MIB / seconds if seconds else float("nan")
+                    )
+                if "ws" in settings.scenarios:
+                    _websocket(rows, target, settings)
+        if middleware is not None and "logins" in settings.scenarios:
+            _first_and_storm(extra, middleware, settings)
         timing = time.monotonic() - started
     with contextlib.suppress(OSError):
         os.sched_setaffinity(0, {procs.SERVER_CPU})
-    extra["micro_us"] = asyncio.run(micro.request_overhead_us(settings.micro_iterations))
-    extra["micro_resolver_us"] = asyncio.run(micro.resolver_us(settings.micro_iterations))
-    extra["session_bytes"] = micro.session_bytes(settings.session_users)
-    extra["session_users"] = settings.session_users
+    if "micro" in settings.scenarios:
+        extra["micro_us"] = asyncio.run(micro.request_overhead_us(settings.micro_iterations))
+        extra["micro_resolver_us"] = asyncio.run(micro.resolver_us(settings.micro_iterations))
+        extra["session_bytes"] = micro.session_bytes(settings.session_users)
+        extra["session_users"] = settings.session_users
     medians = {row: {t: _median(v) for t, v in cols.items()} for row, cols in rows.items()}
     header = _header(settings, timing, [t.name for t in targets])
     measured = [p for p in peers.PEERS if any(t.name == p.name for t in targets)]
@@ -373,6 +413,18 @@ def _header(settings: Settings, seconds: float, targets: list[str]) -> str:
     )
 
 
+def _names(
+    parser: argparse.ArgumentParser, given: str | None, known: tuple[str, ...]
+) -> frozenset[str] | None:
+    if given is None:
+        return None
+    names = frozenset(n.strip() for n in given.split(",") if n.strip())
+    unknown = sorted(names - set(known))
+    if unknown:
+        parser.error(f"unknown: {', '.join(unknown)} (choose from {', '.join(known)})")
+    return names
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="CI smoke run, under a minute")
@@ -397,15 +449,28 @@ def main() -> None:
         default="asgi",
         help="baseline server: raw ASGI (cheapest, default) or a typical Starlette app",
     )
+    parser.add_argument(
+        "--targets",
+        help=f"comma-separated columns to measure besides direct ({','.join(TARGETS)}; "
+        "default: all)",
+    )
+    parser.add_argument(
+        "--scenarios",
+        help=f"comma-separated scenario groups ({','.join(SCENARIOS)}; default: all)",
+    )
     args = parser.parse_args()
+    targets = _names(parser, args.targets, TARGETS)
+    scenarios = _names(parser, args.scenarios, SCENARIOS) or frozenset(SCENARIOS)
     if not {procs.SERVER_CPU, procs.LOAD_CPU} <= procs.cpus_available():
         print("note: fewer than 2 CPUs available; processes are not pinned apart", file=sys.stderr)
     with contextlib.suppress(OSError):
         os.sched_setaffinity(0, {procs.LOAD_CPU})
     out = args.out
-    if out is None and not args.quick:
+    if out is None and not args.quick and targets is None and args.scenarios is None:
         out = Path(__file__).with_name("results.md")
-    settings = Settings(args.quick, args.duration, args.repeat, args.upstream, args.peers)
+    settings = Settings(
+        args.quick, args.duration, args.repeat, args.upstream, args.peers, targets, scenarios
+    )
     print(run(settings, out))
 
 

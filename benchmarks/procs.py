@@ -142,7 +142,7 @@ def uvicorn_argv(app: str, port: int, *, factory: bool = False) -> list[str]:
     ]
 
 
-_NGINX_CONF = """
+_NGINX_MAIN = """
 worker_processes 1;
 daemon off;
 pid {tmp}/nginx.pid;
@@ -155,6 +155,11 @@ http {{
     fastcgi_temp_path {tmp}/fastcgi;
     uwsgi_temp_path {tmp}/uwsgi;
     scgi_temp_path {tmp}/scgi;
+{http}
+}}
+"""
+
+_NGINX_PROXY = """
     client_max_body_size 0;
     upstream backend {{ server 127.0.0.1:{upstream}; keepalive 64; }}
     map $http_upgrade $connection_upgrade {{ default upgrade; '' ''; }}
@@ -169,8 +174,19 @@ http {{
             proxy_read_timeout 300s;
         }}
     }}
-}}
 """
+
+
+def write_nginx_conf(tmp: Path, http: str) -> Path:
+    """An nginx.conf running from `tmp` (its pid, logs and temp dirs there) whose `http { }` block
+    is `http`; returns its path. Shared with the offload tests (tests/offload/front.py)."""
+    for sub in ("body", "proxy", "fastcgi", "uwsgi", "scgi", "auth-cache"):
+        (tmp / sub).mkdir(exist_ok=True)
+        os.chmod(tmp / sub, 0o777)  # the worker may run as nobody
+    os.chmod(tmp, 0o755)
+    conf = tmp / "nginx.conf"
+    conf.write_text(_NGINX_MAIN.format(tmp=tmp, http=http))
+    return conf
 
 
 def nginx_binary() -> str | None:
@@ -187,15 +203,10 @@ def nginx(upstream_port: int) -> Iterator[Server | None]:
         yield None
         return
     with tempfile.TemporaryDirectory(prefix="qlik-bench-nginx-") as tmp:
-        for sub in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
-            os.mkdir(os.path.join(tmp, sub))
-            os.chmod(os.path.join(tmp, sub), 0o777)  # the worker may run as nobody
-        os.chmod(tmp, 0o755)
         port = free_port()
-        conf = os.path.join(tmp, "nginx.conf")
-        with open(conf, "w") as fh:
-            fh.write(_NGINX_CONF.format(tmp=tmp, upstream=upstream_port, port=port))
-        server = start("nginx", [binary, "-c", conf, "-p", tmp], port)
+        http = _NGINX_PROXY.format(upstream=upstream_port, port=port)
+        conf = write_nginx_conf(Path(tmp), http)
+        server = start("nginx", [binary, "-c", str(conf), "-p", tmp], port)
         try:
             yield server
         finally:

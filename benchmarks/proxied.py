@@ -5,7 +5,8 @@ on (path policy, Origin checks, identity header stripping). The app's "login" is
 `app_user=<name>` read by an async resolver (a sync one would run in a thread per request, which is
 the resolver's cost, not the proxy's: see the micro-benchmark).
 
-Run: `QLIK_BENCH_UPSTREAM=http://127.0.0.1:PORT uvicorn --factory benchmarks.proxied:create_app`.
+Run: `QLIK_BENCH_UPSTREAM=http://127.0.0.1:PORT uvicorn --factory benchmarks.proxied:create_app`;
+`create_offload_app` is the same app answering nginx's auth sub-requests (offload mode).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from starlette.requests import HTTPConnection, Request
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
-from qlik_sso_middleware import HeaderAuth, QlikIdentity, QlikSSOMiddleware, QlikTarget
+from qlik_sso_middleware import FrontProxy, HeaderAuth, QlikIdentity, QlikSSOMiddleware, QlikTarget
 
 
 async def cookie_resolver(conn: HTTPConnection) -> QlikIdentity | None:
@@ -29,9 +30,15 @@ async def home(request: Request) -> PlainTextResponse:
     return PlainTextResponse("app home")
 
 
-def create_app() -> QlikSSOMiddleware:
+def create_app(front_proxy: FrontProxy | None = None) -> QlikSSOMiddleware:
     upstream = os.environ["QLIK_BENCH_UPSTREAM"]
     app = Starlette(routes=[Route("/", home)])
     engine = os.environ.get("QLIK_BENCH_ENGINE", "auto")  # "aiohttp" measures the fallback engine
     target = QlikTarget(upstream, prefix="sso", auth=HeaderAuth("hdr-usr"), http_engine=engine)
-    return QlikSSOMiddleware(app, target=target, resolver=cookie_resolver)
+    return QlikSSOMiddleware(app, target=target, resolver=cookie_resolver, front_proxy=front_proxy)
+
+
+def create_offload_app() -> QlikSSOMiddleware:
+    from .offload import SECRET
+
+    return create_app(FrontProxy(SECRET))

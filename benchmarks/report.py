@@ -8,6 +8,10 @@ from dataclasses import dataclass
 
 Medians = dict[str, dict[str, float]]
 
+#: The offload columns (benchmarks/offload.py).
+OFFLOAD = ("offload", "offload+cache")
+_CACHE_NOTE = "an answer reused for 5 s for the same request line, Host, Origin and cookies"
+
 # (row label, metric row, latency rows or None, target ratio or None)
 _THROUGHPUT = [
     ("GET 1 KiB, 32 conns (req/s)", "GET 1 KiB, 32 conns", 0.35),
@@ -195,26 +199,25 @@ def render(
 ) -> str:
     """The Markdown report; `peers` (columns of `m`) adds the table of the Python peers."""
     peers = peers or []
-    targets = ["direct", "middleware", "floor", "nginx"]
-    has_nginx = any("nginx" in cols for cols in m.values())
+    targets = ["direct", "middleware", "floor", "nginx", *OFFLOAD]
+    measured = {t for cols in m.values() for t in cols}
+    columns = [t for t in targets[1:] if t in measured]
+    head = "| scenario | direct |" + "".join(f" {t} | {t} / direct |" for t in columns)
     lines = [
         "# Benchmark results",
         "",
         header,
         "",
-        "| scenario | direct | middleware | middleware / direct | floor | floor / direct "
-        "| nginx | nginx / direct | target |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---|",
+        head + " target |",
+        "|---|---:|" + "---:|---:|" * len(columns) + "---|",
     ]
     rows = _rows(m, targets + peers)
     for r in rows:
         cells, ratios = r.cells, r.ratios
-        lines.append(
-            f"| {r.label} | {cells.get('direct', '–')} | {cells.get('middleware', '–')} | "
-            f"{ratios.get('middleware', '–')} | {cells.get('floor', '–')} | "
-            f"{ratios.get('floor', '–')} | {cells.get('nginx', '–') if has_nginx else 'n/a'} "
-            f"| {ratios.get('nginx', '–') if has_nginx else 'n/a'} | {r.target} |"
-        )
+        line = f"| {r.label} | {cells.get('direct', '–')} |"
+        for t in columns:
+            line += f" {cells.get(t, '–')} | {ratios.get(t, '–')} |"
+        lines.append(line + f" {r.target} |")
     size = (
         f"{stream_bytes // 2**20} MiB" if stream_bytes < 2**30 else f"{stream_bytes // 2**30} GiB"
     )
@@ -227,10 +230,18 @@ def render(
         f"work{_own_work(m)}.",
         f"Streaming rows move {size} through one connection with curl; RSS is the server's own",
         "process tree (nginx: master + worker), sampled every 5 ms.",
+        "Offload = nginx configured by `qlik-sso front-config` asking the app",
+        "(`benchmarks.proxied:create_offload_app`, its own uvicorn process) on every request;",
+        f"offload+cache = the same with nginx's auth cache ({_CACHE_NOTE}). Their CPU and RSS are",
+        "nginx's and the app's together.",
         "",
     ]
+    if any(t in measured for t in OFFLOAD):
+        lines += _offload_table(m)
     if peers:
         lines += _peers_table(rows, peers, peer_notes or {})
+    if not extra:  # a run of selected scenarios without the login and in-process ones
+        return "\n".join(lines)
     lines += [
         "| middleware only | value | target |",
         "|---|---:|---|",
@@ -247,3 +258,64 @@ def render(
         "",
     ]
     return "\n".join(lines)
+
+
+# (row, metric, target ratio to direct) of issue 20's offload targets.
+_OFFLOAD_GOALS = [
+    ("GET 1 KiB, 32 conns", "GET 1 KiB, 32 conns (req/s)", 0.45),
+    ("WS 100 B round trips", "WS 100 B round trips (/s)", 0.70),
+    ("WS 1 MiB echo", "WS 1 MiB echo (MiB/s)", 0.50),
+]
+_OFFLOAD_CPU = 60.0
+
+
+def _goal_cell(value: float | None, goal: float, *, higher: bool = True) -> str:
+    if _failed(value):
+        return "–"
+    assert value is not None
+    ok = value >= goal if higher else value <= goal
+    if ok:
+        return f"{value:.2f}{'x' if higher else ' µs'} ✅"
+    gap = goal - value if higher else value - goal
+    unit = "x" if higher else " µs"
+    return f"{value:.2f}{unit} ❌ (missed by {gap:.2f}{unit})"
+
+
+def _offload_table(m: Medians) -> list[str]:
+    """Issue 20's targets for offload mode: met, or missed by how much, and the numbers that say
+    why (what nginx alone reaches, and the CPU the auth sub-request adds)."""
+    lines = [
+        "## Offload mode (nginx + the app's auth endpoint), same run",
+        "",
+        "| target | offload | offload+cache | nginx alone (no auth) | goal |",
+        "|---|---:|---:|---:|---|",
+    ]
+    for label, key, goal in _OFFLOAD_GOALS:
+        values = m.get(key, {})
+        ratio = {t: _ratio(values.get(t), values.get("direct")) for t in (*OFFLOAD, "nginx")}
+        lines.append(
+            f"| {label} / direct | {_goal_cell(ratio['offload'], goal)} | "
+            f"{_goal_cell(ratio['offload+cache'], goal)} | {_num(ratio['nginx'], 2)}x | "
+            f"≥ {goal:.2f}x |"
+        )
+    cpu = m.get("GET 1 KiB, 32 conns server CPU (µs/req)", {})
+    lines.append(
+        f"| server CPU per 1 KiB request (nginx + app, µs) | "
+        f"{_goal_cell(cpu.get('offload'), _OFFLOAD_CPU, higher=False)} | "
+        f"{_goal_cell(cpu.get('offload+cache'), _OFFLOAD_CPU, higher=False)} | "
+        f"{_num(cpu.get('nginx'), 1)} | ≤ {_OFFLOAD_CPU:.0f} µs with caching |"
+    )
+    why = []
+    if not _failed(cpu.get("offload")) and not _failed(cpu.get("nginx")):
+        why.append(
+            f"without the cache every request costs an auth sub-request to the app: "
+            f"{cpu['offload'] - cpu['nginx']:.0f} µs of CPU above nginx alone"
+        )
+    if not _failed(cpu.get("offload+cache")) and not _failed(cpu.get("nginx")):
+        why.append(
+            f"with it, nginx's cache lookup and the second upstream hop cost "
+            f"{cpu['offload+cache'] - cpu['nginx']:.0f} µs above nginx alone"
+        )
+    if why:
+        lines += ["", "Why: " + "; ".join(why) + ".", ""]
+    return lines

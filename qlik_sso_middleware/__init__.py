@@ -30,6 +30,7 @@ from .errors import (
 )
 from .identity import QlikIdentity
 from .middleware import QlikSSOMiddleware
+from .offload.front import FrontProxy
 from .resolvers.base import (
     CallableResolver,
     ChainResolver,
@@ -52,6 +53,7 @@ __all__ = [
     "ChainResolver",
     "ClientCertificateRejected",
     "ConfigurationError",
+    "FrontProxy",
     "HeaderAuth",
     "InvalidIdentity",
     "LoginContext",

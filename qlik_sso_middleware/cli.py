@@ -1,8 +1,10 @@
-"""`qlik-sso`: demo, check, serve, simulate.
+"""`qlik-sso`: demo, check, serve, front-config, simulate.
 
     qlik-sso demo [--port N]               the whole thing on loopback, one URL to open
     qlik-sso check [--config FILE] [--json] diagnose a Qlik virtual proxy step by step
     qlik-sso serve --config FILE           the middleware as a standalone reverse proxy
+    qlik-sso front-config --server nginx|caddy --config FILE
+                                           the front proxy's configuration for offload mode
     qlik-sso simulate ...                  the Qlik simulator alone (qlik_sso_middleware.testing.cli)
 
 Exit status: 0 success, 1 a check failed or the command could not run, 2 bad usage or bad
@@ -62,6 +64,17 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="listen address (overrides [serve].host)")
     serve.add_argument("--port", type=int, help="listen port (overrides [serve].port)")
 
+    front = sub.add_parser(
+        "front-config",
+        help="print the nginx or Caddy configuration of offload mode",
+        description="Print the configuration with which nginx or Caddy carries Qlik's traffic "
+        "and asks the app's auth endpoint (offload mode; README: Deploying behind nginx or "
+        "Caddy). Reads [qlik] and [offload] of the configuration. The output holds the "
+        "[offload] secret: write it to a file only root can read.",
+    )
+    front.add_argument("--server", required=True, help="nginx or caddy")
+    front.add_argument("--config", metavar="FILE", help="TOML file (QLIK_SSO_* variables win)")
+
     sub.add_parser(
         "simulate",
         help="run the Qlik Sense simulator alone (see `qlik-sso simulate --help`)",
@@ -118,6 +131,13 @@ def _dispatch(args: argparse.Namespace) -> int:
         from .diagnostics.command import run_check_command
 
         return run_check_command(args.config, as_json=args.json)
+    if args.command == "front-config":
+        from .config import load_config
+        from .offload.front_config import plan_from_config, render
+
+        plan = plan_from_config(load_config(args.config))
+        sys.stdout.write(render(plan, args.server.strip().lower()))
+        return EXIT_OK
     if args.command == "serve":
         from .serve.runner import run_serve_command
 

@@ -10,12 +10,17 @@ from __future__ import annotations
 import ipaddress
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
+from urllib.parse import quote
 
 from starlette.requests import HTTPConnection
+from starlette.types import Scope
 
 from .errors import ConfigurationError, InvalidIdentity, NotAuthenticated, QlikError
 from .identity import QlikIdentity
+from .proxy.guards import check_cross_site
 from .proxy.headers import RequestHeaderPolicy
+from .proxy.request import ProxiedRequest
 from .proxy.route import Network
 from .resolvers.base import Resolved, ResolverLike, as_resolver, trusted_headers
 from .sessions import SessionManager, TargetSessions, UserSession
@@ -24,9 +29,19 @@ from .stores.memory import MemorySessionStore
 from .target import QlikTarget
 from .upstream import Upstream
 
-__all__ = ["QlikSSO"]
+__all__ = ["Admission", "QlikSSO"]
 
 logger = logging.getLogger("qlik_sso_middleware")
+
+
+@dataclass(frozen=True, slots=True)
+class Admission:
+    """A request under a mount path that passed every check: where it goes, the request as the
+    forwarders read it, and the user's Qlik session (not opened yet)."""
+
+    upstream: Upstream
+    request: ProxiedRequest
+    session: UserSession
 
 
 class QlikSSO:
@@ -134,6 +149,24 @@ class QlikSSO:
             return self._by_name[name]
         except KeyError:
             raise ConfigurationError(f"no target named {name!r}", field="target") from None
+
+    async def admit(self, scope: Scope, upstream: Upstream) -> Admission:
+        """The checks every request under `upstream`'s mount passes before anything reaches Qlik,
+        in the one order both paths use (the in-process middleware, and the front proxy's auth
+        sub-request in offload mode): the path as received (`PathPolicy`), cross-site rules
+        (WebSocket Origin first), then who the user is. Raises a `QlikSSOError` whose answer is
+        the refusal; nothing has been sent to Qlik then.
+        """
+        raw_path = scope.get("raw_path") or quote(scope["path"]).encode("ascii")
+        request = ProxiedRequest(scope, upstream.paths.check(raw_path))
+        check_cross_site(
+            request,
+            self.allowed_origins,
+            websocket=scope["type"] == "websocket",
+            allow_missing_origin=self.allow_missing_origin,
+        )
+        identity = await self.identify(HTTPConnection(scope), upstream)
+        return Admission(upstream, request, self.user_session(upstream, identity, request.host))
 
     async def identify(self, conn: HTTPConnection, upstream: Upstream) -> QlikIdentity:
         """The request's Qlik identity for `upstream`, or an error with its HTTP/WS answer."""

@@ -18,16 +18,13 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
 
-from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .core import QlikSSO
+from .core import Admission, QlikSSO
 from .errors import ConfigurationError, NotAuthenticated, QlikSSOError
-from .proxy.guards import check_cross_site
+from .offload.endpoint import answer_auth, answer_redirect, redirect_of
+from .offload.front import FrontProxy
 from .proxy.http import forward_http
-from .proxy.request import ProxiedRequest
-from .proxy.route import Route
-from .proxy.session import ForwardingSession
 from .proxy.websocket import forward_websocket
 from .responses import refuse_websocket, respond, respond_error
 from .target import QlikTarget
@@ -40,6 +37,10 @@ logger = logging.getLogger("qlik_sso_middleware.middleware")
 class QlikSSOMiddleware:
     """Wraps any ASGI app. Give either a ready `sso` or the options of `QlikSSO` (`target`/
     `targets`, `resolver`, `store`, ...). All validation happens here, at construction.
+
+    `front_proxy` turns on offload mode (nginx or Caddy carries Qlik's traffic, see `offload/`):
+    the middleware then also answers the front proxy's auth sub-requests at
+    `front_proxy.auth_path`, and the requests it sends through the app.
     """
 
     def __init__(
@@ -50,9 +51,11 @@ class QlikSSOMiddleware:
         sso: QlikSSO | None = None,
         target: QlikTarget | None = None,
         targets: Sequence[QlikTarget] = (),
+        front_proxy: FrontProxy | None = None,
         **options: Any,
     ) -> None:
         self.app = app
+        self.front_proxy = front_proxy
         if sso is None:
             chosen = [target] if target is not None else list(targets)
             if target is not None and targets:
@@ -62,6 +65,13 @@ class QlikSSOMiddleware:
             sso = QlikSSO(chosen, **options)
         elif target is not None or targets or options:
             raise ConfigurationError("give sso or its options, not both", field="sso")
+        if front_proxy is not None:
+            if not isinstance(front_proxy, FrontProxy):
+                raise ConfigurationError("must be a FrontProxy", field="front_proxy")
+            if sso.upstream_for_path(front_proxy.auth_path) is not None:
+                raise ConfigurationError(
+                    f"{front_proxy.auth_path!r} lies under a Qlik mount path", field="front_proxy"
+                )
         self.sso = sso
 
     @classmethod
@@ -74,10 +84,19 @@ class QlikSSOMiddleware:
         resolver: Any = None,
     ) -> QlikSSOMiddleware:
         """Build from the TOML file / `QLIK_SSO_*` schema (see `config/`); a `resolver` given in
-        code wins over `[resolver]`. Raises `ConfigurationError` naming the key and file line."""
+        code wins over `[resolver]`; `[offload] secret` turns on offload mode. Raises
+        `ConfigurationError` naming the key and file line."""
         from .config import build_sso, load_config
 
-        return cls(app, sso=build_sso(load_config(path, env), resolver=resolver))
+        config = load_config(path, env)
+        front: FrontProxy | None = None
+        if config.offload.secret is not None:
+            try:
+                front = FrontProxy(config.offload.secret.reveal(), config.offload.auth_path)
+            except ConfigurationError as exc:
+                field = f"offload.{exc.field}"
+                raise config.error(field, exc.message.split(": ", 1)[1]) from None
+        return cls(app, sso=build_sso(config, resolver=resolver), front_proxy=front)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -87,63 +106,48 @@ class QlikSSOMiddleware:
         if kind not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
+        front = self.front_proxy
+        if front is not None and kind == "http" and scope["path"] == front.auth_path:
+            await answer_auth(self.sso, front, scope, send)
+            return
         upstream = self.sso.upstream_for_path(scope["path"])
         if upstream is None:
             scope["qlik_sso"] = self.sso
             await self.app(scope, receive, send)
             return
         try:
-            raw_path = scope.get("raw_path") or quote(scope["path"]).encode("ascii")
-            req = ProxiedRequest(scope, upstream.paths.check(raw_path))
-            websocket = kind == "websocket"
-            check_cross_site(
-                req,
-                self.sso.allowed_origins,
-                websocket=websocket,
-                allow_missing_origin=self.sso.allow_missing_origin,
-            )
-            identity = await self.sso.identify(HTTPConnection(scope), upstream)
+            admitted = await self.sso.admit(scope, upstream)
+            redirect = redirect_of(front, scope) if front is not None else None
+            if redirect is not None and await answer_redirect(admitted, redirect, send):
+                return
         except QlikSSOError as exc:
             await self._refuse(scope, receive, send, exc)
             return
-        session = self.sso.user_session(upstream, identity, req.host)
         if kind == "websocket":
-            await self._websocket(scope, receive, send, upstream.route, session, req)
+            await self._websocket(scope, receive, send, admitted)
         else:
-            await self._http(scope, receive, send, upstream.route, session, req)
+            await self._http(scope, receive, send, admitted)
 
-    async def _http(
-        self,
-        scope: Scope,
-        receive: Receive,
-        send: Send,
-        route: Route,
-        session: ForwardingSession,
-        req: ProxiedRequest,
-    ) -> None:
+    async def _http(self, scope: Scope, receive: Receive, send: Send, admitted: Admission) -> None:
         tracking = _TrackingSend(send, "http.response.start")
+        route = admitted.upstream.route
         try:
-            await forward_http(route, session, req, receive, tracking)
+            await forward_http(route, admitted.session, admitted.request, receive, tracking)
         except QlikSSOError as exc:
             if tracking.started:
                 raise
             await self._refuse(scope, receive, send, exc)
 
     async def _websocket(
-        self,
-        scope: Scope,
-        receive: Receive,
-        send: Send,
-        route: Route,
-        session: ForwardingSession,
-        req: ProxiedRequest,
+        self, scope: Scope, receive: Receive, send: Send, admitted: Admission
     ) -> None:
         message = await receive()
         if message["type"] != "websocket.connect":
             return
         tracking = _TrackingSend(send, "websocket.accept")
+        route = admitted.upstream.route
         try:
-            await forward_websocket(route, session, req, receive, tracking)
+            await forward_websocket(route, admitted.session, admitted.request, receive, tracking)
         except QlikSSOError as exc:
             _log_refusal(scope, exc)
             if tracking.started:

@@ -13,7 +13,7 @@ from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.routing import Route
 
-from qlik_sso_middleware import QlikIdentity, QlikSSO, QlikSSOMiddleware, QlikTarget
+from qlik_sso_middleware import FrontProxy, QlikIdentity, QlikSSO, QlikSSOMiddleware, QlikTarget
 from qlik_sso_middleware.testing import QlikSimulator
 
 
@@ -23,7 +23,11 @@ def cookie_resolver(conn: HTTPConnection) -> QlikIdentity | None:
 
 
 def build_app(
-    sim: QlikSimulator, *, target: dict[str, Any] | None = None, **options: Any
+    sim: QlikSimulator,
+    *,
+    target: dict[str, Any] | None = None,
+    front_proxy: FrontProxy | None = None,
+    **options: Any,
 ) -> tuple[QlikSSOMiddleware, QlikSSO]:
     async def home(request: Request) -> PlainTextResponse:
         return PlainTextResponse("app home")
@@ -46,4 +50,4 @@ def build_app(
     )
     options.setdefault("resolver", cookie_resolver)
     sso = QlikSSO(QlikTarget(sim.proxy_url, prefix="sso", **(target or {})), **options)
-    return QlikSSOMiddleware(app, sso=sso), sso
+    return QlikSSOMiddleware(app, sso=sso, front_proxy=front_proxy), sso

@@ -34,22 +34,23 @@ ALLOWED: dict[str, frozenset[str]] = {
     "sessions": frozenset({"errors", "identity", "stores", "auth", "proxy", "target", "upstream"}),
     "cloud": frozenset({"errors", "identity", "secret", "auth", "upstream"}),
     "core": frozenset({*LIBRARY, "resolvers"}),
-    "middleware": frozenset({*LIBRARY, "resolvers", "responses", "core", "config"}),
     "config": frozenset({*LIBRARY, "resolvers", "core", "secret"}),
+    "offload": frozenset({*LIBRARY, "resolvers", "responses", "core", "config"}),
+    "middleware": frozenset({*LIBRARY, "resolvers", "responses", "core", "config", "offload"}),
     "metrics": frozenset({*LIBRARY, "resolvers", "responses", "core", "middleware"}),
     "integrations": frozenset(
-        {*LIBRARY, "resolvers", "responses", "core", "middleware", "config", "metrics"}
+        {*LIBRARY, "resolvers", "responses", "core", "middleware", "config", "metrics", "offload"}
     ),
     "serve": frozenset(
         {*LIBRARY, "resolvers", "responses", "core", "middleware", "config", "metrics"}
     ),
-    "diagnostics": frozenset({*LIBRARY, "resolvers", "core", "config"}),
+    "diagnostics": frozenset({*LIBRARY, "resolvers", "core", "config", "offload"}),
     "testing": frozenset({"errors"}),
     "demo": frozenset(
-        {*LIBRARY, "resolvers", "responses", "core", "middleware", "config", "testing"}
+        {*LIBRARY, "resolvers", "responses", "core", "middleware", "config", "testing", "offload"}
     ),
-    "cli": frozenset({"errors", "config", "diagnostics", "serve", "demo", "testing"}),
-    "__init__": frozenset({*LIBRARY, "resolvers", "core", "middleware"}),
+    "cli": frozenset({"errors", "config", "diagnostics", "serve", "demo", "testing", "offload"}),
+    "__init__": frozenset({*LIBRARY, "resolvers", "core", "middleware", "offload"}),
 }
 
 

@@ -13,7 +13,7 @@
     client_key = "certs/client_key.pem"
     [app]
     origin = "https://portal.acme.com"       # the app's public origin
-    [store]  [resolver]  [serve]  [check]  [metrics]  [logging]
+    [store]  [resolver]  [serve]  [offload]  [check]  [metrics]  [logging]
 
 Every section is a frozen dataclass below; its fields are the keys (see docs/cli.md for the full
 table). `load_config(path, env)` validates everything at start-up: unknown keys (with a
@@ -41,6 +41,7 @@ __all__ = [
     "CheckSection",
     "LoggingSection",
     "MetricsSection",
+    "OffloadSection",
     "QPSSection",
     "QlikSSOConfig",
     "QlikSection",
@@ -160,6 +161,26 @@ class ServeSection:
 
 
 @dataclass(frozen=True)
+class OffloadSection:
+    """Offload mode: nginx or Caddy carries Qlik's traffic and asks the app's auth endpoint
+    (`qlik-sso front-config` writes its configuration from these keys)."""
+
+    #: Shared by the front proxy and the app (>= 32 characters): the auth endpoint answers no one
+    #: else. QLIK_SSO_OFFLOAD_SECRET keeps it out of the file.
+    secret: Secret | None = None
+    auth_path: str = "/_qlik_sso/auth"
+    #: Where the front proxy reaches the app (auth sub-requests, and the round trips through it).
+    app_url: str = "http://127.0.0.1:8000"
+    #: Where the front proxy listens: `host:port`, or `port`.
+    listen: str = "127.0.0.1:8080"
+    #: Seconds nginx may reuse an auth answer for the same request line, Host, Origin and cookies
+    #: (0: ask the app on every request). Caddy has no such cache.
+    auth_cache_seconds: float = 0.0
+    #: nginx's cache directory for those answers (they hold Qlik session cookies: keep it private).
+    auth_cache_dir: str = "/var/cache/nginx/qlik-sso-auth"
+
+
+@dataclass(frozen=True)
 class CheckSection:
     """`qlik-sso check`: the identity to log in with (DIRECTORY\\user; Qlik creates it if new)."""
 
@@ -187,6 +208,7 @@ _SCHEMA: dict[str, type[Any]] = {
     "store": StoreSection,
     "resolver": ResolverSection,
     "serve": ServeSection,
+    "offload": OffloadSection,
     "check": CheckSection,
     "metrics": MetricsSection,
     "logging": LoggingSection,
@@ -205,6 +227,7 @@ class QlikSSOConfig:
     store: StoreSection
     resolver: ResolverSection
     serve: ServeSection
+    offload: OffloadSection
     check: CheckSection
     metrics: MetricsSection
     logging: LoggingSection
@@ -274,6 +297,7 @@ def _validate(config: QlikSSOConfig) -> None:
     for key, path in (
         ("serve.handoff_path", config.serve.handoff_path),
         ("metrics.path", config.metrics.path),
+        ("offload.auth_path", config.offload.auth_path),
         ("app.login_url", config.app.login_url or "/"),
     ):
         if not path.startswith("/") and not (key == "app.login_url" and "://" in path):

@@ -27,6 +27,7 @@ from ..core import QlikSSO
 from ..errors import QlikError
 from ..identity import QlikIdentity
 from ..middleware import QlikSSOMiddleware
+from ..offload.front import FrontProxy
 from ..target import QlikTarget
 from .pages import home_page, login_page
 from .settings import DEMO_DIRECTORY, DEMO_HEADER, DEMO_PASSWORD, DEMO_PREFIX, DEMO_USERS
@@ -130,8 +131,11 @@ async def logout(request: Request) -> Response:
     return RedirectResponse("/login", 303)
 
 
-def build_demo_app(qlik_url: str, *, secret_key: str | None = None) -> ASGIApp:
-    """The demo app in front of the Qlik proxy at `qlik_url` (prefix `sso`, header `hdr-usr`)."""
+def build_demo_app(
+    qlik_url: str, *, secret_key: str | None = None, front_proxy: FrontProxy | None = None
+) -> ASGIApp:
+    """The demo app in front of the Qlik proxy at `qlik_url` (prefix `sso`, header `hdr-usr`);
+    `front_proxy`: behind nginx or Caddy in offload mode."""
     sso = QlikSSO(
         QlikTarget(qlik_url, prefix=DEMO_PREFIX, auth=HeaderAuth(DEMO_HEADER)),
         resolver=demo_resolver,
@@ -147,7 +151,7 @@ def build_demo_app(qlik_url: str, *, secret_key: str | None = None) -> ASGIApp:
     app = Starlette(routes=routes)
     # Outermost first: the session cookie is decoded before the Qlik middleware's resolver runs.
     return SessionMiddleware(
-        QlikSSOMiddleware(app, sso=sso),
+        QlikSSOMiddleware(app, sso=sso, front_proxy=front_proxy),
         secret_key=secret_key or secrets.token_urlsafe(32),
         session_cookie="demo_session",
         same_site="lax",

@@ -21,6 +21,7 @@ from ..auth.header import HeaderAuth
 from ..config import QlikSSOConfig, build_auth, build_qps_settings, build_target
 from ..errors import CertificateError, ConfigurationError, QlikError, XrfkeyRejected
 from ..upstream import Upstream
+from .front_proxy import check_front_proxy
 from .network import (
     certificate_names,
     certificate_summary,
@@ -69,6 +70,7 @@ async def run_checks(
             await probe.cleanup()
     finally:
         await upstream.aclose()
+    await check_front_proxy(config, report)
     return report
 
 

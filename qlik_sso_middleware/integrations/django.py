@@ -24,7 +24,9 @@ A Qlik failure there is logged, not raised: the user's logout of the app must st
 
 WSGI: `get_wsgi_application()` serves Qlik's HTTP paths only. Qlik pages and mashups need the
 engine WebSocket, which WSGI cannot carry (upgrades get a 501 page saying so): serve the same
-project with an ASGI server (`uvicorn mysite.asgi:application`) instead.
+project with an ASGI server (`uvicorn mysite.asgi:application`), or put nginx or Caddy in front in
+offload mode (`FRONT_PROXY_SECRET`): the front proxy carries the WebSocket, the WSGI app answers
+its auth sub-requests.
 
 `QLIK_SSO` keys: `URL`, `PREFIX` (default "sso"), `HEADER_NAME` (default "hdr-usr"), `AUTH` (an
 `AuthStrategy`, instead of header auth), `TARGET_OPTIONS` (more `QlikTarget` options), `TARGETS`
@@ -32,7 +34,8 @@ project with an ASGI server (`uvicorn mysite.asgi:application`) instead.
 path, `user -> QlikIdentity | None`), `RESOLVER` (replaces the session resolver, e.g. a
 `TenantResolver` around one), `LOGIN_URL` (default `settings.LOGIN_URL`; `None` for 401),
 `ALLOWED_ORIGINS`, `TRUSTED_PROXIES`, `FORWARD_COOKIES`, `STORE`, `ALLOW_MISSING_ORIGIN`,
-`LOGOUT_ON_SIGNAL` (default True).
+`LOGOUT_ON_SIGNAL` (default True), `FRONT_PROXY_SECRET` (offload mode: nginx or Caddy carries Qlik's
+traffic, including the engine WebSocket under WSGI; see README "Deploying behind nginx or Caddy").
 
 Longer than most modules on purpose: the resolver, the `QLIK_SSO` settings reader and the ASGI
 entry point read the same Django settings and are one adapter (authlib's layout: one module per
@@ -71,6 +74,7 @@ from ..core import QlikSSO
 from ..errors import ConfigurationError, InvalidIdentity, QlikSSOError
 from ..identity import QlikIdentity
 from ..middleware import QlikSSOMiddleware
+from ..offload.front import FrontProxy
 from ..resolvers.base import Resolution, ResolverLike
 from ..target import QlikTarget
 from ._bridge import LoopRecorder, run_in_sso_loop
@@ -110,6 +114,7 @@ _KEYS = frozenset(
         "STORE",
         "ALLOW_MISSING_ORIGIN",
         "LOGOUT_ON_SIGNAL",
+        "FRONT_PROXY_SECRET",
     }
 )
 
@@ -304,7 +309,9 @@ def get_asgi_application(*, sso: QlikSSO | None = None) -> QlikSSOMiddleware:
     to_identity = _signal_identity(sso, _options() if hasattr(settings, "QLIK_SSO") else {})
     if to_identity is not None:
         connect_logout_signal(sso, to_identity)
-    return QlikSSOMiddleware(LoopRecorder(_with_lifespan(django_app)), sso=sso)
+    return QlikSSOMiddleware(
+        LoopRecorder(_with_lifespan(django_app)), sso=sso, front_proxy=_front_proxy()
+    )
 
 
 def _with_lifespan(django_app: Any) -> ASGIApp:
@@ -337,4 +344,15 @@ def get_wsgi_application(*, sso: QlikSSO | None = None) -> QlikWSGIMiddleware:
     to_identity = _signal_identity(sso, _options() if hasattr(settings, "QLIK_SSO") else {})
     if to_identity is not None:
         connect_logout_signal(sso, to_identity)
-    return QlikWSGIMiddleware(django_app, sso=sso)  # type: ignore[arg-type]
+    return QlikWSGIMiddleware(django_app, sso=sso, front_proxy=_front_proxy())  # type: ignore[arg-type]
+
+
+def _front_proxy() -> FrontProxy | None:
+    """Offload mode when `QLIK_SSO["FRONT_PROXY_SECRET"]` is set."""
+    secret = (_options() if hasattr(settings, "QLIK_SSO") else {}).get("FRONT_PROXY_SECRET")
+    if secret is None:
+        return None
+    try:
+        return FrontProxy(str(secret))
+    except ConfigurationError as exc:
+        raise ConfigurationError(exc.message, field="QLIK_SSO.FRONT_PROXY_SECRET") from None

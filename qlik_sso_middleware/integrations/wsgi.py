@@ -7,7 +7,10 @@ Requests under a Qlik mount path run through the one async core (`QlikSSOMiddlew
 persistent event loop in a background thread (a2wsgi's `ASGIMiddleware` carries them across);
 every other request goes to the WSGI app directly, untouched, on the server's own thread.
 
-What WSGI cannot do: WebSockets. The WSGI protocol has no way to hand a socket over, so Qlik's
+Offload mode (`front_proxy=FrontProxy(...)`) is the way a WSGI app serves Qlik's engine WebSocket:
+nginx or Caddy carries it, and asks this adapter's core (auth sub-requests) who may open it.
+
+What WSGI cannot do itself: WebSockets. The WSGI protocol has no way to hand a socket over, so Qlik's
 engine WebSocket (`/<prefix>/app/<appId>`) — which mashups and every Qlik page need — cannot work
 here. Upgrade requests under a mount path get `501` with a page saying so. Serve the app through
 an ASGI server instead (Django: `get_asgi_application()`, Flask: `serve_flask`, any WSGI app:
@@ -45,6 +48,7 @@ from ..core import QlikSSO
 from ..errors import RequestRefused
 from ..identity import QlikIdentity
 from ..middleware import QlikSSOMiddleware
+from ..offload.front import FrontProxy
 from ..responses import error_body, respond, wants_html
 from ..target import QlikTarget
 from ._bridge import bind_loop, run_in_sso_loop
@@ -217,12 +221,19 @@ class QlikWSGIMiddleware:
         sso: QlikSSO | None = None,
         target: QlikTarget | None = None,
         targets: Sequence[QlikTarget] = (),
+        front_proxy: FrontProxy | None = None,
         **options: Any,
     ) -> None:
         self.app = app
         self.middleware = QlikSSOMiddleware(
-            _not_mounted, sso=sso, target=target, targets=targets, **options
+            _not_mounted,
+            sso=sso,
+            target=target,
+            targets=targets,
+            front_proxy=front_proxy,
+            **options,
         )
+        self._auth_path = front_proxy.auth_path if front_proxy is not None else None
         self.sso = self.middleware.sso
         self.loop = asyncio.new_event_loop()
         self._thread = threading.Thread(
@@ -235,6 +246,9 @@ class QlikWSGIMiddleware:
 
     def __call__(self, environ: dict[str, Any], start_response: _StartResponse) -> Iterable[bytes]:
         path = _wsgi_path(environ)
+        if path == self._auth_path:
+            # The front proxy's auth sub-request (offload mode): no body, answered by the core.
+            return self._asgi(environ, start_response)  # type: ignore[arg-type]
         if self.sso.upstream_for_path(path) is None:
             environ["qlik_sso"] = self.sso
             return self.app(environ, start_response)

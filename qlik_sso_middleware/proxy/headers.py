@@ -190,6 +190,17 @@ class RequestHeaderPolicy:
         out.append((b"x-forwarded-host", host))
         return out
 
+    def forwarded_cookies(self, browser_headers: Sequence[tuple[bytes, bytes]]) -> list[bytes]:
+        """The allow-listed app cookies among `browser_headers`, as `upstream_headers` forwards
+        them (for a front proxy that builds Qlik's `Cookie` from the app's answer)."""
+        if not self.forward_cookies:
+            return []
+        kept: list[bytes] = []
+        for name, value in browser_headers:
+            if normalise_header_name(name) == b"cookie":
+                kept.extend(self._allowed_cookies(value))
+        return kept
+
     def _allowed_cookies(self, header: bytes) -> list[bytes]:
         kept = []
         for part in header.split(b";"):

@@ -101,8 +101,13 @@ class UserSession:
                 await self._sessions.adopt(self.identity, held, renewed, self.host)
         return False
 
-    async def websocket_token(self) -> str | None:
+    async def websocket_token(self, *, fresh: bool = False) -> str | None:
+        """See `ForwardingSession.websocket_token`; `fresh` asks Qlik rather than the cache (the
+        probe then also proves Qlik still knows the session: offload mode, which cannot retry a
+        refused handshake, asks on every one)."""
         held = self._held()
+        if fresh:
+            self._sessions.csrf.forget(held.cookie_value)
         self._token_cached = self._sessions.csrf.cached(held.cookie_value) is not None
         self.session, token = await self._sessions.csrf_token(self.identity, held, self.host)
         return token

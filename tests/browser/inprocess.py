@@ -8,10 +8,15 @@ bundle and engine schema from `tests/js/node_modules` (installed by `npm ci --pr
 from __future__ import annotations
 
 import contextlib
+import json
+import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import pytest
+from playwright.async_api import BrowserContext, Page
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import FileResponse
@@ -19,18 +24,31 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from qlik_sso_middleware import FrontProxy
 from qlik_sso_middleware.demo import DEMO_HEADER, DEMO_PREFIX, build_demo_app
+from qlik_sso_middleware.demo.settings import DEMO_APP_ID, DEMO_MASHUP_OBJECT
 from qlik_sso_middleware.testing import QlikSimulator, VirtualProxy
 
+from ..offload.front import SECRET, front_proxy
 from ..servers import serve
+from .flows import STATE_TIMEOUT_MS
 from .handshakes import HandshakeRecorder
 
-__all__ = ["ENIGMA_DIR", "InProcessDemo", "demo_in_process"]
+__all__ = ["ENIGMA_DIR", "InProcessDemo", "demo_in_process", "enigma_page", "require_enigma"]
 
 _HERE = Path(__file__).resolve().parent
 ENIGMA_DIR = _HERE.parent / "js" / "node_modules" / "enigma.js"
 #: The schema the Node cross-check uses too (tests/js/enigma_check.mjs).
 ENIGMA_SCHEMA = "12.1657.0.json"
+
+
+def require_enigma() -> None:
+    """enigma.js from `npm ci --prefix tests/js`: skip without it, fail when `CI` is set."""
+    if not (ENIGMA_DIR / "enigma.min.js").is_file():
+        message = "tests/js/node_modules is missing (run `npm ci --prefix tests/js`)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
 
 
 @dataclass(frozen=True)
@@ -67,8 +85,33 @@ def _with_test_pages(app: ASGIApp) -> ASGIApp:
 
 
 @contextlib.asynccontextmanager
-async def demo_in_process() -> AsyncIterator[InProcessDemo]:
+async def demo_in_process(front: str | None = None) -> AsyncIterator[InProcessDemo]:
+    """The demo and a simulator; `front` ("nginx", "caddy") puts that front proxy in front of the
+    app in offload mode, and the URL is the front proxy's."""
     async with QlikSimulator([VirtualProxy(prefix=DEMO_PREFIX, header_name=DEMO_HEADER)]) as sim:
-        recorder = HandshakeRecorder(build_demo_app(sim.proxy_url))
+        offload = FrontProxy(SECRET) if front is not None else None
+        recorder = HandshakeRecorder(build_demo_app(sim.proxy_url, front_proxy=offload))
         async with serve(_with_test_pages(recorder)) as base_url:
-            yield InProcessDemo(base_url, sim, recorder)
+            if front is None:
+                yield InProcessDemo(base_url, sim, recorder)
+                return
+            async with front_proxy(front, qlik_url=sim.proxy_url, app_url=base_url) as url:
+                yield InProcessDemo(url, sim, recorder)
+
+
+async def enigma_page(context: BrowserContext, base_url: str) -> tuple[Page, dict[str, Any]]:
+    """Open the enigma.js mashup page in `context`, wait until it connected without a page error,
+    and return it with what enigma.js read (title, version, notices, layout)."""
+    page = await context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    await page.goto(
+        f"{base_url}/enigma/enigma_mashup.html?app={DEMO_APP_ID}&obj={DEMO_MASHUP_OBJECT}"
+    )
+    await page.locator("body:not([data-state=loading])").wait_for(timeout=STATE_TIMEOUT_MS)
+    status = await page.locator("#enigma-status").inner_text()
+    assert await page.locator("body").get_attribute("data-state") == "connected", status
+    assert errors == []
+    result = json.loads(await page.locator("#enigma-result").text_content() or "{}")
+    assert isinstance(result, dict)
+    return page, result

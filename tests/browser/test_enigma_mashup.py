@@ -9,7 +9,6 @@ Needs `npm ci --prefix tests/js`: skipped when missing, a failure with `CI` set.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -22,7 +21,7 @@ from qlik_sso_middleware.testing import DEMO_APPS
 
 from .conftest import VIEWPORT
 from .flows import STATE_TIMEOUT_MS, login, qlik_cookies, screenshot, wait_connected
-from .inprocess import ENIGMA_DIR, InProcessDemo, demo_in_process
+from .inprocess import InProcessDemo, demo_in_process, enigma_page, require_enigma
 
 pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="package")]
 
@@ -31,11 +30,7 @@ _APP = next(app for app in DEMO_APPS if app.id == DEMO_APP_ID)
 
 @pytest_asyncio.fixture(loop_scope="package")
 async def running() -> AsyncIterator[InProcessDemo]:
-    if not (ENIGMA_DIR / "enigma.min.js").is_file():
-        message = "tests/js/node_modules is missing (run `npm ci --prefix tests/js`)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
+    require_enigma()
     async with demo_in_process() as demo:
         yield demo
 
@@ -52,19 +47,9 @@ async def test_enigma_js_in_the_browser_reads_a_layout_through_the_proxy(
         await home.close()
         running.handshakes.handshakes.clear()
         seen_requests, seen_frames = len(running.sim.requests), len(running.sim.frames)
-        page = await context.new_page()
-        errors: list[str] = []
-        page.on("pageerror", lambda error: errors.append(str(error)))
-        await page.goto(
-            f"{running.url}/enigma/enigma_mashup.html?app={DEMO_APP_ID}&obj={DEMO_MASHUP_OBJECT}"
-        )
-        await page.locator("body:not([data-state=loading])").wait_for(timeout=STATE_TIMEOUT_MS)
-        status = await page.locator("#enigma-status").inner_text()
-        assert await page.locator("body").get_attribute("data-state") == "connected", status
-        assert errors == []
+        page, result = await enigma_page(context, running.url)
         await screenshot(page, tmp_path, "enigma-mashup")
 
-        result = json.loads(await page.locator("#enigma-result").text_content() or "{}")
         assert result["title"] == _APP.name
         assert result["version"]["qComponentVersion"]
         assert "OnConnected" in result["notices"]

@@ -28,11 +28,17 @@ MALLORY = "ACME\\mallory"
 
 @dataclass
 class Stack:
-    """A simulator, the test app behind the middleware, and where it listens."""
+    """A simulator, the test app behind the middleware, and where it listens (`front`: the URL
+    is that front proxy's, in offload mode: it sends Qlik the session cookie, no identity header)."""
 
     sim: QlikSimulator
     url: str
     sso: QlikSSO
+    front: str | None = None
+
+    @property
+    def offload(self) -> bool:
+        return self.front is not None
 
     @property
     def port(self) -> int:

@@ -12,9 +12,11 @@ from qlik_sso_middleware.testing import DEMO_APPS, QlikSimulator, VirtualProxy
 
 from ..apps import build_app
 from ..servers import serve
+from .conftest import OFFLOAD_TARGETS
 from .helpers import Stack, assert_never_reached, raw_http, raw_websocket
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
+TARGETS = OFFLOAD_TARGETS
 
 ECHO = "/sso/content/_sim/echo"
 QLIK_COOKIE = "X-Qlik-Session-sso-HTTP"

@@ -7,9 +7,11 @@ import pytest
 
 from qlik_sso_middleware.testing import DEMO_APPS
 
+from .conftest import OFFLOAD_TARGETS
 from .helpers import Stack, raw_http, raw_websocket
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
+TARGETS = OFFLOAD_TARGETS
 
 ENGINE = f"/sso/app/{DEMO_APPS[0].id}"
 ECHO = "/sso/content/_sim/echo"
