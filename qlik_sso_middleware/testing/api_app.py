@@ -29,10 +29,10 @@ from ._asgi import (
 from .faults import Faults
 from .records import RecordedRequest, SimSession
 from .state import LoginRefused, SimState
+from .xrfkey import XRF_FAILED
 
 __all__ = ["XRF_FAILED", "ApiApp", "xrfkey_ok"]
 
-XRF_FAILED = "XSRF prevention check failed. Possible XSRF discovered."
 MAX_BODY = 1024 * 1024
 MAX_FIELD = 256
 _XRFKEY = re.compile(r"[0-9a-zA-Z]{16}")

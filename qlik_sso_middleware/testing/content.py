@@ -11,10 +11,9 @@ from collections.abc import Callable, Mapping
 from ._asgi import Send, html_page, query_get, send_body, send_json
 from .demo_apps import DemoApp
 from .pages import client_page, qmc_page
+from .xrfkey import XRF_FAILED, xrfkey_pair_refused
 
 __all__ = ["XRF_FAILED", "serve_content"]
-
-XRF_FAILED = "XSRF prevention check failed. Possible XSRF discovered."
 
 
 async def serve_content(
@@ -43,7 +42,7 @@ async def serve_content(
     elif segments[0] == "qmc":
         await send_body(send, 200, qmc_page())
     elif segments[0] == "qrs":
-        await _qrs(query, header_values, segments[1:], send)
+        await _qrs(rest, query, header_values, segments[1:], send)
     elif segments[0] in ("resources", "extensions"):
         await _resource(rest, send)
     elif segments[0] == "api" and rest.startswith("api/about/v1/"):
@@ -55,21 +54,19 @@ async def serve_content(
 
 
 async def _qrs(
-    query: str, header_values: Callable[[str], list[str]], segments: list[str], send: Send
+    rest: str,
+    query: str,
+    header_values: Callable[[str], list[str]],
+    segments: list[str],
+    send: Send,
 ) -> None:
-    key = query_get(query, "xrfkey")
-    header = header_values("X-Qlik-Xrfkey")
-    if not key or not _valid_xrfkey(key) or header[:1] != [key]:
+    if xrfkey_pair_refused(rest, query, header_values, required=True):
         await send_body(send, 403, XRF_FAILED, "text/plain; charset=utf-8")
         return
     if segments[:1] == ["about"]:
         await send_json(send, 200, {"buildVersion": "24.2.6.0", "databaseProvider": "sim"})
     else:
         await send_json(send, 200, [])
-
-
-def _valid_xrfkey(key: str) -> bool:
-    return len(key) == 16 and key.isascii() and key.isalnum()
 
 
 def _object_or_none(apps: Mapping[str, DemoApp], app_id: str, obj: str | None) -> str | None:

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .demo_apps import DemoApp, DemoObject
+from .session_objects import SessionObject, SessionObjects
 
 __all__ = ["ENGINE_VERSION", "EngineRpc", "notification"]
 
@@ -55,9 +56,10 @@ class EngineRpc:
         self._user = user
         self._url_app = app_id
         self._doc: DemoApp | None = None
-        # handle -> ("doc", app) | ("object", obj) | ("sheet", app)
+        # handle -> ("doc", app) | ("object", obj) | ("sheet", app) | ("session", SessionObject)
         self._handles: dict[int, tuple[str, Any]] = {}
         self._next_handle = 1
+        self._session_objects = SessionObjects()
 
     def handle_text(self, text: str) -> str | None:
         """Answer one text frame; None for a notification-style request (no id) that needs none."""
@@ -149,27 +151,42 @@ class EngineRpc:
             infos = [{"qId": app.sheet_id, "qType": "sheet"}]
             infos += [{"qId": obj.id, "qType": obj.kind} for obj in app.objects]
             return {"qInfos": infos}
+        if method == "CreateSessionObject":
+            created = self._session_objects.create(app, _param(params, "qProp", 0))
+            return {"qReturn": self._object_ref("session", created, created.id)}
+        if method == "DestroySessionObject":
+            return {"qSuccess": self._session_objects.destroy(str(_param(params, "qId", 0)))}
         if method == "GetObject":
             object_id = str(_param(params, "qId", 0))
+            session_object = self._session_objects.get(object_id)
+            if session_object is not None:
+                return {"qReturn": self._object_ref("session", session_object, object_id)}
             target: DemoApp | DemoObject
             if object_id == app.sheet_id:
-                kind, target, generic = "sheet", app, "sheet"
+                kind, target = "sheet", app
             else:
                 obj = app.object(object_id)
                 if obj is None:
                     # The engine answers an empty handle for an unknown object.
                     return {"qReturn": {"qType": None, "qHandle": None}}
-                kind, target, generic = "object", obj, obj.kind
-            handle = self._new_handle(kind, target)
-            return {
-                "qReturn": {
-                    "qType": "GenericObject",
-                    "qHandle": handle,
-                    "qGenericType": generic,
-                    "qGenericId": object_id,
-                }
-            }
+                kind, target = "object", obj
+            return {"qReturn": self._object_ref(kind, target, object_id)}
         raise _RpcError(_METHOD_NOT_FOUND, "Method not found", method)
+
+    def _object_ref(self, kind: str, target: Any, object_id: str) -> dict[str, Any]:
+        """A new handle on `target` and the `qReturn` reference the engine answers with."""
+        if kind == "sheet":
+            generic = "sheet"
+        elif kind == "session":
+            generic = str(target.properties["qInfo"].get("qType", ""))
+        else:
+            generic = target.kind
+        return {
+            "qType": "GenericObject",
+            "qHandle": self._new_handle(kind, target),
+            "qGenericType": generic,
+            "qGenericId": object_id,
+        }
 
     def _object(self, method: str, kind: str, target: Any, params: Any) -> dict[str, Any]:
         if kind == "sheet":
@@ -177,6 +194,8 @@ class EngineRpc:
             if method in ("GetLayout", "GetProperties"):
                 return {"qLayout" if method == "GetLayout" else "qProp": app.sheet_layout()}
             raise _RpcError(_METHOD_NOT_FOUND, "Method not found", method)
+        if kind == "session":
+            return _session_object(method, target, params)
         obj: DemoObject = target
         return self._generic_object(method, obj, params)
 
@@ -194,3 +213,15 @@ class EngineRpc:
         if method == "GetInfo":
             return {"qInfo": {"qId": obj.id, "qType": obj.kind}}
         raise _RpcError(_METHOD_NOT_FOUND, "Method not found", method)
+
+
+def _session_object(method: str, obj: SessionObject, params: Any) -> dict[str, Any]:
+    if method == "GetLayout":
+        return {"qLayout": obj.layout()}
+    if method in ("GetProperties", "GetEffectiveProperties"):
+        return {"qProp": obj.properties}
+    if method == "GetHyperCubeData":
+        return {"qDataPages": obj.data_pages(list(_param(params, "qPages", 1, [])))}
+    if method == "GetInfo":
+        return {"qInfo": obj.properties["qInfo"]}
+    raise _RpcError(_METHOD_NOT_FOUND, "Method not found", method)

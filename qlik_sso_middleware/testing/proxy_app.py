@@ -21,6 +21,7 @@ import asyncio
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from ._asgi import (
     Message,
@@ -39,6 +40,12 @@ from ._asgi import (
 from .auth_module import WindowsAuthApp
 from .content import serve_content
 from .demo_apps import DemoApp
+from .embed_endpoints import (
+    EMBED_RUNTIME_PREFIX,
+    PRODUCT_INFO_PATH,
+    serve_embed_runtime,
+    serve_product_info,
+)
 from .faults import Faults
 from .pages import forms_login_page
 from .records import RecordedRequest, SimSession
@@ -46,6 +53,7 @@ from .sim_endpoints import handle_sim_endpoint
 from .state import LoginRefused, SimState
 from .virtual_proxy import VirtualProxy
 from .websocket import serve_websocket
+from .xrfkey import XRF_FAILED, xrfkey_pair_refused
 
 __all__ = ["ProxyApp", "RequestContext"]
 
@@ -110,12 +118,16 @@ class ProxyApp:
         https: bool,
         api_port: Callable[[], int | None],
         unknown_prefix: str = "bad_request",
+        embed_runtime: Path | None = None,
+        xrfkey_check: bool = True,
     ) -> None:
         self.state = state
         self.unknown_prefix = unknown_prefix
         self.faults = faults
         self.apps = apps
         self.https = https
+        self.embed_runtime = embed_runtime
+        self.xrfkey_check = xrfkey_check
         self._api_port = api_port
         self.targets: dict[str, str] = {}
 
@@ -325,6 +337,10 @@ class ProxyApp:
             target = query_get(ctx.query, "targetId") or ""
             await send_body(send, 200, forms_login_page(target))
             return
+        if self.xrfkey_check and xrfkey_pair_refused(rest, ctx.query, ctx.header_values):
+            await drain(receive)
+            await send_body(send, 403, XRF_FAILED, "text/plain; charset=utf-8")
+            return
         if rest in ("qps/user", "qps/user/"):
             await self._qps_user(ctx, method, receive, send)
             return
@@ -335,9 +351,23 @@ class ProxyApp:
             return
         if rest in ("qps/csrftoken", "qps/csrftoken/"):
             await drain(receive)
-            await send_body(
-                send, 200, "", "text/plain", headers=[("qlik-csrf-token", ctx.session.csrf_token)]
+            # 204 with the token in a header: what gopherciser (Qlik's load tester) expects.
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 204,
+                    "headers": [(b"qlik-csrf-token", ctx.session.csrf_token.encode("latin-1"))],
+                }
             )
+            await send({"type": "http.response.body", "body": b""})
+        elif rest.startswith(EMBED_RUNTIME_PREFIX):
+            await drain(receive)
+            await serve_embed_runtime(
+                self.embed_runtime, rest.removeprefix(EMBED_RUNTIME_PREFIX), send
+            )
+        elif rest == PRODUCT_INFO_PATH:
+            await drain(receive)
+            await serve_product_info(send)
         elif rest.startswith("content/_sim/"):
             cookies = dict(ctx.record.cookies)
             ctx.record.client_left = await handle_sim_endpoint(

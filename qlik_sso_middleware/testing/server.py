@@ -145,6 +145,9 @@ class QlikSimulator(Lifecycle):
     `windows_auth_port` (also run the Windows authentication listener, 4244 in production, at
     `sim.windows_auth_url`), `qrs` (also run a read-only QRS, 4242 in production, at
     `sim.qrs_url`: the virtual proxies' settings for a client with the site's certificate). `configure_virtual_proxy` edits a VP live, as a QMC edit does.
+    `embed_runtime` is a directory served as `<prefix>/qlik-embed/` (Qlik's embed runtime, which
+    the simulator cannot ship: 404 without it); `proxy_xrfkey_check=False` stops refusing an
+    `xrfkey` query without its matching header on `qps/` and `api/` paths (`testing/xrfkey.py`).
     """
 
     def __init__(
@@ -165,6 +168,8 @@ class QlikSimulator(Lifecycle):
         unknown_prefix: str = "bad_request",
         windows_auth_port: bool = False,
         qrs: bool = False,
+        embed_runtime: str | Path | None = None,
+        proxy_xrfkey_check: bool = True,
     ) -> None:
         if not virtual_proxies:
             raise ValueError("virtual_proxies: at least one virtual proxy is needed")
@@ -192,6 +197,8 @@ class QlikSimulator(Lifecycle):
             https=https,
             api_port=lambda: self.api_port,
             unknown_prefix=unknown_prefix,
+            embed_runtime=Path(embed_runtime) if embed_runtime is not None else None,
+            xrfkey_check=proxy_xrfkey_check,
         )
         self._servers: list[uvicorn.Server] = []
         self._tasks: list[asyncio.Task[None]] = []
