@@ -112,8 +112,12 @@ class StreamedResponse(HeaderLookup):
                 chunk, end_of_http_chunk = await content.readchunk()
                 if chunk:
                     yield chunk
-                elif not end_of_http_chunk:
-                    return  # (b"", False) is the end of the body
+                elif not end_of_http_chunk or content.at_eof():
+                    # (b"", False) is the end of the body. A bodiless answer (204, 304) reads from
+                    # aiohttp's one shared empty stream, which says (b"", True) once any response
+                    # has read it: without `at_eof` that loops for ever (Qlik's qps/csrftoken is
+                    # a 204).
+                    return
         except _FAILURES as exc:
             raise self._failure(exc) from exc
 

@@ -158,6 +158,26 @@ async def test_httpx_client_api_works_through_it() -> None:
     assert server.bodies == [b"body"]
 
 
+async def test_bodiless_answers_end_every_time(transport: AiohttpTransport) -> None:
+    """204s one after another (Qlik's `qps/csrftoken`): each body ends, none spins for ever."""
+
+    def no_content(head: bytes) -> bytes:
+        return b"HTTP/1.1 204 No Content\r\nqlik-csrf-token: t\r\n\r\n"
+
+    async with RawServer(no_content) as server:
+        for _ in range(3):
+            response = await _engine(transport).stream(
+                "GET", f"http://127.0.0.1:{server.port}/", [], None
+            )
+            assert response.status_code == 204
+            assert [chunk async for chunk in response.chunks()] == []
+            await response.aclose()
+        async with httpx.AsyncClient(transport=AiohttpTransport()) as client:
+            for _ in range(3):
+                answer = await client.get(f"http://127.0.0.1:{server.port}/")
+                assert answer.headers["qlik-csrf-token"] == "t"
+
+
 async def test_refused_connection_is_qlik_unavailable(transport: AiohttpTransport) -> None:
     async with RawServer(ok()) as server:
         port = server.port
