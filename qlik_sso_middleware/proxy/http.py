@@ -113,7 +113,7 @@ async def _send_upstream(
     headers = route.header_policy.upstream_headers(
         req.headers,
         host=req.upstream_host(route.host_header),
-        added=session.identity_headers(),
+        added=[*session.identity_headers(), *req.upstream_extra_headers()],
         session_cookie=session.cookie_header(),
         forwarded_for=req.forwarded_for(route.trusted_proxies),
         forwarded_proto=req.scheme.encode("ascii"),

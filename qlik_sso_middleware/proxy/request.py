@@ -10,6 +10,7 @@ from urllib.parse import unquote_to_bytes
 from starlette.types import Scope
 
 from ..errors import RequestRefused
+from .xrfkey import XRFKEY_HEADER, owned_xrfkey
 
 __all__ = ["ProxiedRequest", "strip_query_params"]
 
@@ -44,7 +45,17 @@ def strip_query_params(query: bytes, names: frozenset[bytes]) -> bytes:
 class ProxiedRequest:
     """Everything about one browser request that the proxy paths read, parsed once."""
 
-    __slots__ = ("headers", "host", "method", "query", "raw_path", "scheme", "scope", "sub_path")
+    __slots__ = (
+        "headers",
+        "host",
+        "method",
+        "query",
+        "raw_path",
+        "scheme",
+        "scope",
+        "sub_path",
+        "xrfkey",
+    )
 
     def __init__(self, scope: Scope, sub_path: str) -> None:
         self.scope = scope
@@ -67,12 +78,20 @@ class ProxiedRequest:
         else:
             server = scope.get("server") or ("localhost", None)
             self.host = f"{server[0]}:{server[1]}" if server[1] else str(server[0])
+        #: Our own xrfkey for Qlik, replacing the browser's on API paths (see `xrfkey.py`).
+        self.xrfkey: bytes | None = None
+        if scope["type"] == "http":
+            self.query, self.xrfkey = owned_xrfkey(sub_path, self.query, self.headers)
 
     def header(self, name: bytes) -> bytes | None:
         for key, value in self.headers:
             if key == name:
                 return value
         return None
+
+    def upstream_extra_headers(self) -> list[tuple[bytes, bytes]]:
+        """Headers the middleware itself vouches for on this request (Qlik's xrfkey pair)."""
+        return [(XRFKEY_HEADER, self.xrfkey)] if self.xrfkey is not None else []
 
     def upstream_host(self, fixed: str | None) -> bytes:
         """The `Host` Qlik sees: a fixed one when configured, else the browser's (Qlik's advice)."""
