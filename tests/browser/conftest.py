@@ -28,6 +28,7 @@ from playwright.async_api import (
 )
 
 from .demo_process import DemoProcess, running_demo
+from .embed_kit import build_embed_kit
 
 #: Debian's Chromium; `QLIK_SSO_CHROMIUM` points elsewhere (never a downloaded browser).
 CHROMIUM = os.environ.get("QLIK_SSO_CHROMIUM", "/usr/bin/chromium")
@@ -79,6 +80,12 @@ async def demo() -> AsyncIterator[DemoProcess]:
     """`qlik-sso demo --port 0` in a subprocess, stopped with SIGINT at the end of the package."""
     async with running_demo() as running:
         yield running
+
+
+@pytest.fixture(scope="package")
+def embed_kit(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The qlik-embed runtime stand-in and the npm packages' page files, built once per package."""
+    return build_embed_kit(tmp_path_factory.mktemp("embed-kit"))
 
 
 @pytest_asyncio.fixture(loop_scope="package")

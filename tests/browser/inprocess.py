@@ -2,7 +2,9 @@
 simulator next to it, for tests that need to see the server side or serve extra test pages.
 
 Extra pages: `/enigma/` serves `tests/browser/static/` and `/enigma/vendor/` the real enigma.js
-bundle and engine schema from `tests/js/node_modules` (installed by `npm ci --prefix tests/js`).
+bundle and engine schema from `tests/js/node_modules` (installed by `npm ci --prefix tests/js`);
+with an embed kit (`embed_kit.py`), `/embed-test/` serves the qlik-embed / @qlik/api pages and the
+simulator serves the kit's stand-in runtime as `/sso/qlik-embed/main.js`.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from qlik_sso_middleware.testing import QlikSimulator, VirtualProxy
 from ..offload.front import SECRET, front_proxy
 from ..servers import serve
 from .flows import STATE_TIMEOUT_MS
+from .embed_kit import EMBED_PAGES, embed_test_pages
 from .handshakes import HandshakeRecorder
 
 __all__ = ["ENIGMA_DIR", "InProcessDemo", "demo_in_process", "enigma_page", "require_enigma"]
@@ -65,8 +68,10 @@ def _file_route(path: str, file: Path) -> Route:
     return Route(path, endpoint)
 
 
-def _with_test_pages(app: ASGIApp) -> ASGIApp:
-    """`app`, plus the test pages under `/enigma/` (no SSO needed: they hold no Qlik data)."""
+def _with_test_pages(app: ASGIApp, kit: Path | None) -> ASGIApp:
+    """`app`, plus the test pages under `/enigma/` and `/embed-test/` (no SSO needed: they hold
+    no Qlik data)."""
+    embed = embed_test_pages(kit) if kit is not None else None
     pages = Starlette(
         routes=[
             _file_route("/enigma/vendor/enigma.min.js", ENIGMA_DIR / "enigma.min.js"),
@@ -78,6 +83,10 @@ def _with_test_pages(app: ASGIApp) -> ASGIApp:
     async def route(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"].startswith("/enigma/"):
             await pages(scope, receive, send)
+        elif (
+            embed is not None and scope["type"] == "http" and scope["path"].startswith(EMBED_PAGES)
+        ):
+            await embed(scope, receive, send)
         else:
             await app(scope, receive, send)
 
@@ -85,13 +94,18 @@ def _with_test_pages(app: ASGIApp) -> ASGIApp:
 
 
 @contextlib.asynccontextmanager
-async def demo_in_process(front: str | None = None) -> AsyncIterator[InProcessDemo]:
+async def demo_in_process(
+    front: str | None = None, kit: Path | None = None
+) -> AsyncIterator[InProcessDemo]:
     """The demo and a simulator; `front` ("nginx", "caddy") puts that front proxy in front of the
-    app in offload mode, and the URL is the front proxy's."""
-    async with QlikSimulator([VirtualProxy(prefix=DEMO_PREFIX, header_name=DEMO_HEADER)]) as sim:
+    app in offload mode, and the URL is the front proxy's; `kit` (`build_embed_kit`) adds the
+    qlik-embed pieces (the simulator serves its runtime)."""
+    runtime = kit / "runtime" if kit is not None else None
+    vps = [VirtualProxy(prefix=DEMO_PREFIX, header_name=DEMO_HEADER)]
+    async with QlikSimulator(vps, embed_runtime=runtime) as sim:
         offload = FrontProxy(SECRET) if front is not None else None
         recorder = HandshakeRecorder(build_demo_app(sim.proxy_url, front_proxy=offload))
-        async with serve(_with_test_pages(recorder)) as base_url:
+        async with serve(_with_test_pages(recorder, kit)) as base_url:
             if front is None:
                 yield InProcessDemo(base_url, sim, recorder)
                 return
