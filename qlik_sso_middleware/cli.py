@@ -1,6 +1,6 @@
 """`qlik-sso`: demo, check, serve, front-config, simulate.
 
-    qlik-sso demo [--port N]               the whole thing on loopback, one URL to open
+    qlik-sso demo [--port N] [--embed-kit DIR]  the whole thing on loopback, one URL to open
     qlik-sso check [--config FILE] [--json] diagnose a Qlik virtual proxy step by step
     qlik-sso serve --config FILE           the middleware as a standalone reverse proxy
     qlik-sso front-config --server nginx|caddy --config FILE
@@ -18,6 +18,7 @@ import asyncio
 import logging
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from .errors import ConfigurationError
 
@@ -43,6 +44,12 @@ def _parser() -> argparse.ArgumentParser:
         "bob/demo) and the middleware, all on 127.0.0.1, and print one URL to open.",
     )
     demo.add_argument("--port", type=int, default=None, help="demo app port (default 8000, 0=any)")
+    demo.add_argument(
+        "--embed-kit",
+        default=None,
+        metavar="DIR",
+        help="a qlik-embed kit (node tests/js-embed/build.mjs DIR): show a live <qlik-embed>",
+    )
 
     check = sub.add_parser(
         "check",
@@ -123,7 +130,8 @@ def _dispatch(args: argparse.Namespace) -> int:
             print("qlik-sso demo: --port must be 0..65535", file=sys.stderr)
             return EXIT_CONFIG
         try:
-            return asyncio.run(run_demo(port, out=sys.stdout))
+            kit = Path(args.embed_kit) if args.embed_kit is not None else None
+            return asyncio.run(run_demo(port, out=sys.stdout, embed_kit=kit))
         except DemoStartError as exc:
             print(f"qlik-sso demo: {exc}", file=sys.stderr)
             return EXIT_FAILED

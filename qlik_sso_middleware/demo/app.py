@@ -18,7 +18,7 @@ from starlette.applications import Starlette
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
-from starlette.routing import Mount, Route
+from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp
 
@@ -29,7 +29,7 @@ from ..identity import QlikIdentity
 from ..middleware import QlikSSOMiddleware
 from ..offload.front import FrontProxy
 from ..target import QlikTarget
-from .pages import home_page, login_page
+from .pages import EMBED_KIT_PATH, home_page, login_page
 from .settings import DEMO_DIRECTORY, DEMO_HEADER, DEMO_PASSWORD, DEMO_PREFIX, DEMO_USERS
 
 __all__ = ["build_demo_app", "demo_resolver"]
@@ -93,7 +93,11 @@ async def home(request: Request) -> Response:
     user = request.session.get("user")
     if not isinstance(user, str):
         return RedirectResponse("/login", 303)
-    return HTMLResponse(home_page(user, _csrf(request)), headers=_NO_STORE)
+    embed_host = None
+    if request.app.state.embed_kit:
+        embed_host = f"{request.url.scheme}://{request.url.netloc}/{DEMO_PREFIX}"
+    page = home_page(user, _csrf(request), embed_host=embed_host)
+    return HTMLResponse(page, headers=_NO_STORE)
 
 
 async def login_form(request: Request) -> Response:
@@ -132,23 +136,34 @@ async def logout(request: Request) -> Response:
 
 
 def build_demo_app(
-    qlik_url: str, *, secret_key: str | None = None, front_proxy: FrontProxy | None = None
+    qlik_url: str,
+    *,
+    secret_key: str | None = None,
+    front_proxy: FrontProxy | None = None,
+    embed_kit: Path | None = None,
 ) -> ASGIApp:
     """The demo app in front of the Qlik proxy at `qlik_url` (prefix `sso`, header `hdr-usr`);
-    `front_proxy`: behind nginx or Caddy in offload mode."""
+    `front_proxy`: behind nginx or Caddy in offload mode.
+
+    `embed_kit`: a qlik-embed kit directory (`page/` is served at `/static/embed-kit/`; the
+    simulator must serve its `runtime/`): the home page then shows a live `<qlik-embed>`.
+    """
     sso = QlikSSO(
         QlikTarget(qlik_url, prefix=DEMO_PREFIX, auth=HeaderAuth(DEMO_HEADER)),
         resolver=demo_resolver,
         login_url="/login",
     )
-    routes = [
+    routes: list[BaseRoute] = [
         Route("/", home),
         Route("/login", login_form, methods=["GET"]),
         Route("/login", login, methods=["POST"]),
         Route("/logout", logout, methods=["POST"]),
-        Mount("/static", StaticFiles(directory=_STATIC), name="static"),
     ]
+    if embed_kit is not None:
+        routes.append(Mount(EMBED_KIT_PATH, app=StaticFiles(directory=embed_kit / "page")))
+    routes.append(Mount("/static", StaticFiles(directory=_STATIC), name="static"))
     app = Starlette(routes=routes)
+    app.state.embed_kit = embed_kit is not None
     # Outermost first: the session cookie is decoded before the Qlik middleware's resolver runs.
     return SessionMiddleware(
         QlikSSOMiddleware(app, sso=sso, front_proxy=front_proxy),

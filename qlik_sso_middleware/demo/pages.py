@@ -10,6 +10,7 @@ from urllib.parse import quote
 from .settings import (
     DEMO_APP_ID,
     DEMO_DIRECTORY,
+    DEMO_EMBED_OBJECT,
     DEMO_FRAME_OBJECT,
     DEMO_MASHUP_OBJECT,
     DEMO_PASSWORD,
@@ -17,16 +18,60 @@ from .settings import (
     DEMO_USERS,
 )
 
-__all__ = ["home_page", "login_page"]
+__all__ = ["EMBED_KIT_PATH", "home_page", "login_page"]
+
+#: Where the demo app serves a qlik-embed kit's page files (`qlik-sso demo --embed-kit DIR`).
+EMBED_KIT_PATH = "/static/embed-kit"
 
 
-def _page(title: str, body: str, state: str) -> str:
+def _page(title: str, body: str, state: str, head: str = "") -> str:
     return (
         "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
         f"<title>{escape(title)}</title>"
-        "<link rel='stylesheet' href='/static/demo.css'></head>"
+        f"<link rel='stylesheet' href='/static/demo.css'>{head}</head>"
         f"<body data-page='{escape(state)}'>{body}</body></html>"
     )
+
+
+def _embed_element() -> str:
+    return (
+        f'<qlik-embed id="qlik-embed-chart" ui="analytics/chart" app-id="{escape(DEMO_APP_ID)}"'
+        f' object-id="{escape(DEMO_EMBED_OBJECT)}"></qlik-embed>'
+    )
+
+
+def _embed_card(embed_host: str | None) -> tuple[str, str]:
+    """The qlik-embed card and what it needs in <head>: the element itself when the demo has a
+    qlik-embed kit, else what a real Qlik provides and the lines a page needs."""
+    if embed_host is not None:
+        head = (
+            f"<script src='{EMBED_KIT_PATH}/embed-web-components.js'"
+            f" data-host='{escape(embed_host)}' data-auth-type='windowscookie'></script>"
+        )
+        body = f"""
+  <section class="card" id="qlik-embed-card" data-embed="on">
+    <h2>qlik-embed (<code>ui="analytics/chart"</code>)</h2>
+    {_embed_element()}
+    <p class="hint">Drawn by the simulator's stand-in of Qlik's embed runtime; a real Qlik serves
+       its own at <code>/{escape(DEMO_PREFIX)}/qlik-embed/main.js</code>.</p>
+  </section>"""
+        return body, head
+    snippet = (
+        '<script src="…/@qlik/embed-web-components/dist/index.js"\n'
+        '        data-host="https://<this app>/sso" data-auth-type="windowscookie"></script>\n'
+        + _embed_element()
+    )
+    body = f"""
+  <section class="card" id="qlik-embed-card" data-embed="off">
+    <h2>qlik-embed (Qlik's current toolkit)</h2>
+    <p>A real Qlik Sense (client-managed, May 2024 or later) serves its embed runtime at
+       <code>/{escape(DEMO_PREFIX)}/qlik-embed/main.js</code>; through the middleware a page then
+       needs only:</p>
+    <pre>{escape(snippet)}</pre>
+    <p>The simulator cannot ship Qlik's runtime. <code>qlik-sso demo --embed-kit DIR</code> shows
+       the element with a stand-in built from npm (see <code>docs/qlik-clients.md</code>).</p>
+  </section>"""
+    return body, ""
 
 
 def login_page(csrf: str, *, error: str | None = None, next_path: str = "/") -> str:
@@ -50,10 +95,13 @@ def login_page(csrf: str, *, error: str | None = None, next_path: str = "/") -> 
     return _page("Log in - qlik-sso demo", body, "login")
 
 
-def home_page(user: str, csrf: str) -> str:
+def home_page(user: str, csrf: str, *, embed_host: str | None = None) -> str:
+    """The page embedding Qlik; `embed_host` (origin + mount, e.g. `http://127.0.0.1:8000/sso`)
+    turns the qlik-embed card into a live `<qlik-embed>` (the demo has a kit)."""
     mount = f"/{DEMO_PREFIX}/"
     frame = f"{mount}single/?appid={quote(DEMO_APP_ID)}&obj={quote(DEMO_FRAME_OBJECT)}"
     identity = f"{DEMO_DIRECTORY}\\{user}"
+    embed_card, head = _embed_card(embed_host)
     body = f"""
 <header>
   <span>Demo app, logged in as <strong id="app-user">{escape(identity)}</strong></span>
@@ -74,7 +122,7 @@ def home_page(user: str, csrf: str) -> str:
     <p id="mashup-status">connecting…</p>
     <h3 id="mashup-title"></h3>
     <table id="mashup-table"><thead></thead><tbody></tbody></table>
-  </section>
+  </section>{embed_card}
 </main>
 <script src="/static/demo.js"></script>"""
-    return _page("qlik-sso demo", body, "home")
+    return _page("qlik-sso demo", body, "home", head)

@@ -14,6 +14,7 @@ import secrets
 import signal
 import socket
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TextIO
 
 import uvicorn
@@ -63,8 +64,31 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-async def run_demo(port: int, *, out: TextIO, host: str = "127.0.0.1") -> int:
-    """Serve the demo on `host:port` (0 = any free port) until SIGINT/SIGTERM; return 0."""
+#: What a qlik-embed kit directory holds (`tests/js-embed/build.mjs DIR` makes one).
+_KIT_FILES = ("runtime/main.js", "page/embed-web-components.js")
+
+
+def check_embed_kit(kit: Path) -> Path:
+    """`kit`, if it is a qlik-embed kit; else `DemoStartError` saying how to build one."""
+    missing = [name for name in _KIT_FILES if not (kit / name).is_file()]
+    if missing:
+        raise DemoStartError(
+            f"{kit} is not a qlik-embed kit (no {', '.join(missing)}): build one with "
+            "`npm ci --prefix tests/js-embed && node tests/js-embed/build.mjs DIR`"
+        )
+    return kit
+
+
+async def run_demo(
+    port: int, *, out: TextIO, host: str = "127.0.0.1", embed_kit: Path | None = None
+) -> int:
+    """Serve the demo on `host:port` (0 = any free port) until SIGINT/SIGTERM; return 0.
+
+    `embed_kit` (see `check_embed_kit`) adds a live `<qlik-embed>` to the home page, drawn by the
+    kit's stand-in of Qlik's embed runtime, which the simulator then serves.
+    """
+    if embed_kit is not None:
+        check_embed_kit(embed_kit)
     sock = _bind(host, port)  # first, so a taken port fails before any work
     port = sock.getsockname()[1]
     stop = asyncio.Event()
@@ -72,10 +96,15 @@ async def run_demo(port: int, *, out: TextIO, host: str = "127.0.0.1") -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     print("Starting the Qlik simulator (generating test certificates)…", file=out, flush=True)
-    simulator = QlikSimulator([VirtualProxy(prefix=DEMO_PREFIX, header_name=DEMO_HEADER)])
+    simulator = QlikSimulator(
+        [VirtualProxy(prefix=DEMO_PREFIX, header_name=DEMO_HEADER)],
+        embed_runtime=embed_kit / "runtime" if embed_kit is not None else None,
+    )
     try:
         await simulator.start()
-        app = build_demo_app(simulator.proxy_url, secret_key=secrets.token_urlsafe(32))
+        app = build_demo_app(
+            simulator.proxy_url, secret_key=secrets.token_urlsafe(32), embed_kit=embed_kit
+        )
         config = uvicorn.Config(
             app,
             lifespan="on",
@@ -92,7 +121,7 @@ async def run_demo(port: int, *, out: TextIO, host: str = "127.0.0.1") -> int:
                 task.result()
                 raise DemoStartError("the demo server stopped during start-up")
             await asyncio.sleep(0.02)
-        _print_banner(out, host, port, simulator)
+        _print_banner(out, host, port, simulator, embed_kit)
         stopper = asyncio.create_task(stop.wait())
         await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
         print("Stopping…", file=out, flush=True)
@@ -107,7 +136,9 @@ async def run_demo(port: int, *, out: TextIO, host: str = "127.0.0.1") -> int:
     return 0
 
 
-def _print_banner(out: TextIO, host: str, port: int, sim: QlikSimulator) -> None:
+def _print_banner(
+    out: TextIO, host: str, port: int, sim: QlikSimulator, embed_kit: Path | None
+) -> None:
     certs = sim.certificates
     users = ", ".join(f"{u} / {DEMO_PASSWORD}" for u in DEMO_USERS)
     lines = [
@@ -129,5 +160,9 @@ def _print_banner(out: TextIO, host: str, port: int, sim: QlikSimulator) -> None
             f"  QPS API                {sim.api_url}/qps/{DEMO_PREFIX}/",
             f"  test certificates      {certs.directory}  (root.pem, client.pem, client_key.pem)",
         ]
+    if embed_kit is not None:
+        lines.append(f"  qlik-embed runtime     {embed_kit / 'runtime'}  (a stand-in, not Qlik's)")
+    else:
+        lines.append("  qlik-embed runtime     none (Qlik's is not shipped; --embed-kit DIR)")
     lines += ["", "Stop with Ctrl-C.", f"Open: http://{host}:{port}/", ""]
     print("\n".join(lines), file=out, flush=True)

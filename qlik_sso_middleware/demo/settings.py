@@ -7,6 +7,7 @@ from ..testing import DEMO_APPS
 __all__ = [
     "DEMO_APP_ID",
     "DEMO_DIRECTORY",
+    "DEMO_EMBED_OBJECT",
     "DEMO_FRAME_OBJECT",
     "DEMO_HEADER",
     "DEMO_MASHUP_OBJECT",
@@ -27,3 +28,5 @@ DEMO_APP_ID = DEMO_APPS[0].id
 #: The object shown in the `single/` iframe and the one the mashup panel renders.
 DEMO_FRAME_OBJECT = DEMO_APPS[0].objects[1].id
 DEMO_MASHUP_OBJECT = DEMO_APPS[0].objects[0].id
+#: The object the qlik-embed card shows (`ui="analytics/chart"`).
+DEMO_EMBED_OBJECT = DEMO_APPS[0].objects[1].id

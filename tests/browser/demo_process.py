@@ -64,13 +64,15 @@ async def _drain(stream: asyncio.StreamReader, lines: list[str], opened: asyncio
 
 
 @contextlib.asynccontextmanager
-async def running_demo() -> AsyncIterator[DemoProcess]:
-    """Start `qlik-sso demo --port 0`, wait for its `Open:` line, stop it with SIGINT on exit."""
+async def running_demo(*options: str) -> AsyncIterator[DemoProcess]:
+    """Start `qlik-sso demo --port 0 [options]`, wait for its `Open:` line, stop it with SIGINT on
+    exit."""
     proc = await asyncio.create_subprocess_exec(
         *_command(),
         "demo",
         "--port",
         "0",
+        *options,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},

@@ -6,9 +6,20 @@ from pathlib import Path
 
 from playwright.async_api import BrowserContext, FrameLocator, Page
 
-from qlik_sso_middleware.demo.settings import DEMO_PASSWORD
+from qlik_sso_middleware.demo.settings import DEMO_APP_ID, DEMO_MASHUP_OBJECT, DEMO_PASSWORD
+from qlik_sso_middleware.testing import DEMO_APPS
 
-__all__ = ["QLIK_COOKIE_PREFIX", "login", "qlik_cookies", "screenshot", "wait_connected"]
+__all__ = [
+    "QLIK_COOKIE_PREFIX",
+    "assert_embedded_as",
+    "login",
+    "qlik_cookies",
+    "screenshot",
+    "wait_connected",
+]
+
+_APP = next(app for app in DEMO_APPS if app.id == DEMO_APP_ID)
+_MASHUP_ROWS = [row[0] for row in next(o for o in _APP.objects if o.id == DEMO_MASHUP_OBJECT).rows]
 
 #: Every Qlik session cookie name starts like this (`X-Qlik-Session-sso-HTTP` for the demo).
 QLIK_COOKIE_PREFIX = "x-qlik-session"
@@ -32,6 +43,21 @@ async def login(
 async def wait_connected(frame: FrameLocator) -> None:
     """Wait until the simulated Qlik client in `frame` reports its state "connected"."""
     await frame.locator("body[data-state=connected]").wait_for(timeout=STATE_TIMEOUT_MS)
+
+
+async def assert_embedded_as(page: Page, user: str) -> None:
+    """The iframe and the mashup on the demo home page both run as ACME\\<user>."""
+    assert await page.locator("#app-user").inner_text() == f"ACME\\{user}"
+    frame = page.frame_locator("#qlik-frame")
+    await wait_connected(frame)
+    assert await frame.locator("#qlik-user").inner_text() == f"Connected as ACME\\{user}"
+    assert await frame.locator("#qlik-object").is_visible()
+    assert await frame.locator("#qlik-app").inner_text() == _APP.name
+    mashup = page.locator("#mashup[data-state=connected]")
+    await mashup.wait_for(timeout=STATE_TIMEOUT_MS)
+    assert await page.locator("#mashup-user").inner_text() == f"Connected as ACME\\{user}"
+    cells = await page.locator("#mashup-table tbody tr td:first-child").all_inner_texts()
+    assert cells == [str(value) for value in _MASHUP_ROWS]
 
 
 async def qlik_cookies(context: BrowserContext) -> list[str]:
