@@ -181,7 +181,7 @@ class QlikProbe(LoginChecks):
         title = "qps/csrftoken"
         response = await self._get("qps/csrftoken", headers)
         token: str | None = response.headers.get("qlik-csrf-token")
-        if response.status_code == 200 and token:
+        if response.is_success and token:  # Qlik answers 204 No Content
             self.report.passed("csrf", title, "token issued (extended WebSocket CSRF protection)")
             return token
         if response.status_code == 404:
