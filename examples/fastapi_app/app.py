@@ -54,7 +54,8 @@ def page(title: str, body: str) -> HTMLResponse:
 def nav(user: str) -> str:
     return (
         f"<p id=user>Logged in as {html.escape(user)} · <a href=/embed>iframe</a> · "
-        "<a href=/mashup>mashup</a></p><form method=post action=/logout>"
+        "<a href=/mashup>mashup</a> · <a href=/static/qlik-embed.html>qlik-embed</a></p>"
+        "<form method=post action=/logout>"
         "<button id=logout>Log out</button></form>"
     )
 

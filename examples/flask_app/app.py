@@ -54,7 +54,8 @@ LAYOUT = """<!doctype html><meta charset=utf-8><title>{{ title }}</title>
 <style>body{font-family:sans-serif;margin:2em}iframe{width:100%;height:420px;border:1px solid #ccc}
 td,th{padding:.2em .8em}</style><h1>{{ title }}</h1>
 {% if current_user.is_authenticated %}<p id=user>Logged in as {{ current_user.username }} ·
-<a href=/embed>iframe</a> · <a href=/mashup>mashup</a></p>
+<a href=/embed>iframe</a> · <a href=/mashup>mashup</a> ·
+<a href=/static/qlik-embed.html>qlik-embed</a></p>
 <form method=post action=/logout><button id=logout>Log out</button></form>{% endif %}
 {{ body | safe }}"""
 

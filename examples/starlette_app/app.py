@@ -65,7 +65,8 @@ def page(title: str, body: str) -> HTMLResponse:
 def nav(request: Request) -> str:
     return (
         f"<p id=user>Logged in as {html.escape(request.user.display_name)} · "
-        "<a href=/embed>iframe</a> · <a href=/mashup>mashup</a></p>"
+        "<a href=/embed>iframe</a> · <a href=/mashup>mashup</a> · "
+        "<a href=/static/qlik-embed.html>qlik-embed</a></p>"
         "<form method=post action=/logout><button id=logout>Log out</button></form>"
     )
 

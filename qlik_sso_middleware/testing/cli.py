@@ -54,6 +54,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--header-name", default="hdr-usr", help="identity header of the VPs")
     parser.add_argument("--config", default=None, help="TOML file describing virtual proxies")
     parser.add_argument("--json", action="store_true", help="print one JSON line with the URLs")
+    parser.add_argument(
+        "--embed-runtime",
+        default=None,
+        metavar="DIR",
+        help="serve DIR as <prefix>/qlik-embed/ (a stand-in of Qlik's embed runtime)",
+    )
     return parser
 
 
@@ -75,6 +81,7 @@ def _options(args: argparse.Namespace) -> dict[str, Any]:
         "host": pick(args.host, "host", "127.0.0.1"),
         "port": int(pick(args.port, "port", 0)),
         "api_port": int(pick(args.api_port, "api_port", 0)),
+        "embed_runtime": pick(args.embed_runtime, "embed_runtime", None),
         # Standalone runs last for days: keep the introspection log bounded.
         "log_limit": 10_000,
     }

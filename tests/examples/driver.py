@@ -217,3 +217,17 @@ def assert_visit(
     assert "qlik-csrf-token=" in handshakes[0].query
     # Logging out of the app ended the Qlik session.
     assert sim.live_sessions(identity) == []
+
+
+async def assert_embed_snippets(url: str, embed_html: str) -> None:
+    """The example links the copyable qlik-embed / @qlik/api page and serves it with its script:
+    the host is the app's own origin plus the middleware's prefix, the auth type windowscookie."""
+    assert "/static/qlik-embed.html" in embed_html
+    async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+        page = await client.get("/static/qlik-embed.html")
+        script = await client.get("/static/qlik-api-example.js")
+    assert page.status_code == 200 and script.status_code == 200
+    assert '<qlik-embed ui="classic/app"' in page.text
+    assert 'location.origin + "/sso"' in page.text and '"windowscookie"' in page.text
+    assert "qix.openAppSession({ appId, hostConfig })" in script.text
+    assert "host: `${location.origin}/sso`" in script.text

@@ -8,7 +8,7 @@ import pytest
 
 from qlik_sso_middleware.testing import QlikSimulator
 
-from .driver import assert_visit, running, visit
+from .driver import assert_embed_snippets, assert_visit, running, visit
 
 
 @pytest.mark.parametrize(
@@ -26,4 +26,5 @@ async def test_django_example_end_to_end(
     }
     async with running(["examples/django_project/serve.py"], env) as url:
         result = await visit(url)
+        await assert_embed_snippets(url, result.embed_html)
     assert_visit(result, simulator)

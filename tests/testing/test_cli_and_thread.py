@@ -46,13 +46,23 @@ def _first_line(process: subprocess.Popen[str]) -> str:
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_cli_json_serves_and_stops_cleanly(sig: signal.Signals, tmp_path: Path) -> None:
-    process = _start("--json", "--prefix", "sso", "--prefix", "other", "--cert-dir", str(tmp_path))
+    runtime = tmp_path / "runtime"
+    runtime.mkdir()
+    (runtime / "main.js").write_text("window.QlikMain = {};\n")
+    process = _start(
+        *("--json", "--prefix", "sso", "--prefix", "other", "--cert-dir", str(tmp_path)),
+        *("--embed-runtime", str(runtime)),
+    )
     try:
         info = json.loads(_first_line(process))
         response = httpx.get(
             info["proxy_url"] + "/other/qps/user", headers={"hdr-usr": USER}, timeout=30
         )
         assert response.json()["userId"] == "alice"
+        main_js = httpx.get(
+            info["proxy_url"] + "/sso/qlik-embed/main.js", headers={"hdr-usr": USER}, timeout=30
+        )
+        assert main_js.text == "window.QlikMain = {};\n"
         assert [vp["prefix"] for vp in info["virtual_proxies"]] == ["sso", "other"]
         assert info["api_url"].startswith("https://127.0.0.1:")
         assert info["cert_dir"] == str(tmp_path)

@@ -8,5 +8,5 @@ urlpatterns = [
     path("embed", views.embed),
     path("mashup", views.mashup),
     path("logout", views.logout_view),
-    path("static/qlik-mashup.js", views.mashup_js),
+    path("static/<path:path>", views.static_file),
 ]

@@ -7,11 +7,13 @@ from pathlib import Path
 from django.conf import settings
 from django.contrib.auth import authenticate, login, logout
 from django.contrib.auth.decorators import login_required
-from django.http import FileResponse, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
+from django.views.static import serve
 
-MASHUP_JS = Path(__file__).resolve().parents[2] / "static" / "qlik-mashup.js"
+#: The examples' shared static files (qlik-mashup.js, the qlik-embed / @qlik/api page).
+STATIC_DIR = Path(__file__).resolve().parents[2] / "static"
 
 
 def qlik_context() -> dict[str, str]:
@@ -57,5 +59,6 @@ def logout_view(request: HttpRequest) -> HttpResponse:
     return redirect("/login")
 
 
-def mashup_js(request: HttpRequest) -> FileResponse:
-    return FileResponse(MASHUP_JS.open("rb"), content_type="text/javascript")
+def static_file(request: HttpRequest, path: str) -> HttpResponse:
+    # Django's own file view: it refuses paths leaving STATIC_DIR.
+    return serve(request, path, document_root=STATIC_DIR)
