@@ -30,6 +30,7 @@ import json
 import logging
 import secrets
 import ssl
+import string
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -47,7 +48,6 @@ from ..errors import (
     XrfkeyRejected,
 )
 from ..identity import QlikIdentity
-from ..proxy.xrfkey import new_xrfkey
 from ._qps_settings import QPSSettings
 from .certificates import client_ssl_context, load_client_credentials
 
@@ -55,8 +55,14 @@ __all__ = ["QPSClient", "QPSSettings", "QPSTicket", "field_of", "new_xrfkey"]
 
 logger = logging.getLogger("qlik_sso_middleware.qps")
 
+_XRF_ALPHABET = string.ascii_letters + string.digits
 _MAX_BODY = 4 * 1024 * 1024
 _FIELDS = ("UserDirectory", "UserId", "Attributes", "SessionId", "TargetId")
+
+
+def new_xrfkey() -> str:
+    """A fresh 16-character xrfkey from `secrets` (QPS accepts `[0-9a-zA-Z]` only)."""
+    return "".join(secrets.choice(_XRF_ALPHABET) for _ in range(16))
 
 
 @dataclass(frozen=True)

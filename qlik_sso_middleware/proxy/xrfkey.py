@@ -38,7 +38,11 @@ _REFUSED = (
 
 
 def new_xrfkey() -> str:
-    """A fresh 16-character xrfkey from `secrets` (Qlik accepts `[0-9a-zA-Z]` only)."""
+    """A fresh 16-character xrfkey from `secrets` (Qlik accepts `[0-9a-zA-Z]` only).
+
+    `auth/_qps.py` has its own for the QPS API: the layers (docs/architecture.md) keep `auth` and
+    `proxy` from importing each other, and two lines are cheaper than a new shared part.
+    """
     return "".join(secrets.choice(_ALPHABET) for _ in range(16))
 
 
