@@ -12,6 +12,7 @@ from qlik_sso_middleware.testing import DEMO_APPS
 __all__ = [
     "QLIK_COOKIE_PREFIX",
     "assert_embedded_as",
+    "log_in_and_settle",
     "login",
     "qlik_cookies",
     "screenshot",
@@ -58,6 +59,14 @@ async def assert_embedded_as(page: Page, user: str) -> None:
     assert await page.locator("#mashup-user").inner_text() == f"Connected as ACME\\{user}"
     cells = await page.locator("#mashup-table tbody tr td:first-child").all_inner_texts()
     assert cells == [str(value) for value in _MASHUP_ROWS]
+
+
+async def log_in_and_settle(context: BrowserContext, base_url: str, user: str) -> None:
+    """Log `user` in and close the home page once its own Qlik traffic is done (iframe and mashup
+    connected), so a test's records after this start with the test's own page."""
+    home = await login(context, base_url, user)
+    await assert_embedded_as(home, user)
+    await home.close()
 
 
 async def qlik_cookies(context: BrowserContext) -> list[str]:

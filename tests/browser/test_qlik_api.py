@@ -24,7 +24,7 @@ from qlik_sso_middleware.demo.settings import DEMO_APP_ID
 from qlik_sso_middleware.testing import DEMO_APPS, RecordedRequest
 
 from .conftest import VIEWPORT
-from .flows import STATE_TIMEOUT_MS, login, qlik_cookies, screenshot
+from .flows import STATE_TIMEOUT_MS, log_in_and_settle, qlik_cookies, screenshot
 from .inprocess import InProcessDemo, demo_in_process
 
 pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="package")]
@@ -74,8 +74,7 @@ async def test_each_user_opens_an_app_and_reads_his_own_hypercube(
     contexts = [await browser.new_context(viewport=VIEWPORT) for _ in range(2)]
     try:
         for context, user in zip(contexts, ("alice", "bob"), strict=True):
-            home = await login(context, running.url, user)
-            await home.close()
+            await log_in_and_settle(context, running.url, user)
         requests, frames = len(running.sim.requests), len(running.sim.frames)
         browser_urls: list[str] = []
         opened = []
@@ -141,7 +140,7 @@ async def test_a_hostile_client_changes_nothing_and_gets_clear_answers(
     its own CSRF token and xrfkey: still alice, nothing forged reaches Qlik, a lone key is a 403."""
     context = await browser.new_context(viewport=VIEWPORT)
     try:
-        await (await login(context, running.url, "alice")).close()
+        await log_in_and_settle(context, running.url, "alice")
         start = len(running.sim.requests)
         _, result = await _open(context, f"{running.url}{PAGE}&auth=hostile")
         assert result["user"] == "UserDirectory=ACME; UserId=alice"
@@ -174,7 +173,7 @@ async def test_qlik_restarting_mid_way_is_silent_until_the_page_resumes(
     reads the same data. Objects made before the restart went with Qlik's session."""
     context = await browser.new_context(viewport=VIEWPORT)
     try:
-        await (await login(context, running.url, "alice")).close()
+        await log_in_and_settle(context, running.url, "alice")
         page, before = await _open(context, f"{running.url}{PAGE}")
         (old,) = running.sim.live_sessions("ACME\\alice")
         frames = len(running.sim.frames)
@@ -218,7 +217,7 @@ async def test_bypassing_the_middleware_loads_nothing_as_alice(
     script), @qlik/api reports the runtime missing, no engine socket opens, no session exists."""
     context = await browser.new_context(viewport=VIEWPORT)
     try:
-        await (await login(context, running.url, "alice")).close()
+        await log_in_and_settle(context, running.url, "alice")
         start, logins = len(running.sim.requests), running.sim.logins()
         page = await context.new_page()
         runtime_answers: list[int] = []
@@ -247,7 +246,7 @@ async def test_an_unmounted_prefix_gets_a_clear_404_and_reaches_no_qlik(
 ) -> None:
     context = await browser.new_context(viewport=VIEWPORT)
     try:
-        await (await login(context, running.url, "alice")).close()
+        await log_in_and_settle(context, running.url, "alice")
         start = len(running.sim.requests)
         page = await context.new_page()
         statuses: list[int] = []

@@ -21,7 +21,7 @@ from qlik_sso_middleware.demo.settings import DEMO_APP_ID
 from qlik_sso_middleware.testing import DEMO_APPS
 
 from .conftest import VIEWPORT
-from .flows import STATE_TIMEOUT_MS, login, qlik_cookies, screenshot
+from .flows import STATE_TIMEOUT_MS, log_in_and_settle, qlik_cookies, screenshot
 from .inprocess import InProcessDemo, demo_in_process
 
 pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="package")]
@@ -63,8 +63,7 @@ async def _rendered(page: Page, count: int) -> list[dict[str, Any]]:
 
 
 async def _open_as(context: BrowserContext, running: InProcessDemo, user: str) -> Page:
-    home = await login(context, running.url, user)
-    await home.close()
+    await log_in_and_settle(context, running.url, user)
     page = await context.new_page()
     await page.goto(embed_url(running.url, ELEMENTS))
     return page
@@ -75,7 +74,7 @@ async def test_classic_app_and_analytics_uis_render_as_alice(
 ) -> None:
     context = await browser.new_context(viewport={"width": 1280, "height": 900})
     try:
-        await (await login(context, running.url, "alice")).close()
+        await log_in_and_settle(context, running.url, "alice")
         start = len(running.sim.requests)
         page = await context.new_page()
         errors: list[str] = []
@@ -124,7 +123,7 @@ async def test_a_chart_on_the_fly_is_a_session_object_of_the_user(
     }
     context = await browser.new_context(viewport=VIEWPORT)
     try:
-        await (await login(context, running.url, "bob")).close()
+        await log_in_and_settle(context, running.url, "bob")
         frames = len(running.sim.frames)
         page = await context.new_page()
         await page.goto(embed_url(running.url, elements))
