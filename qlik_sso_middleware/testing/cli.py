@@ -5,8 +5,8 @@
 Virtual proxies come from `--prefix` (repeatable, header auth with `--header-name`) or from a TOML
 file (`--config`) describing a whole simulated site: `[[virtual_proxy]]` tables take `VirtualProxy`
 options, `[access]` says who holds an access pass, and the top-level `port`, `api_port`, `https`,
-`cert_dir`, `host`, `api`, `unknown_prefix`, `windows_auth_port`, `qrs` set the site (flags
-win). The
+`cert_dir`, `host`, `api`, `unknown_prefix`, `windows_auth_port`, `qrs`, `embed_runtime` set the
+site (flags win). The
 format and its errors (file, line and key) are in `sim_config.py`:
 
     https = false

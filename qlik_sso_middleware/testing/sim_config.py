@@ -1,7 +1,7 @@
 """The simulator's TOML file (`qlik-sso simulate --config`): a simulated site as one text.
 
     https = false                      # site: port, api_port, https, api, cert_dir, host,
-    unknown_prefix = "bad_request"     #   unknown_prefix, windows_auth_port, qrs
+    unknown_prefix = "bad_request"     #   unknown_prefix, windows_auth_port, qrs, embed_runtime
     [[virtual_proxy]]                  # one table per VP; keys are `VirtualProxy`'s options
     prefix = "A_"                      # typed as in the QMC: stored as "a_"
     header_name = "CMI_Header"
@@ -44,6 +44,7 @@ SITE_KEYS: dict[str, Any] = {
     "unknown_prefix": str,
     "windows_auth_port": bool,
     "qrs": bool,
+    "embed_runtime": str,
 }
 _ACCESS_KEYS = ("default", "users", "directories")
 _HEADER = re.compile(r"^\s*(\[\[?)\s*([^\[\]]+?)\s*\]\]?\s*(#.*)?$")
