@@ -33,8 +33,8 @@ from qlik_sso_middleware.testing import QlikSimulator, VirtualProxy
 
 from ..offload.front import SECRET, front_proxy
 from ..servers import serve
-from .flows import STATE_TIMEOUT_MS
 from .embed_kit import EMBED_PAGES, embed_test_pages
+from .flows import STATE_TIMEOUT_MS
 from .handshakes import HandshakeRecorder
 
 __all__ = ["ENIGMA_DIR", "InProcessDemo", "demo_in_process", "enigma_page", "require_enigma"]
