@@ -37,7 +37,7 @@ ELEMENTS: dict[str, dict[str, str]] = {
 
 @pytest_asyncio.fixture(loop_scope="package")
 async def running(embed_kit: Path) -> AsyncIterator[InProcessDemo]:
-    async with demo_in_process(embed_kit) as demo:
+    async with demo_in_process(kit=embed_kit) as demo:
         yield demo
 
 
