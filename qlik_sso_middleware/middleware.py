@@ -8,18 +8,24 @@ Every request under a mount path goes through the same steps, HTTP and WebSocket
 checks → cross-site checks → identity → the user's cached Qlik session → forward with hostile
 headers stripped. Anything else reaches the wrapped app untouched, with `scope["qlik_sso"]` set so
 routes can log users out of Qlik.
+
+A Qlik Cloud target takes the same steps (its cookie proxy is a `ForwardingSession` like a Qlik
+Sense session); its one own path, the token broker, answers the user's access token instead of
+forwarding, after the strictest cross-site check (`QlikSSO.admit`, `check_same_origin`).
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from .cloud.target import CloudTarget
 from .core import Admission, QlikSSO
 from .errors import ConfigurationError, NotAuthenticated, QlikSSOError
 from .offload.endpoint import answer_auth, answer_redirect, redirect_of
@@ -27,6 +33,7 @@ from .offload.front import FrontProxy
 from .proxy.http import forward_http
 from .proxy.websocket import forward_websocket
 from .responses import refuse_websocket, respond, respond_error
+from .sessions.cloud import broker_answer
 from .target import QlikTarget
 
 __all__ = ["QlikSSOMiddleware"]
@@ -49,8 +56,8 @@ class QlikSSOMiddleware:
         /,  # positional-only: lets mypy accept `add_middleware(QlikSSOMiddleware, **options)`
         *,
         sso: QlikSSO | None = None,
-        target: QlikTarget | None = None,
-        targets: Sequence[QlikTarget] = (),
+        target: QlikTarget | CloudTarget | None = None,
+        targets: Sequence[QlikTarget | CloudTarget] = (),
         front_proxy: FrontProxy | None = None,
         **options: Any,
     ) -> None:
@@ -123,10 +130,24 @@ class QlikSSOMiddleware:
         except QlikSSOError as exc:
             await self._refuse(scope, receive, send, exc)
             return
-        if kind == "websocket":
+        if admitted.token_request:
+            await self._access_token(scope, receive, send, admitted)
+        elif kind == "websocket":
             await self._websocket(scope, receive, send, admitted)
         else:
             await self._http(scope, receive, send, admitted)
+
+    async def _access_token(
+        self, scope: Scope, receive: Receive, send: Send, admitted: Admission
+    ) -> None:
+        """The token broker: the user's access token as JSON, never stored by anyone between."""
+        try:
+            token = await self.sso.access_token(admitted.upstream, admitted.identity)
+        except QlikSSOError as exc:
+            await self._refuse(scope, receive, send, exc)
+            return
+        body = broker_answer(token, time.time())
+        await respond(send, 200, body, "application/json", [(b"pragma", b"no-cache")])
 
     async def _http(self, scope: Scope, receive: Receive, send: Send, admitted: Admission) -> None:
         tracking = _TrackingSend(send, "http.response.start")

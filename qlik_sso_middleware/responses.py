@@ -7,6 +7,7 @@ body never says more than its `public_message`, and HTTP and WebSocket refusals 
 from __future__ import annotations
 
 import json
+import math
 from html import escape
 
 from starlette.types import Scope, Send
@@ -66,7 +67,12 @@ async def respond_error(scope: Scope, send: Send, exc: QlikSSOError) -> None:
     headers: dict[bytes, bytes] = dict(scope["headers"])
     html = wants_html(headers.get(b"accept", b""), headers.get(b"x-requested-with"))
     body, content_type = error_body(exc.status_code, exc.public_message, html=html)
-    extra = [(b"retry-after", b"1")] if exc.status_code == 503 else []
+    extra = []
+    if exc.status_code == 503:
+        # A Qlik Cloud 429 says how long to wait; other 503s are worth a retry at once.
+        wait = getattr(exc, "retry_after", None)
+        seconds = max(1, math.ceil(wait)) if isinstance(wait, int | float) else 1
+        extra.append((b"retry-after", str(seconds).encode("ascii")))
     await respond(send, exc.status_code, body, content_type, extra)
 
 

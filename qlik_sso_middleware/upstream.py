@@ -18,14 +18,14 @@ import httpx
 from .auth.base import LoginContext
 from .identity import QlikIdentity
 from .proxy.aiohttp_transport import AiohttpEngine, AiohttpTransport
-from .proxy.engine import ProxyEngine
+from .proxy.engine import ProxyEngine, Timeouts
 from .proxy.guards import PathPolicy
 from .proxy.headers import RequestHeaderPolicy
 from .proxy.route import Network, Route
 from .stores.base import QlikSession
 from .target import QlikTarget
 
-__all__ = ["NoCookieJar", "Upstream"]
+__all__ = ["NoCookieJar", "Upstream", "proxy_engine"]
 
 
 class NoCookieJar(http.cookiejar.CookieJar):
@@ -100,17 +100,18 @@ class Upstream:
         )
 
     def _new_engine(self) -> ProxyEngine:
-        if self.target.resolved_http_engine == "aiohttp":
-            return AiohttpEngine(self.transport, self.target.timeouts)
-        from .proxy.reqwest_engine import ReqwestEngine  # imports pyreqwest only when used
-
-        verify = self.target.verify
-        assert not isinstance(verify, ssl.SSLContext)  # `resolved_http_engine` rules it out
-        return ReqwestEngine(
-            timeouts=self.target.timeouts,
-            verify=verify,
-            max_connections=self.target.max_connections,
+        target = self.target
+        return proxy_engine(
+            target.resolved_http_engine,
+            transport=self.transport,
+            timeouts=target.timeouts,
+            verify=target.verify,
+            max_connections=target.max_connections,
         )
+
+    def check_identity(self, identity: QlikIdentity) -> None:
+        """Raise `InvalidIdentity` if this target's strategy cannot carry `identity`."""
+        self.target.auth.check_identity(identity)
 
     @property
     def engine(self) -> ProxyEngine:
@@ -147,6 +148,24 @@ class Upstream:
         await self.engine.aclose()
         await self.client.aclose()
         await self.target.auth.aclose()
+
+
+def proxy_engine(
+    kind: str,
+    *,
+    transport: AiohttpTransport,
+    timeouts: Timeouts,
+    verify: bool | str | ssl.SSLContext,
+    max_connections: int,
+) -> ProxyEngine:
+    """The engine proxied requests go through: `"aiohttp"` over `transport`'s pool, else
+    `"reqwest"` (which cannot take an `ssl.SSLContext`)."""
+    if kind == "aiohttp":
+        return AiohttpEngine(transport, timeouts)
+    from .proxy.reqwest_engine import ReqwestEngine  # imports pyreqwest only when used
+
+    assert not isinstance(verify, ssl.SSLContext)  # the targets' `http_engine` checks rule it out
+    return ReqwestEngine(timeouts=timeouts, verify=verify, max_connections=max_connections)
 
 
 def _ssl_context(verify: bool | str | ssl.SSLContext) -> ssl.SSLContext:

@@ -19,7 +19,17 @@ PACKAGE = ROOT / "qlik_sso_middleware"
 # Each part of the package (a top-level module or subpackage) and the parts it may import.
 # Read bottom-up: `errors` is the foundation; the products (`serve`, `diagnostics`, `cli`, `demo`)
 # sit on top. `testing` (the Qlik simulator) stands apart: it must behave like Qlik, not like us.
-LIBRARY = ("errors", "identity", "stores", "proxy", "auth", "target", "upstream", "sessions")
+LIBRARY = (
+    "errors",
+    "identity",
+    "stores",
+    "proxy",
+    "auth",
+    "target",
+    "upstream",
+    "cloud",
+    "sessions",
+)
 ALLOWED: dict[str, frozenset[str]] = {
     "errors": frozenset(),
     "secret": frozenset(),
@@ -31,8 +41,10 @@ ALLOWED: dict[str, frozenset[str]] = {
     "auth": frozenset({"errors", "identity", "stores"}),
     "target": frozenset({"errors", "auth", "proxy"}),
     "upstream": frozenset({"errors", "identity", "stores", "auth", "proxy", "target"}),
-    "sessions": frozenset({"errors", "identity", "stores", "auth", "proxy", "target", "upstream"}),
-    "cloud": frozenset({"errors", "identity", "secret", "auth", "upstream"}),
+    "cloud": frozenset({"errors", "identity", "secret", "auth", "proxy", "target", "upstream"}),
+    "sessions": frozenset(
+        {"errors", "identity", "stores", "auth", "proxy", "target", "upstream", "cloud"}
+    ),
     "core": frozenset({*LIBRARY, "resolvers"}),
     "config": frozenset({*LIBRARY, "resolvers", "core", "secret"}),
     "offload": frozenset({*LIBRARY, "resolvers", "responses", "core", "config"}),

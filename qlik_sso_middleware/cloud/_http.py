@@ -1,7 +1,9 @@
 """The wire to one Qlik Cloud tenant: bounded answers, Qlik's error shape, nothing secret leaking.
 
 Requests go straight to an httpx transport (not `AsyncClient`, which logs every URL at INFO and
-would log user look-up filters). Answers are read up to 1 MiB. Transport failures become
+would log user look-up filters), the project's `AiohttpTransport`: httpx's own transport
+(httpcore) logs every response's headers at DEBUG, the tenant's `Set-Cookie` session included.
+Answers are read up to 1 MiB. Transport failures become
 `QlikUnavailable` / `QlikTimeout` naming the tenant host and the operation.
 
 Qlik answers errors as `{"errors": [{"code", "title", "detail", "status"}], "traceId"}`.
@@ -25,6 +27,7 @@ import httpx
 
 from ..auth._qps import _chain
 from ..errors import QlikTimeout, QlikUnavailable
+from ..proxy.aiohttp_transport import AiohttpTransport
 from .target import CloudTarget
 
 __all__ = ["CloudAnswer", "CloudHttp", "scrub"]
@@ -100,10 +103,15 @@ class CloudAnswer:
 
 
 def _certificate_failure(exc: BaseException) -> str | None:
+    found = None
     for cause in _chain(exc):
         if isinstance(cause, ssl.SSLCertVerificationError):
-            return str(cause.verify_message or "verification failed")
-    return None
+            # aiohttp's wrapper is one too, without the message: the ssl module's comes later.
+            message = getattr(cause, "verify_message", None)
+            if message:
+                return str(message)
+            found = "verification failed"
+    return found
 
 
 class CloudHttp:
@@ -111,7 +119,7 @@ class CloudHttp:
 
     def __init__(self, target: CloudTarget) -> None:
         self.target = target
-        self._transport = httpx.AsyncHTTPTransport(verify=target.ssl_context(), retries=0)
+        self._transport = AiohttpTransport(ssl_context=target.ssl_context(), max_connections=20)
         self._timeout = httpx.Timeout(target.timeout).as_dict()
 
     async def aclose(self) -> None:

@@ -75,6 +75,7 @@ class QlikCloudClient:
                 clock=clock,
             )
         self.pacers = pacers
+        self.closed = False
 
     async def access_token(self, identity: CloudIdentity) -> AccessToken:
         """An impersonation access token for `identity` (Qlik's recommended embedding path)."""
@@ -105,6 +106,7 @@ class QlikCloudClient:
         return await self.sessions.csrf_token(session)
 
     async def aclose(self) -> None:
+        self.closed = True
         await self.http.aclose()
 
     async def __aenter__(self) -> QlikCloudClient:

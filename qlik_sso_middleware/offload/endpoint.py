@@ -35,6 +35,7 @@ from urllib.parse import unquote
 from starlette.types import Scope, Send
 
 from ..auth.answers import is_login_location
+from ..cloud.upstream import CloudUpstream
 from ..core import Admission, QlikSSO
 from ..errors import NotAuthenticated, QlikSSOError, RequestRefused
 from ..responses import error_body, respond
@@ -75,6 +76,10 @@ async def answer_auth(sso: QlikSSO, front: FrontProxy, scope: Scope, send: Send)
         upstream = sso.upstream_for_path(original["path"])
         if upstream is None:
             raise RequestRefused("Not under a Qlik mount path", status_code=404)
+        if isinstance(upstream, CloudUpstream):
+            # A Qlik Cloud mount needs headers per request (CSRF token, web integration) and
+            # answers tokens itself: the front proxy sends it through the app's in-process path.
+            raise RequestRefused("Qlik Cloud is served in-process", status_code=403)
         admitted = await sso.admit(original, upstream)
         session = admitted.session
         await session.open()

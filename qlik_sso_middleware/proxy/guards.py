@@ -8,7 +8,8 @@ into it (percent-decoded, NFKC, case-folded, trailing dots and spaces dropped as
 `%71rs/`, `qrs./` and a full-width `ｑrs/` all name `qrs/` to some server between us and QRS.
 
 Cross-site: the WebSocket check runs before anything else (cross-site WebSocket hijacking, as in
-jupyter-server-proxy CVE-2024-28179); unsafe HTTP methods get the same origin rule.
+jupyter-server-proxy CVE-2024-28179); unsafe HTTP methods get the same origin rule. An answer that
+*is* a credential (the Qlik Cloud token broker) gets the strictest rule, `check_same_origin`.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from urllib.parse import unquote, urlsplit
 from ..errors import RequestRefused
 from .request import ProxiedRequest
 
-__all__ = ["PathPolicy", "check_cross_site"]
+__all__ = ["PathPolicy", "check_cross_site", "check_same_origin"]
 
 # Encoded `.`, `/`, `\` and `%` let a path say one thing to us and another to Qlik; nothing under
 # a Qlik prefix needs them. NUL, CR, LF and the other controls are refused outright.
@@ -155,4 +156,28 @@ def check_cross_site(
             raise RequestRefused("Cross-site request refused", status_code=403)
         return
     if site is not None and site.lower() not in (b"same-origin", b"none"):
+        raise RequestRefused("Cross-site request refused", status_code=403)
+
+
+def check_same_origin(req: ProxiedRequest, allowed_origins: frozenset[str]) -> None:
+    """Raise `RequestRefused` unless `req` is a POST that no other site's page could have sent.
+
+    For answers whose body is a credential (an access token): a cross-site page must not even be
+    able to *trigger* one, whatever the method. A browser always names the page's origin on a
+    POST (`Origin`) and modern ones the relation (`Sec-Fetch-Site`): the origin must be the
+    app's own (or listed in `allowed_origins`) and the relation `same-origin` (or the origin
+    listed). A request with neither header comes from no browser (a server-side client holding
+    the app's session), which no other site can make a browser send.
+    """
+    if req.method != "POST":
+        raise RequestRefused("Ask for an access token with POST", status_code=405)
+    origins = [v for k, v in req.headers if k == b"origin"]
+    if len(origins) > 1:
+        raise RequestRefused("More than one Origin header", status_code=403)
+    origin = origins[0].decode("latin-1") if origins else None
+    if origin is not None and not _origin_allowed(origin, req, allowed_origins):
+        raise RequestRefused("Cross-site request refused", status_code=403)
+    site = req.header(b"sec-fetch-site")
+    listed = origin is not None and origin.strip().lower() in allowed_origins
+    if site is not None and site.lower() != b"same-origin" and not listed:
         raise RequestRefused("Cross-site request refused", status_code=403)

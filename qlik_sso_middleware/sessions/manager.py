@@ -20,6 +20,9 @@ __all__ = ["SessionManager"]
 
 Login = Callable[[], Awaitable[QlikSession]]
 Retire = Callable[[QlikSession], Awaitable[None]]
+#: A session's store TTL: fixed, or read from the session a login made (a token's expiry).
+Ttl = float | Callable[[QlikSession], float]
+Usable = Callable[[QlikSession], bool]
 
 
 class SessionManager:
@@ -73,39 +76,55 @@ class SessionManager:
         self,
         key: str,
         login: Login,
-        ttl: float,
+        ttl: Ttl,
         *,
         fingerprint: str = "",
         retire: Retire | None = None,
+        usable: Usable | None = None,
     ) -> QlikSession:
-        """The cached session for `key` if it was made for `fingerprint`, else a new one from
-        `login` (one login per key and fingerprint at a time, across processes sharing the store).
+        """The cached session for `key` if it was made for `fingerprint` (and `usable` accepts
+        it), else a new one from `login` (one login per key and fingerprint at a time, across
+        processes sharing the store).
 
         A cached session made for other attributes is replaced, then handed to `retire` (which
-        ends it at Qlik) by the one caller that replaced it.
+        ends it at Qlik) by the one caller that replaced it. `usable` rejects a cached credential
+        that is about to expire (a Qlik Cloud access token); `ttl` may be read from the new one.
         """
+
+        def fits(session: QlikSession | None) -> bool:
+            return (
+                session is not None
+                and session.fingerprint == fingerprint
+                and (usable is None or usable(session))
+            )
+
         session = await self.store.get(key)
-        if session is not None and session.fingerprint == fingerprint:
+        if session is not None and fits(session):
             return session
         flight = f"{key}\x00{fingerprint}"
         task = self._inflight.get(flight)
         if task is None:
-            task = asyncio.create_task(self._login(key, login, ttl, fingerprint, retire))
+            task = asyncio.create_task(self._login(key, login, ttl, fits, retire))
             self._inflight[flight] = task
             task.add_done_callback(lambda _t: self._inflight.pop(flight, None))
         # shield: a browser that goes away must not cancel the login other requests wait for.
         return await asyncio.shield(task)
 
     async def _login(
-        self, key: str, login: Login, ttl: float, fingerprint: str, retire: Retire | None
+        self,
+        key: str,
+        login: Login,
+        ttl: Ttl,
+        fits: Callable[[QlikSession | None], bool],
+        retire: Retire | None,
     ) -> QlikSession:
         async with self.store.lock(key):
             # Another process may have logged the user in while we waited for the lock.
             current = await self.store.get(key)
-            if current is not None and current.fingerprint == fingerprint:
+            if current is not None and fits(current):
                 return current
             session = await login()
-            await self.store.set(key, session, ttl)
+            await self.store.set(key, session, ttl(session) if callable(ttl) else ttl)
         if current is not None and retire is not None:
             await retire(current)  # made for other attributes: replaced, so ended
         return session

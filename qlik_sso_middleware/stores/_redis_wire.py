@@ -104,6 +104,8 @@ def encode_session(session: QlikSession) -> bytes:
     }
     if session.fingerprint:
         doc["a"] = session.fingerprint
+    if session.expires_at is not None:
+        doc["e"] = session.expires_at
     return json.dumps(doc, separators=(",", ":")).encode("utf-8")
 
 
@@ -116,9 +118,13 @@ def decode_session(data: bytes) -> QlikSession | None:
             user_key=doc["u"],
             created_at=doc["c"],
             fingerprint=doc.get("a", ""),  # absent in values written before attributes counted
+            expires_at=doc.get("e"),
         )
     except (ValueError, KeyError, TypeError, AttributeError):
         return None
     if not all(isinstance(v, str) for v in (doc["n"], doc["v"], doc["u"], session.fingerprint)):
+        return None
+    expires = session.expires_at
+    if expires is not None and (isinstance(expires, bool) or not isinstance(expires, int | float)):
         return None
     return session

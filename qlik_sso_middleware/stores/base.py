@@ -24,6 +24,13 @@ class QlikSession:
     `fingerprint` is `QlikIdentity.fingerprint` of the identity the session was made for: Qlik
     reads the attributes only at login, so a session whose fingerprint differs from the user's
     current attributes must be replaced (empty: no attributes).
+    `expires_at` is the wall-clock second after which the credential is worthless whatever the
+    store's TTL says (a Qlik Cloud access token's expiry); None for sessions that only expire
+    by inactivity.
+
+    The same record holds every credential kept for a user: a Qlik Sense session cookie, a Qlik
+    Cloud session's cookies (`cookie_value` is then the whole `Cookie` header) or a Qlik Cloud
+    access token (`cookie_value` is the token); `cookie_name` says which.
     """
 
     cookie_name: str
@@ -31,6 +38,7 @@ class QlikSession:
     user_key: str
     created_at: float
     fingerprint: str = ""
+    expires_at: float | None = None
 
     def cookie_header(self) -> str:
         return f"{self.cookie_name}={self.cookie_value}"

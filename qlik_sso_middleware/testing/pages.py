@@ -7,6 +7,10 @@ to the prefix taken from `location.pathname`, open the engine WebSocket under th
 `document.body.dataset.state` as "connected", "error" or "logged-out" (no session, or the
 session ended: `OnSessionClosed` / `OnSessionTimedOut`) for browser tests; `#qlik-status` holds the
 last notice.
+
+The simulated Qlik Cloud tenant serves the same page (`cloud=True`): the token comes from
+`api/v1/csrf-token` and the user from the engine's `GetAuthenticatedUser` (Qlik Cloud sends no
+`OnAuthenticationInformation`).
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ _SCRIPT = r"""
   const path = location.pathname;
   const cut = path.search(/\/(hub|single|sense)(\/|$)/);
   const prefix = cut >= 0 ? path.slice(0, cut) : "";
+  const csrfPath = cfg.cloud ? "/api/v1/csrf-token" : "/qps/csrftoken";
   function fail(message) {
     body.dataset.state = "error";
     status.textContent = message;
@@ -36,7 +41,7 @@ _SCRIPT = r"""
     const d = document.createElement("div"); d.textContent = s; return d.innerHTML;
   }
   async function main() {
-    const tokenResponse = await fetch(prefix + "/qps/csrftoken", {credentials: "include"});
+    const tokenResponse = await fetch(prefix + csrfPath, {credentials: "include"});
     const token = tokenResponse.headers.get("qlik-csrf-token");
     if (!token) { fail("no csrf token (" + tokenResponse.status + ")"); return; }
     if (!cfg.appId) { await hub(); return; }
@@ -79,6 +84,10 @@ _SCRIPT = r"""
     async function render() {
       const doc = await call(-1, "OpenDoc", [cfg.appId]);
       const docHandle = doc.qReturn.qHandle;
+      if (cfg.cloud) {
+        const who = await call(-1, "GetAuthenticatedUser", []);
+        document.getElementById("qlik-user").textContent = "Connected as " + who.qReturn;
+      }
       const layout = await call(docHandle, "GetAppLayout", []);
       document.getElementById("qlik-app").textContent = layout.qLayout.qTitle;
       const objectId = cfg.objectId || cfg.firstObject;
@@ -129,14 +138,21 @@ _SCRIPT = r"""
 
 
 def client_page(
-    kind: str, apps: Mapping[str, DemoApp], app_id: str | None, object_id: str | None
+    kind: str,
+    apps: Mapping[str, DemoApp],
+    app_id: str | None,
+    object_id: str | None,
+    *,
+    cloud: bool = False,
 ) -> str:
-    """`hub/` (kind "hub": list of apps) or an app view (`single/`, `sense/app/...`)."""
+    """`hub/` (kind "hub": list of apps) or an app view (`single/`, `sense/app/...`); `cloud`:
+    as a Qlik Cloud tenant serves it."""
     app = apps.get(app_id) if app_id else None
     config = {
         "appId": app.id if app else None,
         "objectId": object_id,
         "firstObject": app.objects[0].id if app and app.objects else None,
+        "cloud": cloud,
     }
     # "</" cannot appear in JSON produced from our ids, but escape anyway: ids come from the URL.
     config_json = json.dumps(config).replace("</", "<\\/")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,7 +17,12 @@ from qlik_sso_middleware.cloud import (
     RateLimit,
 )
 from qlik_sso_middleware.testing import ManualClock
-from qlik_sso_middleware.testing.cloud import CloudSimulator, SigningKeyPair
+from qlik_sso_middleware.testing.cloud import (
+    CloudSimulator,
+    CloudUser,
+    JwtIdentityProvider,
+    SigningKeyPair,
+)
 from tests.testing.cloud.conftest import (  # the simulator's own fixtures, shared
     ADMIN,
     CLIENT,
@@ -36,6 +42,7 @@ __all__ = [
     "FakeSleep",
     "client_for",
     "clock",
+    "live_tenant",
     "other_key",
     "signing_key",
     "target_for",
@@ -83,3 +90,18 @@ def client_for(
 @pytest.fixture
 def fake_sleep(clock: ManualClock) -> FakeSleep:
     return FakeSleep(clock)
+
+
+@pytest.fixture
+async def live_tenant(signing_key: SigningKeyPair) -> AsyncIterator[CloudSimulator]:
+    """A tenant on the real clock (the middleware signs JWTs with the real clock), with the
+    users `ACME\\alice` and `ACME\\bob` and Qlik's published rate limits."""
+    async with CloudSimulator(
+        identity_providers=[JwtIdentityProvider(ISSUER, KID, signing_key.certificate_pem)],
+        oauth_clients=[CLIENT, ADMIN, NO_IMPERSONATION],
+        users=[
+            CloudUser("ACME\\alice", "Alice", "alice@acme.example"),
+            CloudUser("ACME\\bob", "Bob", "bob@acme.example"),
+        ],
+    ) as sim:
+        yield sim

@@ -39,6 +39,19 @@ async def test_the_attributes_fingerprint_is_kept(harness: StoreHarness) -> None
     assert (await store.delete(KEY) or make_session()).fingerprint == "0f" * 16
 
 
+async def test_a_credential_expiry_is_kept(harness: StoreHarness) -> None:
+    # A Qlik Cloud access token is stored with the wall-clock second it stops working.
+    store = harness.make()
+    token = dataclasses.replace(
+        make_session(value="token-secret"), cookie_name="qlik-cloud-access-token"
+    )
+    await store.set(KEY, dataclasses.replace(token, expires_at=1_700_021_600.5), ttl=100)
+    await store.set("other", token, ttl=100)
+    assert (await store.get(KEY) or token).expires_at == 1_700_021_600.5
+    assert (await store.get("other") or make_session()).expires_at is None
+    assert (await store.delete(KEY) or token).expires_at == 1_700_021_600.5
+
+
 async def test_set_replaces_the_previous_session(harness: StoreHarness) -> None:
     store = harness.make()
     await store.set(KEY, make_session(value="first"), ttl=100)

@@ -6,6 +6,7 @@
     GET  /api/v1/users/me        301 to the caller's user                              Tier 1
     GET  /api/v1/users[/{id}]    look up                                               Tier 1
     POST /api/v1/users           create (provisioning)                                 Tier 2
+    GET  /single/?appid=…        the single-integration page (pages.py); /login
     WS   /app/<appId>            the engine (engine_socket.py)
 
 A caller is a bearer access token (`Authorization: Bearer`) or a cookie session; cookie callers
@@ -40,6 +41,7 @@ from .engine_socket import serve_engine_socket
 from .jwt_check import JwtRejection, check_login_jwt
 from .oauth import TokenEndpoint
 from .origins import OriginPolicy
+from .pages import is_page, serve_page
 from .ratelimit import RateLimiter
 from .state import CloudRequest, CloudState
 from .tenant import CloudUser, JwtIdentityProvider
@@ -154,6 +156,18 @@ class CloudApp:
         extra = self.origins.cors_headers(origin) if origin else []
         if record.method == "OPTIONS":
             await self._preflight(origin, recording_send)
+            return
+        if is_page(record.method, record.path):
+            try:
+                principal = self.principal(headers, record.query)
+            except QlikCloudError:
+                principal = None
+            if principal is not None and principal.user is not None:
+                record.user = principal.user.subject
+            signed_in = principal is not None and principal.user is not None
+            await serve_page(
+                record.path, record.query, signed_in, self.apps, self._base_url(), recording_send
+            )
             return
         try:
             status, payload, more = self._route(record, headers, body, too_big, origin)

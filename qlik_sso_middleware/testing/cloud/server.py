@@ -99,7 +99,8 @@ class CloudSimulator(Lifecycle):
             max_tokens_per_user=max_tokens_per_user,
         )
         self._providers = tuple(identity_providers)
-        self._integrations = tuple(web_integrations)
+        self._integrations = list(web_integrations)
+        self._origins: OriginPolicy | None = None
         self._apps = {app.id: app for app in apps}
         self._jwt_leeway = jwt_leeway
         self._server: uvicorn.Server | None = None
@@ -110,11 +111,12 @@ class CloudSimulator(Lifecycle):
         self.certificates = await asyncio.to_thread(self._make_certificates)
         sock = _bind(self.host, self._wanted_port)
         self.port = sock.getsockname()[1]
+        self._origins = OriginPolicy(self._integrations, self.tenant_url)
         app = CloudApp(
             self._state,
             providers=self._providers,
             tokens=self._tokens,
-            origins=OriginPolicy(self._integrations, self.tenant_url),
+            origins=self._origins,
             limiter=self._limiter,
             faults=self.faults,
             apps=self._apps,
@@ -184,6 +186,34 @@ class CloudSimulator(Lifecycle):
                 k: t for k, t in self._state.tokens.items() if t.user_id != user.id
             }
         return user
+
+    def end_sessions(self, subject: str | None = None) -> int:
+        """Forget the cookie sessions (of `subject`, or everyone's), as the tenant does after its
+        inactivity timeout; returns how many ended."""
+        user = self._state.users_by_subject.get(subject) if subject is not None else None
+        ended = [
+            sid
+            for sid, session in self._state.sessions.items()
+            if subject is None or (user is not None and session.user_id == user.id)
+        ]
+        for sid in ended:
+            del self._state.sessions[sid]
+        return len(ended)
+
+    def live_sessions(self, subject: str) -> int:
+        """Cookie sessions the tenant holds for `subject`."""
+        user = self._state.users_by_subject.get(subject)
+        if user is None:
+            return 0
+        return sum(1 for s in self._state.sessions.values() if s.user_id == user.id)
+
+    def add_web_integration(self, integration: WebIntegration) -> None:
+        """Create (or replace) a web integration, also while serving (an app's origin is often
+        known only once its server has a port)."""
+        self._integrations = [w for w in self._integrations if w.id != integration.id]
+        self._integrations.append(integration)
+        if self._origins is not None:
+            self._origins.integrations[integration.id] = integration
 
     def tokens_issued(self, subject: str | None = None) -> int:
         """Impersonation access tokens issued (for `subject`, or for everyone)."""
