@@ -7,7 +7,12 @@ from typing import Any
 
 import pytest
 
-from qlik_sso_middleware.errors import NotAuthenticated, QlikUnavailable, RequestRefused
+from qlik_sso_middleware.errors import (
+    CloudRateLimited,
+    NotAuthenticated,
+    QlikUnavailable,
+    RequestRefused,
+)
 from qlik_sso_middleware.responses import error_body, refuse_websocket, respond_error
 
 
@@ -52,6 +57,14 @@ async def test_a_503_says_when_to_retry() -> None:
     sent = Sent()
     await respond_error({"headers": []}, sent, RequestRefused("renewed", status_code=503))
     assert (b"retry-after", b"1") in sent[0]["headers"]
+
+
+@pytest.mark.parametrize(("wait", "header"), [(61.2, b"62"), (0.0, b"1")])
+async def test_a_qlik_cloud_429_passes_its_wait_on(wait: float, header: bytes) -> None:
+    sent = Sent()
+    await respond_error({"headers": []}, sent, CloudRateLimited("429", retry_after=wait))
+    assert sent[0]["status"] == 503
+    assert (b"retry-after", header) in sent[0]["headers"]
 
 
 async def test_hostile_handshakes_are_denied_and_others_closed_with_a_reason() -> None:

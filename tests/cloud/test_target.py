@@ -168,3 +168,37 @@ def test_jwt_settings_are_checked(
         JwtSigningSettings(**options)
     assert _field(refused) == field
     assert "PRIVATE KEY" not in repr(JwtSigningSettings(signing_key.private_pem, "kid", "iss"))
+
+
+def test_how_the_middleware_serves_a_tenant_has_defaults() -> None:
+    target = CloudTarget("https://acme.eu.qlikcloud.com:8443", oauth=OAUTH)
+    assert (target.name, target.mount_path, target.token_path) == (
+        "cloud",
+        "/qlik-cloud/",
+        "access-token",
+    )
+    assert (target.netloc, target.port) == ("acme.eu.qlikcloud.com:8443", 8443)
+    assert target.token_broker and not target.cookie_proxy
+    assert "console/" in target.blocked_paths
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"name": ""}, "name"),
+        ({"mount_path": "qlik-cloud/"}, "mount_path"),
+        ({"mount_path": "/qlik-cloud"}, "mount_path"),
+        ({"token_path": "/access-token"}, "token_path"),
+        ({"token_path": "a/../token"}, "token_path"),
+        ({"token_path": "to ken"}, "token_path"),
+        ({"token_margin": -1}, "token_margin"),
+        ({"session_ttl": 0}, "session_ttl"),
+        ({"max_connections": 0}, "max_connections"),
+        ({"http_engine": "curl"}, "http_engine"),
+        ({"blocked_paths": "console/"}, "blocked_paths"),
+    ],
+)
+def test_serving_options_are_checked(kwargs: dict[str, Any], field: str) -> None:
+    with pytest.raises(ConfigurationError) as refused:
+        CloudTarget("https://acme.eu.qlikcloud.com", oauth=OAUTH, **kwargs)
+    assert _field(refused) == field
