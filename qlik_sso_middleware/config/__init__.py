@@ -10,16 +10,19 @@ from __future__ import annotations
 
 from .build import (
     build_auth,
+    build_cloud_target,
     build_qps_settings,
     build_resolver,
     build_sso,
     build_store,
     build_target,
+    build_targets,
 )
 from .schema import (
     AppSection,
     AuthSection,
     CheckSection,
+    CloudSection,
     LoggingSection,
     MetricsSection,
     QlikSection,
@@ -36,6 +39,7 @@ __all__ = [
     "AppSection",
     "AuthSection",
     "CheckSection",
+    "CloudSection",
     "LoggingSection",
     "MetricsSection",
     "QPSSection",
@@ -46,10 +50,12 @@ __all__ = [
     "ServeSection",
     "StoreSection",
     "build_auth",
+    "build_cloud_target",
     "build_qps_settings",
     "build_resolver",
     "build_sso",
     "build_store",
     "build_target",
+    "build_targets",
     "load_config",
 ]

@@ -1,4 +1,4 @@
-"""From a validated `QlikSSOConfig` to the objects it describes: strategy, target, store, `QlikSSO`.
+"""From a validated `QlikSSOConfig` to the objects it describes: strategy, targets, store, `QlikSSO`.
 
 A constructor's `ConfigurationError(field=...)` is re-raised at the key's file line (`_located`), so
 every error names where the bad value came from.
@@ -12,6 +12,13 @@ from typing import TYPE_CHECKING, Any
 
 from ..auth.base import AuthStrategy
 from ..auth.header import HeaderAuth
+from ..cloud import (
+    CloudIdentityMapping,
+    CloudTarget,
+    JwtSigningSettings,
+    OAuthClientSettings,
+    RateLimit,
+)
 from ..errors import ConfigurationError
 from ..target import QlikTarget, Timeouts
 from .loader import Secret
@@ -25,11 +32,13 @@ if TYPE_CHECKING:
 
 __all__ = [
     "build_auth",
+    "build_cloud_target",
     "build_qps_settings",
     "build_resolver",
     "build_sso",
     "build_store",
     "build_target",
+    "build_targets",
 ]
 
 
@@ -115,6 +124,87 @@ def build_target(config: QlikSSOConfig, auth: AuthStrategy | None = None) -> Qli
         )
 
 
+def build_cloud_target(config: QlikSSOConfig) -> CloudTarget | None:
+    """The `[cloud]` tenant, or None when `cloud.tenant_url` is not set."""
+    c = config.cloud
+    if c.tenant_url is None:
+        return None
+    oauth = admin = jwt = None
+    if c.client_id is not None and c.client_secret is not None:
+        with _located(config, "cloud", _OAUTH_KEYS):
+            oauth = OAuthClientSettings(c.client_id, c.client_secret, c.scopes)
+    if c.admin_client_id is not None and c.admin_client_secret is not None:
+        with _located(config, "cloud", {k: f"cloud.admin_{k}" for k in _OAUTH_KEYS}):
+            admin = OAuthClientSettings(c.admin_client_id, c.admin_client_secret, c.admin_scopes)
+    if c.jwt_private_key is not None and c.jwt_key_id is not None and c.jwt_issuer is not None:
+        with _located(config, "cloud", _JWT_KEYS):
+            jwt = JwtSigningSettings(
+                c.jwt_private_key,
+                key_id=c.jwt_key_id,
+                issuer=c.jwt_issuer,
+                private_key_password=c.jwt_private_key_password,
+                lifetime=c.jwt_lifetime,
+            )
+    with _located(config, "cloud", _RATE_KEYS):
+        rate = RateLimit(c.token_requests_per_minute, 60.0, max_wait=c.rate_limit_max_wait)
+    with _located(config, "cloud"):
+        mapping = CloudIdentityMapping(
+            c.subject,
+            name_attribute=c.name_attribute,
+            email_attribute=c.email_attribute,
+            group_attribute=c.group_attribute,
+            emails_verified=c.emails_verified,
+        )
+    with _located(config, "cloud", {**_JWT_KEYS, **_TARGET_KEYS}):
+        return CloudTarget(
+            c.tenant_url,
+            oauth=oauth,
+            jwt=jwt,
+            admin_oauth=admin,
+            provision_users=c.provision_users,
+            web_integration_id=c.web_integration_id,
+            token_rate_limit=rate,
+            verify=c.verify,
+            timeout=c.timeout,
+            name=c.name,
+            mount_path=c.mount_path,
+            token_path=c.token_path,
+            identity=mapping,
+            token_margin=c.token_margin,
+            session_ttl=c.session_ttl,
+        )
+
+
+# Fields of the cloud settings classes → their [cloud] keys, for errors at the right line.
+_OAUTH_KEYS = {k: f"cloud.{k}" for k in ("client_id", "client_secret", "scopes")}
+_JWT_KEYS = {
+    "private_key": "cloud.jwt_private_key",
+    "private_key_password": "cloud.jwt_private_key_password",
+    "key_id": "cloud.jwt_key_id",
+    "issuer": "cloud.jwt_issuer",
+    "lifetime": "cloud.jwt_lifetime",
+}
+_RATE_KEYS = {
+    "max_requests": "cloud.token_requests_per_minute",
+    "max_wait": "cloud.rate_limit_max_wait",
+}
+_TARGET_KEYS = {"oauth": "cloud.client_id", "jwt": "cloud.jwt_private_key"}
+
+
+def build_targets(
+    config: QlikSSOConfig, auth: AuthStrategy | None = None
+) -> list[QlikTarget | CloudTarget]:
+    """The `[qlik]` virtual proxy (when `qlik.url` is set) and the `[cloud]` tenant (when
+    `cloud.tenant_url` is); `auth` as in `build_target`."""
+    targets: list[QlikTarget | CloudTarget] = []
+    if config.qlik.url is not None:
+        targets.append(build_target(config, auth))
+    cloud = build_cloud_target(config)
+    if cloud is not None:
+        targets.append(cloud)
+    return targets
+
+
 def build_store(config: QlikSSOConfig) -> SessionStore:
     store = config.store
     if store.kind == "memory":
@@ -160,11 +250,11 @@ def build_sso(config: QlikSSOConfig, *, resolver: Any = None) -> QlikSSO:
             "resolver.kind",
             "no resolver: pass resolver=... in code, or set kind = 'trusted_header'",
         )
-    target = build_target(config)
+    targets = build_targets(config)
     app = config.app
     with _located(config, "app"):
         return QlikSSO(
-            target,
+            targets,
             resolver=chosen,
             store=build_store(config),
             allowed_origins=app.allowed_origins,

@@ -13,6 +13,9 @@
     client_key = "certs/client_key.pem"
     [app]
     origin = "https://portal.acme.com"       # the app's public origin
+    [cloud]                                  # a Qlik Cloud tenant (beside or instead of [qlik])
+    tenant_url = "https://acme.eu.qlikcloud.com"
+    client_id = "..."                        # client_secret: QLIK_SSO_CLOUD_CLIENT_SECRET
     [store]  [resolver]  [serve]  [offload]  [check]  [metrics]  [logging]
 
 Every section is a frozen dataclass below; its fields are the keys (see docs/cli.md for the full
@@ -39,6 +42,7 @@ __all__ = [
     "AppSection",
     "AuthSection",
     "CheckSection",
+    "CloudSection",
     "LoggingSection",
     "MetricsSection",
     "OffloadSection",
@@ -119,6 +123,47 @@ class AppSection:
     forward_cookies: list[str] = field(default_factory=list)
     login_url: str | None = None
     allow_missing_origin: bool = False
+
+
+@dataclass(frozen=True)
+class CloudSection:
+    """A Qlik Cloud tenant (`CloudTarget`): the token broker (`client_id` + `client_secret`), the
+    cookie proxy (`jwt_private_key` + `jwt_key_id` + `jwt_issuer`), or both."""
+
+    tenant_url: str | None = None
+    name: str = "cloud"
+    mount_path: str = "/qlik-cloud/"
+    token_path: str = "access-token"
+    #: The impersonation client (Administration > OAuth: web, user impersonation allowed).
+    client_id: str | None = None
+    client_secret: Secret | None = None
+    scopes: list[str] = field(default_factory=lambda: ["user_default"])
+    #: A separate admin client (client credentials, an admin scope) for provisioning users.
+    admin_client_id: str | None = None
+    admin_client_secret: Secret | None = None
+    admin_scopes: list[str] = field(default_factory=lambda: ["admin_classic"])
+    provision_users: bool = False
+    #: The JWT identity provider: the app's RSA key (PEM file), and the IdP's key id and issuer.
+    jwt_private_key: str | None = None
+    jwt_private_key_password: Secret | None = None
+    jwt_key_id: str | None = None
+    jwt_issuer: str | None = None
+    jwt_lifetime: float = 60.0
+    web_integration_id: str | None = None
+    #: true, false (loopback tenants only) or the path of a CA bundle.
+    verify: bool | str = True
+    timeout: float = 10.0
+    #: This process's share of the tenant's Tier 2 limit (tokens, logins, user creation).
+    token_requests_per_minute: int = 100
+    rate_limit_max_wait: float = 30.0
+    token_margin: float = 300.0
+    session_ttl: float = 25 * 60.0
+    #: How a resolver's identity becomes the tenant's user (`CloudIdentityMapping`).
+    subject: str = "{user_directory}\\{user_id}"
+    name_attribute: str = "name"
+    email_attribute: str = "email"
+    group_attribute: str = "group"
+    emails_verified: bool = False
 
 
 @dataclass(frozen=True)
@@ -205,6 +250,7 @@ _SCHEMA: dict[str, type[Any]] = {
     "auth": AuthSection,
     "qps": QPSSection,
     "app": AppSection,
+    "cloud": CloudSection,
     "store": StoreSection,
     "resolver": ResolverSection,
     "serve": ServeSection,
@@ -213,7 +259,15 @@ _SCHEMA: dict[str, type[Any]] = {
     "metrics": MetricsSection,
     "logging": LoggingSection,
 }
-_PATH_KEYS = ("qps.root", "qps.client_cert", "qps.client_key", "qps.pfx")
+_PATH_KEYS = (
+    "qps.root",
+    "qps.client_cert",
+    "qps.client_key",
+    "qps.pfx",
+    "cloud.jwt_private_key",
+)
+#: Keys that are a path when they are a string (else true / false).
+_VERIFY_KEYS = ("qlik.verify", "cloud.verify")
 
 
 @dataclass(frozen=True)
@@ -224,6 +278,7 @@ class QlikSSOConfig:
     auth: AuthSection
     qps: QPSSection
     app: AppSection
+    cloud: CloudSection
     store: StoreSection
     resolver: ResolverSection
     serve: ServeSection
@@ -261,33 +316,30 @@ def load_config(
 def _resolve_paths(config: QlikSSOConfig) -> QlikSSOConfig:
     """Relative paths from the file are relative to the file, not to the working directory."""
     base = config.raw.path.parent if config.raw.path is not None else None
-    changes: dict[str, Any] = {}
-    for key in _PATH_KEYS:
-        value = getattr(config.qps, key.split(".")[1])
-        where = config.location(key) or ""
-        if (
-            value
-            and base is not None
-            and not where.startswith("$")
-            and not Path(value).is_absolute()
-        ):
-            changes[key.split(".")[1]] = str(base / value)
-    verify = config.qlik.verify
-    from_file = not (config.location("qlik.verify") or "").startswith("$")
-    relative = isinstance(verify, str) and not Path(verify).is_absolute()
-    if relative and base is not None and from_file:
-        config = dataclasses.replace(
-            config, qlik=dataclasses.replace(config.qlik, verify=str(base / str(verify)))
-        )
-    if changes:
-        config = dataclasses.replace(config, qps=dataclasses.replace(config.qps, **changes))
+    if base is None:
+        return config
+    changes: dict[str, dict[str, Any]] = {}
+    for key in (*_PATH_KEYS, *_VERIFY_KEYS):
+        section, name = key.split(".")
+        value = getattr(getattr(config, section), name)
+        from_file = not (config.location(key) or "").startswith("$")
+        if isinstance(value, str) and value and from_file and not Path(value).is_absolute():
+            changes.setdefault(section, {})[name] = str(base / value)
+    for section, values in changes.items():
+        replaced = dataclasses.replace(getattr(config, section), **values)
+        config = dataclasses.replace(config, **{section: replaced})
     return config
 
 
 def _validate(config: QlikSSOConfig) -> None:
     """Cross-field rules the types cannot express; object construction checks the rest."""
-    if config.qlik.url is None:
-        raise config.error("qlik.url", "is required (the Qlik proxy, e.g. https://qlik.acme.com)")
+    _validate_cloud(config)
+    if config.qlik.url is None and config.cloud.tenant_url is None:
+        raise config.error(
+            "qlik.url",
+            "is required (the Qlik proxy, e.g. https://qlik.acme.com), unless [cloud] "
+            "tenant_url names a Qlik Cloud tenant",
+        )
     if config.auth.strategy in ("session_api", "ticket") and config.qps.api_url is None:
         raise config.error(
             "qps.api_url", f"is required for auth.strategy = {config.auth.strategy!r}"
@@ -308,6 +360,50 @@ def _validate(config: QlikSSOConfig) -> None:
         except InvalidIdentity as exc:
             raise config.error("check.test_user", str(exc)) from None
     for key in _PATH_KEYS:
-        value = getattr(config.qps, key.split(".")[1])
+        section, name = key.split(".")
+        value = getattr(getattr(config, section), name)
         if value is not None and not Path(value).is_file():
             raise config.error(key, f"file not found: {value}")
+
+
+_CLOUD_PAIRS = (
+    (("client_id", "client_secret"), "the token broker's OAuth client"),
+    (("admin_client_id", "admin_client_secret"), "the admin OAuth client"),
+    (("jwt_private_key", "jwt_key_id", "jwt_issuer"), "the JWT identity provider"),
+)
+
+
+def _validate_cloud(config: QlikSSOConfig) -> None:
+    """[cloud]: keys that only work together come together; something to serve is given."""
+    cloud = config.cloud
+    given = {
+        f.name
+        for f in dataclasses.fields(cloud)
+        if config.raw.values.get("cloud", {}).get(f.name) is not None
+    }
+    if cloud.tenant_url is None:
+        if given:
+            raise config.error(f"cloud.{sorted(given)[0]}", "needs cloud.tenant_url")
+        return
+    for keys, what in _CLOUD_PAIRS:
+        present = [k for k in keys if getattr(cloud, k) is not None]
+        if present and len(present) != len(keys):
+            missing = next(k for k in keys if getattr(cloud, k) is None)
+            # A missing key has no line: point at the one it belongs with.
+            raise config_error(
+                config.location(f"cloud.{present[0]}"),
+                f"cloud.{missing}",
+                f"is required with cloud.{present[0]} ({what})",
+            )
+    if cloud.client_id is None and cloud.jwt_private_key is None:
+        raise config.error(
+            "cloud.tenant_url",
+            "give client_id + client_secret (the token broker), or jwt_private_key + jwt_key_id "
+            "+ jwt_issuer (the cookie proxy), or both",
+        )
+    if cloud.provision_users and cloud.admin_client_id is None:
+        raise config.error(
+            "cloud.provision_users",
+            "needs admin_client_id + admin_client_secret (a client with the client_credentials "
+            "grant and an admin scope)",
+        )

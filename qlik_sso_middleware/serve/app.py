@@ -31,7 +31,7 @@ from ..config import (
     build_auth,
     build_resolver,
     build_store,
-    build_target,
+    build_targets,
 )
 from ..core import QlikSSO
 from ..errors import ConfigurationError, QlikError, QlikSSOError
@@ -87,11 +87,11 @@ class ServeApp:
         store = build_store(config)
         if metrics is not None:
             auth, store = metrics.wrap_auth(auth), metrics.wrap_store(store)
-        target = build_target(config, auth=auth)
+        targets = build_targets(config, auth=auth)
         app = config.app
         try:
             self.sso = QlikSSO(
-                target,
+                targets,
                 resolver=resolver,
                 store=store,
                 allowed_origins=app.allowed_origins,

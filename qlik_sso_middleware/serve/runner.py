@@ -57,10 +57,10 @@ def run_serve_command(config_path: str | None, *, host: str | None, port: int | 
             proxy_headers=False,
         )
     )
-    mount = app.sso.upstreams[0].target.mount_path
+    served = ", ".join(f"Qlik {u.route.origin} at {u.target.mount_path}" for u in app.sso.upstreams)
     print(
-        f"qlik-sso serve: listening on http://{host}:{bound} — Qlik {config.qlik.url} at "
-        f"{mount}, everything else to {config.serve.upstream}; health at {PREFIX}health",
+        f"qlik-sso serve: listening on http://{host}:{bound} — {served}, everything else to "
+        f"{config.serve.upstream}; health at {PREFIX}health",
         flush=True,
     )
     server.run(sockets=[sock])

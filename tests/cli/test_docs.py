@@ -15,7 +15,7 @@ def test_every_configuration_key_is_documented() -> None:
     text = DOC.read_text(encoding="utf-8")
     sections = typing.get_type_hints(QlikSSOConfig)
     sections.pop("raw")
-    assert len(sections) == 11
+    assert len(sections) == 12
     for name, cls in sections.items():
         for field in dataclasses.fields(cls):
             assert f"`{name}.{field.name}`" in text, f"{name}.{field.name}"
