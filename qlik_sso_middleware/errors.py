@@ -188,10 +188,19 @@ class CloudRejected(QlikRejected):
     ws_close_code = 1013
     public_message = "Qlik Cloud sign-in is not available"
 
-    def __init__(self, message: str, *, status: int | None = None, code: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        code: str | None = None,
+        said: str | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
+        #: What Qlik said (code, title, detail), scrubbed of credentials, for telling causes apart.
+        self.said = said
 
 
 class CloudJwtRejected(CloudRejected):

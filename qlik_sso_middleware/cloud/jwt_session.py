@@ -108,6 +108,7 @@ class JwtSessionClient:
             "check this server's clock (NTP)",
             status=answer.status,
             code=answer.error().get("code"),
+            said=said,
         )
 
     async def csrf_token(self, session: CloudCookieSession) -> str | None:

@@ -98,6 +98,11 @@ class LoginJwtSigner:
     def __repr__(self) -> str:
         return f"LoginJwtSigner(key_id={self.settings.key_id!r}, issuer={self.settings.issuer!r})"
 
+    @property
+    def key_size(self) -> int:
+        """Bits of the RSA key (for `qlik-sso check`; nothing of the key itself)."""
+        return int(self._key.key_size)
+
     def claims(self, identity: CloudIdentity) -> dict[str, Any]:
         """The payload for `identity` now (exposed so tests and `qlik-sso check` can show it)."""
         if not identity.email:

@@ -230,6 +230,8 @@ class CheckSection:
     """`qlik-sso check`: the identity to log in with (DIRECTORY\\user; Qlik creates it if new)."""
 
     test_user: str | None = None
+    #: The test user's e-mail: Qlik Cloud's JWT login needs one (`[cloud]` cookie proxy).
+    test_email: str | None = None
     #: The app to open the engine WebSocket for (default: `engineData`, which needs no app).
     app_id: str = "engineData"
 

@@ -40,12 +40,12 @@ async def _run(config: QlikSSOConfig, *, as_json: bool, out: TextIO, err: TextIO
     stream = err if as_json else out
     quiet = as_json and not stream.isatty()
     if not quiet:
-        print(
-            f"Checking {config.qlik.url}/{config.qlik.prefix}/ "
-            f"(auth.strategy = {config.auth.strategy!r})…",
-            file=stream,
-            flush=True,
-        )
+        what = [f"{config.cloud.tenant_url} (Qlik Cloud)"] if config.cloud.tenant_url else []
+        if config.qlik.url:
+            what.append(
+                f"{config.qlik.url}/{config.qlik.prefix}/ (auth.strategy = {config.auth.strategy!r})"
+            )
+        print(f"Checking {' and '.join(what)}…", file=stream, flush=True)
 
     def show(step: Step) -> None:
         if not quiet:

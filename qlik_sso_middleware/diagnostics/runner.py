@@ -21,6 +21,7 @@ from ..auth.header import HeaderAuth
 from ..config import QlikSSOConfig, build_auth, build_qps_settings, build_target
 from ..errors import CertificateError, ConfigurationError, QlikError, XrfkeyRejected
 from ..upstream import Upstream
+from .cloud import check_cloud
 from .front_proxy import check_front_proxy
 from .network import (
     certificate_names,
@@ -46,6 +47,9 @@ async def run_checks(
 ) -> Report:
     """Run every applicable check; `report.ok` is True only when none failed."""
     report = Report(on_step=on_step)
+    await check_cloud(config, report)  # [cloud]: its own steps (diagnostics/cloud.py)
+    if config.qlik.url is None:
+        return report
     clock = now or (lambda: dt.datetime.now(dt.UTC))
     try:
         auth: AuthStrategy = build_auth(config)
