@@ -1,6 +1,6 @@
 """`qlik-sso`: demo, check, serve, front-config, simulate.
 
-    qlik-sso demo [--port N] [--embed-kit DIR]  the whole thing on loopback, one URL to open
+    qlik-sso demo [--port N] [--embed-kit DIR] [--cloud]  the whole thing on loopback, one URL
     qlik-sso check [--config FILE] [--json] diagnose a Qlik virtual proxy step by step
     qlik-sso serve --config FILE           the middleware as a standalone reverse proxy
     qlik-sso front-config --server nginx|caddy --config FILE
@@ -49,6 +49,11 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         metavar="DIR",
         help="a qlik-embed kit (node tests/js-embed/build.mjs DIR): show a live <qlik-embed>",
+    )
+    demo.add_argument(
+        "--cloud",
+        action="store_true",
+        help="a simulated Qlik Cloud tenant instead: the token broker and the cookie proxy",
     )
 
     check = sub.add_parser(
@@ -130,6 +135,10 @@ def _dispatch(args: argparse.Namespace) -> int:
             print("qlik-sso demo: --port must be 0..65535", file=sys.stderr)
             return EXIT_CONFIG
         try:
+            if args.cloud:
+                from .demo.cloud_runner import run_cloud_demo
+
+                return asyncio.run(run_cloud_demo(port, out=sys.stdout))
             kit = Path(args.embed_kit) if args.embed_kit is not None else None
             return asyncio.run(run_demo(port, out=sys.stdout, embed_kit=kit))
         except DemoStartError as exc:

@@ -88,6 +88,13 @@ def embed_kit(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_embed_kit(tmp_path_factory.mktemp("embed-kit"))
 
 
+@pytest_asyncio.fixture(loop_scope="package", scope="package")
+async def cloud_demo() -> AsyncIterator[DemoProcess]:
+    """`qlik-sso demo --cloud --port 0`: the simulated Qlik Cloud tenant behind the demo app."""
+    async with running_demo("--cloud") as running:
+        yield running
+
+
 @pytest_asyncio.fixture(loop_scope="package")
 async def profile_browser(playwright: Playwright, tmp_path: Path) -> AsyncIterator[ProfileLauncher]:
     """Launch Chromium with a real (persistent) profile whose third-party cookie setting is given.

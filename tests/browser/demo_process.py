@@ -65,8 +65,9 @@ async def _drain(stream: asyncio.StreamReader, lines: list[str], opened: asyncio
 
 @contextlib.asynccontextmanager
 async def running_demo(*options: str) -> AsyncIterator[DemoProcess]:
-    """Start `qlik-sso demo --port 0 [options]`, wait for its `Open:` line, stop it with SIGINT on
-    exit."""
+    """Start `qlik-sso demo --port 0 [options]`, wait for its `Open:` line, stop it with SIGINT
+    on exit. With `--cloud` there is no QPS API: `qps_url` is empty."""
+    cloud = "--cloud" in options
     proc = await asyncio.create_subprocess_exec(
         *_command(),
         "demo",
@@ -92,10 +93,13 @@ async def running_demo(*options: str) -> AsyncIterator[DemoProcess]:
         url = next(line for line in lines if line.startswith("Open: ")).split()[1].rstrip("/")
         qps = re.search(r"QPS API\s+(https://\S+?)/qps/", banner)
         certs = re.search(r"test certificates\s+(\S+)", banner)
-        if qps is None or certs is None:
-            raise RuntimeError("unexpected qlik-sso demo banner:\n" + banner)
         port = int(url.rsplit(":", 1)[1])
-        yield DemoProcess(url, port, qps.group(1), Path(certs.group(1)), banner)
+        if cloud:
+            yield DemoProcess(url, port, "", Path(), banner)
+        elif qps is None or certs is None:
+            raise RuntimeError("unexpected qlik-sso demo banner:\n" + banner)
+        else:
+            yield DemoProcess(url, port, qps.group(1), Path(certs.group(1)), banner)
     finally:
         if proc.returncode is None:
             proc.send_signal(signal.SIGINT)
