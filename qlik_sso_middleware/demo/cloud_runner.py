@@ -13,8 +13,6 @@ import secrets
 import signal
 from typing import TextIO
 
-import uvicorn
-
 from ..cloud import CloudTarget, JwtSigningSettings, OAuthClientSettings
 from ..testing.cloud import (
     CloudSimulator,
@@ -24,7 +22,7 @@ from ..testing.cloud import (
     new_signing_key,
 )
 from .cloud import DEMO_CLOUD_MOUNT, build_cloud_demo_app
-from .runner import DemoStartError, _bind, _Server
+from .runner import _bind, serve_demo
 from .settings import DEMO_APP_ID, DEMO_DIRECTORY, DEMO_PASSWORD, DEMO_USERS
 
 __all__ = ["run_cloud_demo"]
@@ -70,29 +68,7 @@ async def run_cloud_demo(port: int, *, out: TextIO, host: str = "127.0.0.1") -> 
             mount_path=DEMO_CLOUD_MOUNT,
         )
         app = build_cloud_demo_app(target, secret_key=secrets.token_urlsafe(32))
-        config = uvicorn.Config(
-            app,
-            lifespan="on",
-            ws="websockets-sansio",
-            ws_max_size=512 * 1024 * 1024,
-            log_level="warning",
-            access_log=False,
-            timeout_graceful_shutdown=2,
-        )
-        server = _Server(config)
-        task = asyncio.create_task(server.serve(sockets=[sock]))
-        while not server.started:
-            if task.done():
-                task.result()
-                raise DemoStartError("the demo server stopped during start-up")
-            await asyncio.sleep(0.02)
-        _print_banner(out, host, port, tenant)
-        stopper = asyncio.create_task(stop.wait())
-        await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
-        print("Stopping…", file=out, flush=True)
-        server.should_exit = True
-        stopper.cancel()
-        await task
+        await serve_demo(app, sock, stop, out, lambda: _print_banner(out, host, port, tenant))
     finally:
         await tenant.stop()
         sock.close()

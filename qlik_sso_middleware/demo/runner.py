@@ -13,11 +13,12 @@ import logging
 import secrets
 import signal
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TextIO
 
 import uvicorn
+from starlette.types import ASGIApp
 
 from ..testing import QlikSimulator, VirtualProxy
 from .app import build_demo_app
@@ -30,7 +31,7 @@ from .settings import (
     DEMO_USERS,
 )
 
-__all__ = ["DemoStartError", "run_demo"]
+__all__ = ["DemoStartError", "run_demo", "serve_demo"]
 
 logger = logging.getLogger("qlik_sso_middleware.demo")
 
@@ -105,35 +106,45 @@ async def run_demo(
         app = build_demo_app(
             simulator.proxy_url, secret_key=secrets.token_urlsafe(32), embed_kit=embed_kit
         )
-        config = uvicorn.Config(
-            app,
-            lifespan="on",
-            ws="websockets-sansio",
-            ws_max_size=512 * 1024 * 1024,
-            log_level="warning",
-            access_log=False,
-            timeout_graceful_shutdown=2,
+        await serve_demo(
+            app, sock, stop, out, lambda: _print_banner(out, host, port, simulator, embed_kit)
         )
-        server = _Server(config)
-        task = asyncio.create_task(server.serve(sockets=[sock]))
-        while not server.started:
-            if task.done():
-                task.result()
-                raise DemoStartError("the demo server stopped during start-up")
-            await asyncio.sleep(0.02)
-        _print_banner(out, host, port, simulator, embed_kit)
-        stopper = asyncio.create_task(stop.wait())
-        await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
-        print("Stopping…", file=out, flush=True)
-        server.should_exit = True
-        stopper.cancel()
-        await task
     finally:
         await simulator.stop()
         sock.close()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
     return 0
+
+
+async def serve_demo(
+    app: ASGIApp, sock: socket.socket, stop: asyncio.Event, out: TextIO, started: Callable[[], None]
+) -> None:
+    """Serve `app` on `sock` in this event loop; call `started` (the banner) once it serves, stop
+    when `stop` is set (SIGINT/SIGTERM) or the server ends."""
+    config = uvicorn.Config(
+        app,
+        lifespan="on",
+        ws="websockets-sansio",
+        ws_max_size=512 * 1024 * 1024,
+        log_level="warning",
+        access_log=False,
+        timeout_graceful_shutdown=2,
+    )
+    server = _Server(config)
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    while not server.started:
+        if task.done():
+            task.result()
+            raise DemoStartError("the demo server stopped during start-up")
+        await asyncio.sleep(0.02)
+    started()
+    stopper = asyncio.create_task(stop.wait())
+    await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    print("Stopping…", file=out, flush=True)
+    server.should_exit = True
+    stopper.cancel()
+    await task
 
 
 def _print_banner(

@@ -20,7 +20,8 @@ import datetime as dt
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 from ..cloud.client import QlikCloudClient
 from ..cloud.jwt_session import CloudCookieSession
@@ -40,6 +41,7 @@ logger = logging.getLogger("qlik_sso_middleware")
 ACCESS_TOKEN = "qlik-cloud-access-token"
 #: `QlikSession.cookie_name` of a stored cookie session (`cookie_value` is the `Cookie` header).
 COOKIES = "qlik-cloud-cookies"
+T = TypeVar("T")
 #: Shortest store TTL of a token too close to its expiry to be handed out again.
 _MIN_TTL = 1.0
 
@@ -77,6 +79,17 @@ class CloudSessions:
     def client(self) -> QlikCloudClient:
         return self.upstream.client
 
+    async def _ask(self, what: str, identity: QlikIdentity, call: Callable[[], Awaitable[T]]) -> T:
+        """One sign-in call to the tenant within a login slot, logged (never with its result)."""
+        async with self.manager.login_slot():
+            try:
+                result = await call()
+            except QlikError as exc:
+                logger.warning("Qlik Cloud %s for %s on %s: %s", what, identity, self.name, exc)
+                raise
+        logger.info("Qlik Cloud %s: %s on %s", what, identity, self.name)
+        return result
+
     # -- access tokens (the token broker) ------------------------------------------------------
 
     async def access_token(self, identity: QlikIdentity) -> AccessToken:
@@ -90,13 +103,7 @@ class CloudSessions:
             return expires is not None and expires - self._clock() >= margin
 
         async def login() -> QlikSession:
-            async with self.manager.login_slot():
-                try:
-                    token = await self.client.access_token(cloud)
-                except QlikError as exc:
-                    logger.warning("Qlik Cloud token for %s on %s: %s", identity, self.name, exc)
-                    raise
-            logger.info("Qlik Cloud token: %s on %s", identity, self.name)
+            token = await self._ask("token", identity, lambda: self.client.access_token(cloud))
             return QlikSession(
                 ACCESS_TOKEN,
                 token.value,
@@ -129,13 +136,7 @@ class CloudSessions:
         cloud = self.upstream.cloud_identity(identity)
 
         async def login() -> QlikSession:
-            async with self.manager.login_slot():
-                try:
-                    session = await self.client.login(cloud)
-                except QlikError as exc:
-                    logger.warning("Qlik Cloud login of %s on %s: %s", identity, self.name, exc)
-                    raise
-            logger.info("Qlik Cloud login: %s on %s", identity, self.name)
+            session = await self._ask("login", identity, lambda: self.client.login(cloud))
             return QlikSession(
                 COOKIES,
                 session.cookie_header(),

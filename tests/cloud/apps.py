@@ -7,8 +7,11 @@ tenant's subject for `alice` is `ACME\\alice` (the default `CloudIdentityMapping
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from typing import Any
 
+import httpx
 from starlette.applications import Starlette
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse, PlainTextResponse
@@ -18,6 +21,7 @@ from qlik_sso_middleware import QlikIdentity, QlikSSO, QlikSSOMiddleware
 from qlik_sso_middleware.cloud import CloudTarget
 from qlik_sso_middleware.testing.cloud import CloudSimulator, CloudUser, SigningKeyPair
 from tests.cloud.conftest import target_for
+from tests.servers import serve
 
 MOUNT = "/qlik-cloud/"
 TOKEN_URL = MOUNT + "access-token"
@@ -68,3 +72,16 @@ def cloud_app(
 def same_origin(url: str) -> dict[str, str]:
     """The headers a browser sends with a same-origin `fetch(..., {method: "POST"})`."""
     return {"origin": url, "sec-fetch-site": "same-origin", "sec-fetch-mode": "cors"}
+
+
+@contextlib.asynccontextmanager
+async def signed_in(
+    app: QlikSSOMiddleware, user: str | None, **options: Any
+) -> AsyncIterator[tuple[str, httpx.AsyncClient]]:
+    """`app` served on loopback, and a client logged in as `user` (None: nobody)."""
+    cookies = {"app_user": user} if user else {}
+    async with (
+        serve(app) as url,
+        httpx.AsyncClient(base_url=url, cookies=cookies, **options) as client,
+    ):
+        yield url, client

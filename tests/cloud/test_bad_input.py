@@ -13,7 +13,7 @@ import pytest
 from qlik_sso_middleware import QlikSSO
 from qlik_sso_middleware.cloud import JwtSigningSettings, OAuthClientSettings, RateLimit
 from qlik_sso_middleware.testing.cloud import CloudSimulator, SigningKeyPair, TierLimit
-from tests.cloud.apps import TOKEN_URL, cloud_app, identity_of, same_origin, tenant_user
+from tests.cloud.apps import TOKEN_URL, cloud_app, identity_of, same_origin, signed_in, tenant_user
 from tests.cloud.conftest import ADMIN, CLIENT, ISSUER, NO_IMPERSONATION, target_for
 from tests.cloud.test_cookie_proxy import page_url
 from tests.servers import serve
@@ -32,10 +32,7 @@ async def test_a_jwt_the_tenant_rejects_is_a_503_and_the_log_says_what_to_compar
     app, _ = cloud_app(
         live_tenant, signing_key, target=target_for(live_tenant, signing_key, jwt=jwt)
     )
-    async with (
-        serve(app) as url,
-        httpx.AsyncClient(base_url=url, cookies={"app_user": "alice"}) as client,
-    ):
+    async with signed_in(app, "alice") as (_url, client):
         page = await client.get(page_url(), headers={"accept": "text/html"})
         api = await client.get("/qlik-cloud/api/v1/users/me")
     assert (page.status_code, api.status_code) == (503, 503)
@@ -53,10 +50,7 @@ async def test_a_client_without_the_impersonation_grant_is_a_503_with_the_fix(
     app, _ = cloud_app(
         live_tenant, signing_key, target=target_for(live_tenant, signing_key, oauth=oauth)
     )
-    async with (
-        serve(app) as url,
-        httpx.AsyncClient(base_url=url, cookies={"app_user": "alice"}) as client,
-    ):
+    async with signed_in(app, "alice") as (url, client):
         response = await client.post(TOKEN_URL, headers=same_origin(url))
     assert response.status_code == 503
     assert response.json()["error"] == "Qlik Cloud sign-in is not available"
@@ -70,10 +64,7 @@ async def test_an_unknown_user_is_a_403_and_the_log_says_to_provision(
     app, _ = cloud_app(
         live_tenant, signing_key, target=target_for(live_tenant, signing_key, admin_oauth=None)
     )
-    async with (
-        serve(app) as url,
-        httpx.AsyncClient(base_url=url, cookies={"app_user": "zoe"}) as client,
-    ):
+    async with signed_in(app, "zoe") as (url, client):
         response = await client.post(TOKEN_URL, headers=same_origin(url))
     assert response.status_code == 403
     assert response.json()["error"] == "This user has no Qlik Cloud account"
@@ -86,10 +77,7 @@ async def test_provisioning_creates_a_user_on_first_sight(
 ) -> None:
     target = target_for(live_tenant, signing_key, provision_users=True)
     app, _ = cloud_app(live_tenant, signing_key, target=target)
-    async with (
-        serve(app) as url,
-        httpx.AsyncClient(base_url=url, cookies={"app_user": "zoe"}) as client,
-    ):
+    async with signed_in(app, "zoe") as (url, client):
         first = await client.post(TOKEN_URL, headers=same_origin(url))
         again = await client.post(TOKEN_URL, headers=same_origin(url))
     assert (first.status_code, again.status_code) == (200, 200)

@@ -12,7 +12,7 @@ import websockets
 
 from qlik_sso_middleware.cloud import CloudTarget, OAuthClientSettings
 from qlik_sso_middleware.testing.cloud import CloudSimulator, SigningKeyPair
-from tests.cloud.apps import TOKEN_URL, cloud_app, same_origin, tenant_user
+from tests.cloud.apps import TOKEN_URL, cloud_app, same_origin, signed_in, tenant_user
 from tests.cloud.conftest import CLIENT, target_for
 from tests.servers import serve
 
@@ -36,10 +36,7 @@ async def test_the_user_gets_a_token_that_acts_as_them_at_the_tenant(
     live_tenant: CloudSimulator, signing_key: SigningKeyPair
 ) -> None:
     app, _ = cloud_app(live_tenant, signing_key)
-    async with (
-        serve(app) as url,
-        httpx.AsyncClient(base_url=url, cookies={"app_user": "alice"}) as client,
-    ):
+    async with signed_in(app, "alice") as (url, client):
         response = await ask(client, url)
     assert response.status_code == 200
     assert response.headers["cache-control"] == "no-store"
@@ -114,10 +111,7 @@ async def test_the_broker_alone_serves_nothing_else_under_its_mount(
     live_tenant: CloudSimulator, signing_key: SigningKeyPair
 ) -> None:
     app, _ = cloud_app(live_tenant, signing_key, target=broker_only(live_tenant, signing_key))
-    async with (
-        serve(app) as url,
-        httpx.AsyncClient(base_url=url, cookies={"app_user": "alice"}) as client,
-    ):
+    async with signed_in(app, "alice") as (url, client):
         page = await client.get("/qlik-cloud/single/?appid=x")
         api = await client.get("/qlik-cloud/api/v1/users/me")
         token = await ask(client, url)
@@ -140,10 +134,7 @@ async def test_a_cross_site_request_never_gets_a_token(
     live_tenant: CloudSimulator, signing_key: SigningKeyPair, headers: dict[str, str]
 ) -> None:
     app, _ = cloud_app(live_tenant, signing_key)
-    async with (
-        serve(app) as url,
-        httpx.AsyncClient(base_url=url, cookies={"app_user": "alice"}) as client,
-    ):
+    async with signed_in(app, "alice") as (_url, client):
         response = await client.post(TOKEN_URL, headers=headers)
     assert response.status_code == 403
     assert "access_token" not in response.text
@@ -154,10 +145,7 @@ async def test_only_post_is_answered_and_never_as_a_websocket(
     live_tenant: CloudSimulator, signing_key: SigningKeyPair
 ) -> None:
     app, _ = cloud_app(live_tenant, signing_key)
-    async with (
-        serve(app) as url,
-        httpx.AsyncClient(base_url=url, cookies={"app_user": "alice"}) as client,
-    ):
+    async with signed_in(app, "alice") as (url, client):
         get = await client.get(TOKEN_URL, headers={"sec-fetch-site": "same-origin"})
         ws_url = url.replace("http", "ws") + TOKEN_URL
         with pytest.raises(websockets.InvalidStatus) as refused:
@@ -177,10 +165,7 @@ async def test_a_server_side_client_without_browser_headers_gets_the_token(
 ) -> None:
     # No Origin, no Sec-Fetch-Site: no browser sent it, so no other site's page made it.
     app, _ = cloud_app(live_tenant, signing_key)
-    async with (
-        serve(app) as url,
-        httpx.AsyncClient(base_url=url, cookies={"app_user": "alice"}) as client,
-    ):
+    async with signed_in(app, "alice") as (_url, client):
         response = await client.post(TOKEN_URL)
     assert response.status_code == 200
     assert response.json()["access_token"]
@@ -191,10 +176,7 @@ async def test_an_allowed_origin_may_ask(
 ) -> None:
     portal = "https://portal.acme.example"
     app, _ = cloud_app(live_tenant, signing_key, allowed_origins=[portal])
-    async with (
-        serve(app) as url,
-        httpx.AsyncClient(base_url=url, cookies={"app_user": "alice"}) as client,
-    ):
+    async with signed_in(app, "alice") as (_url, client):
         listed = await client.post(
             TOKEN_URL, headers={"origin": portal, "sec-fetch-site": "same-site"}
         )
@@ -208,7 +190,7 @@ async def test_nobody_logged_in_gets_401_and_the_tenant_hears_nothing(
     live_tenant: CloudSimulator, signing_key: SigningKeyPair
 ) -> None:
     app, _ = cloud_app(live_tenant, signing_key)
-    async with serve(app) as url, httpx.AsyncClient(base_url=url) as client:
+    async with signed_in(app, None) as (url, client):
         response = await ask(client, url)
     assert response.status_code == 401
     assert response.json() == {"error": "Not logged in", "status": 401}
@@ -223,10 +205,7 @@ async def test_the_client_secret_comes_from_the_server_never_from_the_browser(
         live_tenant, signing_key, oauth=OAuthClientSettings(CLIENT.client_id, "not-the-secret")
     )
     app, _ = cloud_app(live_tenant, signing_key, target=target)
-    async with (
-        serve(app) as url,
-        httpx.AsyncClient(base_url=url, cookies={"app_user": "alice"}) as client,
-    ):
+    async with signed_in(app, "alice") as (url, client):
         response = await client.post(
             TOKEN_URL,
             headers=same_origin(url),

@@ -16,8 +16,10 @@ from qlik_sso_middleware.cloud import CloudTarget
 from qlik_sso_middleware.config import build_cloud_target, build_sso, load_config
 from qlik_sso_middleware.errors import CertificateError
 from qlik_sso_middleware.testing.cloud import CloudSimulator, SigningKeyPair
+from tests.cloud.apps import signed_in
 from tests.cloud.conftest import CLIENT, ISSUER, KID
 from tests.servers import serve
+from tests.test_config import error_of, write
 
 CLOUD = """\
 [cloud]
@@ -42,18 +44,6 @@ def keyfile(tmp_path: Path, signing_key: SigningKeyPair) -> Path:
     path = tmp_path / "keys" / "jwt.pem"
     path.write_bytes(signing_key.private_pem)
     return path
-
-
-def write(tmp_path: Path, text: str) -> Path:
-    path = tmp_path / "qlik-sso.toml"
-    path.write_text(text, encoding="utf-8")
-    return path
-
-
-def error_of(path: Path | None, env: dict[str, str] | None = None) -> str:
-    with pytest.raises(ConfigurationError) as caught:
-        load_config(path, env or {})
-    return str(caught.value)
 
 
 def test_a_cloud_tenant_alone_is_a_whole_configuration(tmp_path: Path, keyfile: Path) -> None:
@@ -154,7 +144,7 @@ async def test_from_config_serves_the_tenants_token_broker(
     )
     env = {"QLIK_SSO_CLOUD_CLIENT_SECRET": CLIENT.client_secret}
     app = QlikSSOMiddleware.from_config(Starlette(), write(tmp_path, text), env, resolver=_user)
-    async with serve(app) as url, httpx.AsyncClient(base_url=url) as client:
+    async with signed_in(app, None) as (_url, client):
         answer = await client.post("/qlik-cloud/access-token", headers={"x-test-user": "alice"})
     assert answer.status_code == 200
     assert live_tenant.tokens_issued("ACME\\alice") == 1

@@ -13,7 +13,7 @@ import websockets
 
 from qlik_sso_middleware.testing.cloud import CloudSimulator, SigningKeyPair, WebIntegration
 from qlik_sso_middleware.testing.demo_apps import DEMO_APPS
-from tests.cloud.apps import MOUNT, cloud_app, same_origin
+from tests.cloud.apps import MOUNT, cloud_app, same_origin, signed_in
 from tests.cloud.conftest import target_for
 from tests.servers import serve
 
@@ -46,10 +46,7 @@ async def test_a_page_is_relayed_with_the_users_own_session(
     live_tenant: CloudSimulator, signing_key: SigningKeyPair
 ) -> None:
     app, _ = cloud_app(live_tenant, signing_key)
-    async with (
-        serve(app) as url,
-        httpx.AsyncClient(base_url=url, cookies={"app_user": "alice"}) as client,
-    ):
+    async with signed_in(app, "alice") as (_url, client):
         response = await client.get(page_url())
     assert response.status_code == 200
     assert APP.name in response.text
@@ -89,10 +86,7 @@ async def test_concurrent_first_requests_make_one_login(
     live_tenant: CloudSimulator, signing_key: SigningKeyPair
 ) -> None:
     app, _ = cloud_app(live_tenant, signing_key)
-    async with (
-        serve(app) as url,
-        httpx.AsyncClient(base_url=url, cookies={"app_user": "bob"}, timeout=60) as client,
-    ):
+    async with signed_in(app, "bob", timeout=60) as (_url, client):
         answers = await asyncio.gather(*(client.get(page_url()) for _ in range(40)))
     assert {a.status_code for a in answers} == {200}
     assert len([r for r in live_tenant.requests if r.path == "/login/jwt-session"]) == 1
@@ -104,10 +98,7 @@ async def test_a_modifying_request_carries_the_sessions_csrf_token(
     live_tenant: CloudSimulator, signing_key: SigningKeyPair
 ) -> None:
     app, _ = cloud_app(live_tenant, signing_key)
-    async with (
-        serve(app) as url,
-        httpx.AsyncClient(base_url=url, cookies={"app_user": "alice"}) as client,
-    ):
+    async with signed_in(app, "alice") as (url, client):
         # The browser's own CSRF token, integration id and bearer token never reach the tenant.
         response = await client.post(
             f"{MOUNT}api/v1/users",
@@ -173,10 +164,7 @@ async def test_a_session_the_tenant_forgot_is_renewed_on_the_next_request(
     live_tenant: CloudSimulator, signing_key: SigningKeyPair
 ) -> None:
     app, _ = cloud_app(live_tenant, signing_key)
-    async with (
-        serve(app) as url,
-        httpx.AsyncClient(base_url=url, cookies={"app_user": "alice"}) as client,
-    ):
+    async with signed_in(app, "alice") as (url, client):
         first = await client.get(f"{MOUNT}api/v1/csrf-token")
         assert live_tenant.end_sessions("ACME\\alice") == 1
         page = await client.get(page_url())  # 302 to the tenant's login: renewed, sent again
@@ -210,10 +198,7 @@ async def test_admin_and_sign_in_surfaces_are_not_relayed(
     live_tenant: CloudSimulator, signing_key: SigningKeyPair, path: str
 ) -> None:
     app, _ = cloud_app(live_tenant, signing_key)
-    async with (
-        serve(app) as url,
-        httpx.AsyncClient(base_url=url, cookies={"app_user": "alice"}) as client,
-    ):
+    async with signed_in(app, "alice") as (_url, client):
         response = await client.get(MOUNT + path)
     assert response.status_code == 403
     assert live_tenant.requests == []
@@ -223,10 +208,7 @@ async def test_logout_drops_the_users_cloud_credentials(
     live_tenant: CloudSimulator, signing_key: SigningKeyPair
 ) -> None:
     app, _ = cloud_app(live_tenant, signing_key)
-    async with (
-        serve(app) as url,
-        httpx.AsyncClient(base_url=url, cookies={"app_user": "alice"}) as client,
-    ):
+    async with signed_in(app, "alice") as (url, client):
         await client.get(page_url())
         await client.post(f"{MOUNT}access-token", headers=same_origin(url))
         dropped = (await client.post("/logout")).json()["dropped"]
