@@ -4,8 +4,11 @@ log in Qlik's terms, and never a token, cookie, JWT, key or secret in either."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import re
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
@@ -13,7 +16,7 @@ import pytest
 from qlik_sso_middleware import QlikSSO
 from qlik_sso_middleware.cloud import JwtSigningSettings, OAuthClientSettings, RateLimit
 from qlik_sso_middleware.testing.cloud import CloudSimulator, SigningKeyPair, TierLimit
-from tests.cloud.apps import TOKEN_URL, cloud_app, identity_of, same_origin, signed_in, tenant_user
+from tests.cloud.apps import TOKEN_URL, cloud_app, same_origin, signed_in, tenant_user
 from tests.cloud.conftest import ADMIN, CLIENT, ISSUER, NO_IMPERSONATION, target_for
 from tests.cloud.test_cookie_proxy import page_url
 from tests.servers import serve
@@ -90,26 +93,33 @@ async def test_provisioning_creates_a_user_on_first_sight(
     assert [r.client_id for r in creations] == [ADMIN.client_id]
 
 
+@contextlib.asynccontextmanager
+async def broker_behind_limits(
+    key: SigningKeyPair, names: list[str], tier2: TierLimit, ours: RateLimit
+) -> AsyncIterator[tuple[CloudSimulator, str]]:
+    """A tenant allowing `tier2` token calls, the broker pacing itself to `ours`, served."""
+    async with CloudSimulator(oauth_clients=[CLIENT], tier2=tier2) as sim:
+        for name in names:
+            sim.add_user(tenant_user(name))
+        target = target_for(sim, key, jwt=None, admin_oauth=None, token_rate_limit=ours)
+        app, _ = cloud_app(sim, key, target=target)
+        async with serve(app) as url:
+            yield sim, url
+
+
+async def ask_as(url: str, name: str) -> httpx.Response:
+    async with httpx.AsyncClient(base_url=url, cookies={"app_user": name}, timeout=60) as client:
+        return await client.post(TOKEN_URL, headers=same_origin(url))
+
+
 async def test_a_429_beyond_the_wait_is_a_503_with_retry_after_and_no_burst(
     signing_key: SigningKeyPair, caplog: pytest.LogCaptureFixture
 ) -> None:
     # The tenant allows one token call in five minutes (another process used the rest).
-    async with CloudSimulator(oauth_clients=[CLIENT], tier2=TierLimit(1, 300.0)) as sim:
-        for name in ("alice", "bob", "carol"):
-            sim.add_user(tenant_user(name))
-        target = target_for(
-            sim,
-            signing_key,
-            jwt=None,
-            admin_oauth=None,
-            token_rate_limit=RateLimit(100, 60.0, max_wait=2.0),
-        )
-        app, _ = cloud_app(sim, signing_key, target=target)
-        async with serve(app) as url:
-            answers = {}
-            for name in ("alice", "bob", "carol"):
-                async with httpx.AsyncClient(base_url=url, cookies={"app_user": name}) as client:
-                    answers[name] = await client.post(TOKEN_URL, headers=same_origin(url))
+    names = ["alice", "bob", "carol"]
+    limits = (TierLimit(1, 300.0), RateLimit(100, 60.0, max_wait=2.0))
+    async with broker_behind_limits(signing_key, names, *limits) as (sim, url):
+        answers = {name: await ask_as(url, name) for name in names}
     assert [a.status_code for a in answers.values()] == [200, 503, 503]
     assert answers["bob"].json()["error"] == "Qlik Cloud is busy, try again shortly"
     assert int(answers["bob"].headers["retry-after"]) > 60  # the tenant's wait, not "1"
@@ -121,27 +131,13 @@ async def test_a_429_beyond_the_wait_is_a_503_with_retry_after_and_no_burst(
 async def test_tokens_for_many_users_stay_within_the_rate_limit(
     signing_key: SigningKeyPair,
 ) -> None:
-    # Two calls a second at the tenant and in our queue: six users queue, none meets a 429.
-    async with CloudSimulator(oauth_clients=[CLIENT], tier2=TierLimit(2, 1.0)) as sim:
-        names = [f"user{i}" for i in range(6)]
-        for name in names:
-            sim.add_user(tenant_user(name))
-        target = target_for(
-            sim,
-            signing_key,
-            jwt=None,
-            admin_oauth=None,
-            token_rate_limit=RateLimit(2, 1.0, max_wait=30.0),
-        )
-        app, sso = cloud_app(sim, signing_key, target=target)
-        async with serve(app):
-            upstream = sso.upstream_named("cloud")
-            import asyncio
-
-            tokens = await asyncio.gather(
-                *(sso.access_token(upstream, identity_of(name)) for name in names)  # type: ignore[arg-type]
-            )
-    assert len({t.value for t in tokens}) == 6
+    # Two calls a second at the tenant and in our queue: six users at once queue, none meets a 429.
+    names = [f"user{i}" for i in range(6)]
+    limits = (TierLimit(2, 1.0), RateLimit(2, 1.0, max_wait=30.0))
+    async with broker_behind_limits(signing_key, names, *limits) as (sim, url):
+        answers = await asyncio.gather(*(ask_as(url, name) for name in names))
+    assert [a.status_code for a in answers] == [200] * 6
+    assert len({a.json()["access_token"] for a in answers}) == 6
     assert sim.rate_limited() == 0
     assert sum(sim.tokens_issued(f"ACME\\{n}") for n in names) == 6
 
