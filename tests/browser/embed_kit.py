@@ -52,12 +52,21 @@ def build_embed_kit(out: Path) -> Path:
 
 def _embed_page(request: Request) -> HTMLResponse:
     """`<qlik-embed>` elements as a user writes them: one per `ui` query value, the script tag
-    pointing at this app's own origin plus the prefix (`host` overrides it)."""
+    pointing at this app's own origin plus the prefix (`host` overrides it). `client` adds
+    `data-client-id`; `token` names the page's `getAccessToken` function (`data-get-access-token`,
+    defined by `cloud_token.js`: it asks the token broker)."""
     query = request.query_params
     origin = f"{request.url.scheme}://{request.url.netloc}"
     host = query.get("host") or f"{origin}/sso"
     auth_type = query.get("auth", "windowscookie")
     attributes = json.loads(query.get("attrs", "{}"))
+    script_data = f" data-auth-type='{escape(auth_type)}'"
+    token_script = ""
+    if query.get("client"):
+        script_data += f" data-client-id='{escape(query['client'])}'"
+    if query.get("token"):
+        script_data += f" data-get-access-token='{escape(query['token'])}'"
+        token_script = f"<script src='{EMBED_PAGES}/cloud_token.js'></script>"
     elements = []
     for index, ui in enumerate(query.getlist("ui")):
         attrs = "".join(
@@ -72,8 +81,8 @@ def _embed_page(request: Request) -> HTMLResponse:
         "<!doctype html><html lang='en'><head><meta charset='utf-8'><title>qlik-embed test</title>"
         "<style>body{font-family:system-ui,sans-serif;margin:1rem}.embed{height:260px;"
         "border:1px solid #ccc;margin:.5rem 0;padding:.25rem;overflow:auto}</style>"
-        f"<script src='{EMBED_PAGES}/vendor/embed-web-components.js' data-host='{escape(host)}'"
-        f" data-auth-type='{escape(auth_type)}'></script></head><body>{''.join(elements)}"
+        f"{token_script}<script src='{EMBED_PAGES}/vendor/embed-web-components.js'"
+        f" data-host='{escape(host)}'{script_data}></script></head><body>{''.join(elements)}"
         "</body></html>"
     )
 

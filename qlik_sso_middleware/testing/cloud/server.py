@@ -51,6 +51,8 @@ class CloudSimulator(Lifecycle):
     - `max_tokens_per_user`: live tokens a user may hold before 403 (None: no cap).
     - `session_idle_timeout`: cookie sessions end after this much inactivity [inferred].
     - `jwt_leeway`: seconds of clock skew tolerated on iat/nbf/exp (0: exact).
+    - `embed_runtime`: a directory served as `/qlik-embed/` (Qlik's embed runtime, which it does
+      not redistribute; the test-suite builds a stand-in from the npm packages: 404 without).
     - `clock`: wall-clock seconds (JWT times are Unix times); a `ManualClock(time.time())` in tests.
 
     Introspection: `requests` (every request and handshake, credentials redacted),
@@ -74,6 +76,7 @@ class CloudSimulator(Lifecycle):
         jwt_leeway: float = 0.0,
         clock: Callable[[], float] | None = None,
         apps: Sequence[DemoApp] = DEMO_APPS,
+        embed_runtime: str | Path | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
         cert_dir: str | Path | None = None,
@@ -103,6 +106,7 @@ class CloudSimulator(Lifecycle):
         self._origins: OriginPolicy | None = None
         self._apps = {app.id: app for app in apps}
         self._jwt_leeway = jwt_leeway
+        self._embed_runtime = Path(embed_runtime) if embed_runtime is not None else None
         self._server: uvicorn.Server | None = None
         self._task: asyncio.Task[None] | None = None
 
@@ -122,6 +126,7 @@ class CloudSimulator(Lifecycle):
             apps=self._apps,
             base_url=lambda: self.tenant_url,
             jwt_leeway=self._jwt_leeway,
+            embed_runtime=self._embed_runtime,
         )
         ssl_options = {
             "ssl_certfile": str(self.certificates.server),
