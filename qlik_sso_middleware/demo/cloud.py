@@ -29,7 +29,7 @@ from ..core import QlikSSO
 from ..identity import QlikIdentity
 from ..middleware import QlikSSOMiddleware
 from .app import _STATIC, _csrf, login, login_form, logout
-from .pages import _page
+from .pages import _page, app_header
 from .settings import DEMO_APP_ID, DEMO_DIRECTORY, DEMO_FRAME_OBJECT, DEMO_MASHUP_OBJECT
 
 __all__ = ["DEMO_CLOUD_MOUNT", "build_cloud_demo_app", "cloud_demo_resolver", "cloud_home_page"]
@@ -57,13 +57,7 @@ def cloud_home_page(user: str, csrf: str) -> str:
         f'object-id="{DEMO_MASHUP_OBJECT}"></qlik-embed>'
     )
     body = f"""
-<header>
-  <span>Demo app (Qlik Cloud), logged in as <strong id="app-user">{escape(identity)}</strong></span>
-  <form id="logout-form" method="post" action="/logout">
-    <input type="hidden" name="csrf" value="{escape(csrf)}">
-    <button id="logout-button" type="submit">Log out</button>
-  </form>
-</header>
+{app_header("Demo app (Qlik Cloud)", identity, csrf)}
 <main class="grid">
   <section class="card" id="broker" data-state="asking" data-url="{escape(mount)}access-token">
     <h2>Token broker (qlik-embed, @qlik/api)</h2>

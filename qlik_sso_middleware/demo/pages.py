@@ -18,7 +18,7 @@ from .settings import (
     DEMO_USERS,
 )
 
-__all__ = ["EMBED_KIT_PATH", "home_page", "login_page"]
+__all__ = ["EMBED_KIT_PATH", "app_header", "home_page", "login_page"]
 
 #: Where the demo app serves a qlik-embed kit's page files (`qlik-sso demo --embed-kit DIR`).
 EMBED_KIT_PATH = "/static/embed-kit"
@@ -95,6 +95,17 @@ def login_page(csrf: str, *, error: str | None = None, next_path: str = "/") -> 
     return _page("Log in - qlik-sso demo", body, "login")
 
 
+def app_header(title: str, identity: str, csrf: str) -> str:
+    """The demo's header: who is logged in, and the logout form (with the session's CSRF token)."""
+    return f"""<header>
+  <span>{escape(title)}, logged in as <strong id="app-user">{escape(identity)}</strong></span>
+  <form id="logout-form" method="post" action="/logout">
+    <input type="hidden" name="csrf" value="{escape(csrf)}">
+    <button id="logout-button" type="submit">Log out</button>
+  </form>
+</header>"""
+
+
 def home_page(user: str, csrf: str, *, embed_host: str | None = None) -> str:
     """The page embedding Qlik; `embed_host` (origin + mount, e.g. `http://127.0.0.1:8000/sso`)
     turns the qlik-embed card into a live `<qlik-embed>` (the demo has a kit)."""
@@ -103,13 +114,7 @@ def home_page(user: str, csrf: str, *, embed_host: str | None = None) -> str:
     identity = f"{DEMO_DIRECTORY}\\{user}"
     embed_card, head = _embed_card(embed_host)
     body = f"""
-<header>
-  <span>Demo app, logged in as <strong id="app-user">{escape(identity)}</strong></span>
-  <form id="logout-form" method="post" action="/logout">
-    <input type="hidden" name="csrf" value="{escape(csrf)}">
-    <button id="logout-button" type="submit">Log out</button>
-  </form>
-</header>
+{app_header("Demo app", identity, csrf)}
 <main class="grid">
   <section class="card">
     <h2>Qlik embedded (iframe, <code>single/</code>)</h2>
