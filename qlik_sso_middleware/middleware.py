@@ -176,6 +176,12 @@ class QlikSSOMiddleware:
         async def lifespan_send(message: Message) -> None:
             if message["type"] == "lifespan.startup.complete":
                 self.sso.ensure_open()
+                try:
+                    for upstream in self.sso.upstreams:
+                        await upstream.choose_engine()
+                except ConfigurationError as exc:
+                    # Fail the start-up: the server exits and prints why and what to change.
+                    message = {"type": "lifespan.startup.failed", "message": str(exc)}
             elif message["type"] == "lifespan.shutdown.complete":
                 await self.sso.aclose()
             await send(message)

@@ -19,6 +19,7 @@ from .auth.base import LoginContext
 from .identity import QlikIdentity
 from .proxy.aiohttp_transport import AiohttpEngine, AiohttpTransport
 from .proxy.engine import ProxyEngine
+from .proxy.engine_choice import ChosenEngine
 from .proxy.guards import PathPolicy
 from .proxy.headers import RequestHeaderPolicy
 from .proxy.route import Network, Route
@@ -106,11 +107,32 @@ class Upstream:
 
         verify = self.target.verify
         assert not isinstance(verify, ssl.SSLContext)  # `resolved_http_engine` rules it out
-        return ReqwestEngine(
+        engine = ReqwestEngine(
             timeouts=self.target.timeouts,
             verify=verify,
             max_connections=self.target.max_connections,
         )
+        if self.ssl_context is None or verify is False:
+            return engine  # nothing to verify, so any certificate suits rustls
+        return ChosenEngine(
+            preferred=engine,
+            fallback=AiohttpEngine(self.transport, self.target.timeouts),
+            url=self.target.url,
+            host=self.host,
+            port=self.port,
+            ssl_context=self.ssl_context,
+            explicit=self.target.http_engine == "reqwest",
+            connect_timeout=self.target.timeouts.connect,
+        )
+
+    async def choose_engine(self) -> str | None:
+        """Decide the engine now (at start-up) where it depends on Qlik's certificate; its name,
+        or None while Qlik cannot be reached (then the first request decides).
+
+        Raises `ConfigurationError` when the engine asked for cannot verify Qlik."""
+        if isinstance(self.engine, ChosenEngine):
+            return await self.engine.choose()
+        return self.target.resolved_http_engine
 
     @property
     def engine(self) -> ProxyEngine:
