@@ -12,6 +12,7 @@ from html import escape
 from starlette.types import Scope, Send
 
 from .errors import QlikSSOError, RequestRefused
+from .proxy.ws_relay import send_close
 
 __all__ = [
     "deny_handshake",
@@ -76,7 +77,7 @@ async def deny_handshake(
     """Refuse a WebSocket handshake before accepting it: with an HTTP answer where the server
     supports the denial extension, else by closing (the server then answers 403 itself)."""
     if "websocket.http.response" not in (scope.get("extensions") or {}):
-        await send({"type": "websocket.close", "code": close_code, "reason": ""})
+        await send_close(send, close_code)
         return
     headers = [
         (b"content-type", content_type.encode("latin-1")),
@@ -100,4 +101,4 @@ async def refuse_websocket(scope: Scope, send: Send, exc: QlikSSOError) -> None:
         return
     await send({"type": "websocket.accept"})
     reason = exc.public_message.encode("utf-8")[:120].decode("utf-8", "ignore")
-    await send({"type": "websocket.close", "code": exc.ws_close_code, "reason": reason})
+    await send_close(send, exc.ws_close_code, reason)

@@ -191,4 +191,5 @@ async def _relay(
         log=logger,
         label="WebSocket relay",
         reraise=(_SessionGone,),
+        send=send,
     )
