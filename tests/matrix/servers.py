@@ -34,19 +34,23 @@ def server_version(server: str) -> str:
     return version("Hypercorn" if server == "hypercorn" else server)
 
 
-def command(server: str, app: str, port: int) -> list[str]:
-    """argv that serves ASGI `app` ("module:attr") on 127.0.0.1:`port` with `server`."""
+def command(server: str, app: str, port: int, *, factory: bool = False) -> list[str]:
+    """argv that serves ASGI `app` ("module:attr") on 127.0.0.1:`port` with `server`; with
+    `factory`, `attr` is a function that returns the app (daphne cannot call one)."""
     host = "127.0.0.1"
     if server == "uvicorn":
         # The sans-io WebSocket implementation only spares the legacy one's deprecation warnings.
-        extra = ["--ws", "websockets-sansio"]
+        extra = ["--ws", "websockets-sansio", *(["--factory"] if factory else [])]
         return ["-m", "uvicorn", app, "--host", host, "--port", str(port), *extra]
     if server == "hypercorn":
-        return ["-m", "hypercorn", app, "--bind", f"{host}:{port}"]
+        return ["-m", "hypercorn", app + ("()" if factory else ""), "--bind", f"{host}:{port}"]
     if server == "granian":
+        extra = ["--factory"] if factory else []
         return [
-            "-m", "granian", "--interface", "asgi", "--host", host, "--port", str(port), app
+            "-m", "granian", "--interface", "asgi", "--host", host, "--port", str(port), *extra, app
         ]  # fmt: skip
+    if factory:
+        raise ValueError(f"{server} cannot call an app factory")
     if server == "daphne":
         return ["-m", "daphne", "-b", host, "-p", str(port), app]
     raise ValueError(f"unknown server {server!r}")
