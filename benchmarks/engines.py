@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
-import httpx
+import httpx2 as httpx
 import uvloop
 from websockets.asyncio.client import connect
 from yarl import URL

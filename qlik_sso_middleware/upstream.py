@@ -13,7 +13,7 @@ import ssl
 from collections.abc import Sequence
 from urllib.parse import urlsplit
 
-import httpx
+import httpx2 as httpx
 
 from .auth.base import LoginContext
 from .identity import QlikIdentity

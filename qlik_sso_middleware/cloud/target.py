@@ -15,7 +15,7 @@ from __future__ import annotations
 import ssl
 from dataclasses import dataclass, field
 
-import httpx
+import httpx2 as httpx
 
 from ..auth._qps_settings import is_loopback_host
 from ..errors import ConfigurationError

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
+import httpx2 as httpx
 from websockets.asyncio.client import connect
 
 from qlik_sso_middleware.testing import DEMO_APPS, QlikSimulator
@@ -38,12 +38,13 @@ async def running(
     *,
     ready_path: str = "/login",
     server: str = "uvicorn",
+    python: str = sys.executable,
 ) -> AsyncIterator[str]:
     """Start `python <args> --port N`, wait until it answers, yield its URL, stop it by PID.
 
     `server` other than uvicorn (the examples' own `main`): `examples/<x>/app.py` is served as
     `examples.<x>.app:create_app` by that server's command line; the Django project's `serve.py`
-    takes `--server`."""
+    takes `--server`. `python`: the interpreter (another venv's)."""
     port = free_port()
     argv = [*args, "--port", str(port)]
     if server != "uvicorn" and args[0].endswith("/serve.py"):
@@ -53,7 +54,7 @@ async def running(
         argv = command(server, f"{module}:create_app", port, factory=True)
     with tempfile.TemporaryFile() as log:
         process = await asyncio.create_subprocess_exec(
-            sys.executable,
+            python,
             *argv,
             env={**os.environ, **env},
             stdout=log,

@@ -22,7 +22,7 @@ from collections.abc import Iterator, Mapping
 from importlib.metadata import version
 from pathlib import Path
 
-import httpx
+import httpx2 as httpx
 
 from ..servers import free_port
 

@@ -14,7 +14,7 @@ import json
 import os
 from typing import Any
 
-import httpx
+import httpx2 as httpx
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus

@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import httpx
+import httpx2 as httpx
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -28,8 +28,7 @@ from qlik_sso_middleware.auth.ticket import TicketAuth
 from qlik_sso_middleware.errors import ConfigurationError, QlikUnavailable
 from qlik_sso_middleware.proxy.aiohttp_transport import AiohttpEngine, AiohttpTransport
 from qlik_sso_middleware.proxy.engine_choice import ChosenEngine
-from qlik_sso_middleware.proxy.reqwest_engine import ReqwestEngine
-from qlik_sso_middleware.target import Timeouts
+from qlik_sso_middleware.target import Timeouts, reqwest_installed
 from qlik_sso_middleware.testing import DEMO_APPS, QlikSimulator, VirtualProxy
 from qlik_sso_middleware.testing.certificates import (
     generate_certificates,
@@ -93,7 +92,10 @@ def test_the_generated_set_looks_like_qlik_s(tmp_path: Path) -> None:
     assert server.issuer == root.subject
 
 
+@pytest.mark.fast
 async def test_rustls_refuses_it_python_ssl_accepts_it(tmp_path: Path) -> None:
+    from qlik_sso_middleware.proxy.reqwest_engine import ReqwestEngine
+
     async with qlik_site(tmp_path) as sim:
         url = by_name(sim) + "/sso/qps/user"
         root = str(tmp_path / "root.pem")
@@ -129,7 +131,7 @@ async def test_http_and_websocket_through_the_middleware(
         async with serve(app) as url:
             user, first = await user_and_first_frame(url)
         upstream = sso.upstreams[0]
-        if engine == "auto":
+        if engine == "auto" and reqwest_installed():
             assert isinstance(upstream.engine, ChosenEngine)
             assert upstream.engine.name == "aiohttp"
             assert any("subjectAltName" in r.getMessage() for r in caplog.records)
@@ -140,6 +142,7 @@ async def test_http_and_websocket_through_the_middleware(
     assert sim.logins("ACME\\alice") == sim.logins() == 1
 
 
+@pytest.mark.fast
 async def test_auto_keeps_reqwest_for_a_certificate_with_names(
     simulator: QlikSimulator, tmp_path: Path
 ) -> None:
@@ -157,6 +160,7 @@ async def test_auto_keeps_reqwest_for_a_certificate_with_names(
     assert user["userId"] == "alice"
 
 
+@pytest.mark.fast
 async def test_reqwest_asked_for_fails_at_start_up_naming_cause_and_fix(tmp_path: Path) -> None:
     async with qlik_site(tmp_path) as sim:
         app, _ = build_app(
@@ -183,6 +187,7 @@ async def test_reqwest_asked_for_fails_at_start_up_naming_cause_and_fix(tmp_path
     assert "http_engine='aiohttp'" in failed[0]["message"]
 
 
+@pytest.mark.fast
 async def test_reqwest_asked_for_without_a_lifespan_refuses_the_request(tmp_path: Path) -> None:
     """Servers without a lifespan (WSGI bridges): the first request decides and says why."""
     async with qlik_site(tmp_path) as sim:
