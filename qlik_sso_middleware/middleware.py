@@ -26,8 +26,7 @@ from .offload.endpoint import answer_auth, answer_redirect, redirect_of
 from .offload.front import FrontProxy
 from .proxy.http import forward_http
 from .proxy.websocket import forward_websocket
-from .proxy.ws_relay import send_close
-from .responses import refuse_websocket, respond, respond_error
+from .responses import close_websocket, refuse_websocket, respond, respond_error
 from .target import QlikTarget
 
 __all__ = ["QlikSSOMiddleware"]
@@ -152,7 +151,7 @@ class QlikSSOMiddleware:
         except QlikSSOError as exc:
             _log_refusal(scope, exc)
             if tracking.started:
-                await send_close(send, exc.ws_close_code)
+                await close_websocket(send, exc.ws_close_code)
             else:
                 await refuse_websocket(scope, send, exc)
 

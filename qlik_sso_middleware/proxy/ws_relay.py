@@ -14,16 +14,16 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from starlette.types import Receive, Send
-from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
-from .ws_client import wire_close_code
+from ..errors import private_close_code
+from .ws_client import UpstreamSocket, wire_close_code
 
 __all__ = ["browser_to_upstream", "close_browser", "run_relay", "send_close"]
 
 
 async def browser_to_upstream(
-    receive: Receive, up: ClientConnection, on_message: Callable[[], None] | None = None
+    receive: Receive, up: UpstreamSocket, on_message: Callable[[], None] | None = None
 ) -> None:
     """Forward the browser's messages as they are (text stays text) until it disconnects, then
     close the upstream socket with the browser's code and reason."""
@@ -41,7 +41,7 @@ async def browser_to_upstream(
             return
 
 
-async def close_browser(up: ClientConnection, send: Send, closed: ConnectionClosed | None) -> None:
+async def close_browser(up: UpstreamSocket, send: Send, closed: ConnectionClosed | None) -> None:
     """Close the browser's socket the way the upstream one ended.
 
     The closing frames tell how it ended even before the TCP connection is gone (when
@@ -66,9 +66,9 @@ async def send_close(send: Send, code: int, reason: str = "") -> None:
     try:
         await send({"type": "websocket.close", "code": code, "reason": reason})
     except Exception:
-        if not 1000 < code < 2000:
+        if private_close_code(code) == code:
             raise
-        await send({"type": "websocket.close", "code": code + 3000, "reason": reason})
+        await send({"type": "websocket.close", "code": private_close_code(code), "reason": reason})
 
 
 async def _close_after_error(send: Send, code: int) -> None:
@@ -77,7 +77,7 @@ async def _close_after_error(send: Send, code: int) -> None:
 
 
 async def run_relay(
-    up: ClientConnection,
+    up: UpstreamSocket,
     downward: Coroutine[Any, Any, None],
     upward: Coroutine[Any, Any, None],
     *,

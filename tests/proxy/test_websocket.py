@@ -15,6 +15,8 @@ from qlik_sso_middleware.testing import DEMO_APPS, QlikSimulator
 from ..apps import build_app
 from ..servers import serve
 
+pytestmark = pytest.mark.usefixtures("ws_client_name")
+
 
 def ws_url(base: str, path: str) -> str:
     return "ws" + base[len("http") :] + path
