@@ -2,7 +2,7 @@
 
 `.ci/run` makes the venv (nothing is downloaded here): it installs the package without extras,
 writes what that pulled to `<venv>/bare-packages.txt`, then adds plain uvicorn as the user's own
-ASGI server, and points `QLIK_SSO_BARE_VENV` at it. This test runs `tests/bare/app.py` with that
+ASGI server, and points `QLIK_TEST_BARE_VENV` at it. This test runs `tests/bare/app.py` with that
 venv's Python against the simulator and drives it as a browser would.
 """
 
@@ -25,11 +25,11 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def bare_venv() -> Path:
-    path = os.environ.get("QLIK_SSO_BARE_VENV")
+    path = os.environ.get("QLIK_TEST_BARE_VENV")
     if not path:
         if os.environ.get("CI"):
-            pytest.fail("QLIK_SSO_BARE_VENV is not set: .ci/run creates the bare venv")
-        pytest.skip("no bare venv (QLIK_SSO_BARE_VENV; .ci/run creates one)")
+            pytest.fail("QLIK_TEST_BARE_VENV is not set: .ci/run creates the bare venv")
+        pytest.skip("no bare venv (QLIK_TEST_BARE_VENV; .ci/run creates one)")
     return Path(path)
 
 
@@ -40,6 +40,17 @@ def test_the_readme_states_what_a_bare_install_pulls() -> None:
     stated = re.search(r"pulls (\d+) packages", (ROOT / "README.md").read_text())
     assert stated, "README must state how many packages a bare install pulls"
     assert int(stated.group(1)) == len(names), sorted(names)
+
+
+@pytest.mark.parametrize("command", ["demo", "serve", "simulate"])
+def test_server_commands_say_what_to_install(command: str) -> None:
+    """Run by .ci/run in the bare venv before uvicorn was added: exit 2 and the exact command."""
+    said = (bare_venv() / f"without-server-{command}.txt").read_text().splitlines()
+    assert said == [
+        f"qlik-sso {command}: needs uvicorn, which the bare install leaves out; install it with: "
+        "pip install 'qlik-sso-middleware[server]'",
+        "exit 2",
+    ]
 
 
 async def test_a_bare_install_proxies_http_and_websocket(simulator: QlikSimulator) -> None:
