@@ -204,8 +204,11 @@ async def test_from_config_serves_qlik(tmp_path: Path, simulator: QlikSimulator)
 @pytest.mark.no_fast
 def test_reqwest_without_pyreqwest_names_the_extra(tmp_path: Path) -> None:
     env = {"QLIK_SSO_QLIK_URL": "http://x", "QLIK_SSO_QLIK_HTTP_ENGINE": "reqwest"}
-    message = error_of(None, env)
-    assert "pip install 'qlik-sso-middleware[fast]'" in message
+    config = load_config(None, env)
+    with pytest.raises(ConfigurationError) as caught:
+        build_target(config)
+    assert "http_engine: the reqwest engine needs pyreqwest" in str(caught.value)
+    assert "pip install 'qlik-sso-middleware[fast]'" in str(caught.value)
 
 
 def test_http_engine_reaches_the_target(tmp_path: Path) -> None:
