@@ -53,6 +53,7 @@ __all__ = [
     "StoreUnavailable",
     "TooManyLogins",
     "XrfkeyRejected",
+    "private_close_code",
 ]
 
 
