@@ -28,6 +28,8 @@ from functools import partial
 from pathlib import Path
 from typing import TypeVar
 
+from qlik_sso_middleware.target import reqwest_installed
+
 from . import load, micro, offload, peers, procs, report
 from .load import HttpResult, RssSampler
 
@@ -40,7 +42,9 @@ T = TypeVar("T")
 _UPSTREAMS = {"asgi": "benchmarks.upstream:app", "starlette": "benchmarks.upstream:starlette_app"}
 #: Groups of scenarios `--scenarios` selects from.
 SCENARIOS = ("stream", "http", "upload", "ws", "logins", "micro")
-TARGETS = ("middleware", "floor", "nginx", "offload", "offload+cache")
+TARGETS = ("middleware", "aiohttp", "aiohttp-ws", "floor", "nginx", "offload", "offload+cache")
+#: Targets a run measures unless `--targets` names others ("aiohttp-ws" only compares WS clients).
+DEFAULT_TARGETS = frozenset(TARGETS) - {"aiohttp-ws"}
 
 
 class Settings:
@@ -93,13 +97,23 @@ def run(settings: Settings, out: Path | None) -> str:
     with stack, tempfile.TemporaryDirectory(prefix="qlik-bench-") as tmp:
 
         def wanted(name: str) -> bool:
-            return settings.targets is None or name in settings.targets
+            return name in (settings.targets or DEFAULT_TARGETS)
 
         middleware = floor = ngx = offloaded = cached = None
         if wanted("middleware") or "logins" in settings.scenarios:
             middleware = _start_proxy(
                 stack, "middleware", "benchmarks.proxied:create_app", upstream
             )
+        # The bare install's engine beside the [fast] one (needs pyreqwest installed to differ),
+        # and the relay on aiohttp's WebSocket client: each in a process of its own.
+        variants = [
+            _start_proxy(stack, name, "benchmarks.proxied:create_app", upstream, env)
+            for key, name, env in (
+                ("aiohttp", "middleware (aiohttp)", {"QLIK_BENCH_ENGINE": "aiohttp"}),
+                ("aiohttp-ws", "middleware (aiohttp ws)", {"QLIK_BENCH_WS_CLIENT": "aiohttp"}),
+            )
+            if wanted(key) and (key != "aiohttp" or reqwest_installed())
+        ]
         if wanted("floor"):
             floor = _start_proxy(stack, "floor", "benchmarks.floor:create_app", upstream)
         if wanted("nginx"):
@@ -117,10 +131,10 @@ def run(settings: Settings, out: Path | None) -> str:
                     )
                 )
         peer_servers = _start_peers(stack, upstream, Path(tmp)) if settings.peers else []
-        ours = (upstream, middleware if wanted("middleware") else None, floor, ngx)
+        ours = (upstream, middleware if wanted("middleware") else None, *variants, floor, ngx)
         targets = [t for t in (*ours, offloaded, cached) if t is not None] + peer_servers
         # The benchmark user logs in once; every measurement below uses the cached session.
-        for proxy in (middleware, offloaded, cached):
+        for proxy in (middleware, *variants, offloaded, cached):
             if proxy is not None:
                 load.curl(proxy.url + "/sso/content/_sim/bytes?size=1")
         for peer in peer_servers:  # the same first request: pools and lazy imports warmed up
@@ -240,7 +254,11 @@ def _max_time(target: procs.Server) -> float:
 
 
 def _start_proxy(
-    stack: contextlib.ExitStack, name: str, factory: str, upstream: procs.Server
+    stack: contextlib.ExitStack,
+    name: str,
+    factory: str,
+    upstream: procs.Server,
+    env: dict[str, str] | None = None,
 ) -> procs.Server:
     """`factory` (one of ours) in its own uvicorn process in front of `upstream`, stopped by `stack`."""
     port = procs.free_port()
@@ -248,7 +266,7 @@ def _start_proxy(
         name,
         procs.uvicorn_argv(factory, port, factory=True),
         port,
-        env={"QLIK_BENCH_UPSTREAM": upstream.url},
+        env={"QLIK_BENCH_UPSTREAM": upstream.url, **(env or {})},
     )
     stack.callback(server.stop)
     return server

@@ -17,13 +17,13 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
-import httpx
+import httpx2 as httpx
 import uvloop
 from websockets.asyncio.client import connect
 from yarl import URL
 
 from qlik_sso_middleware import Timeouts
-from qlik_sso_middleware.proxy.aiohttp_transport import AiohttpTransport
+from qlik_sso_middleware.proxy.aiohttp_transport import AiohttpEngine, AiohttpTransport
 from qlik_sso_middleware.proxy.reqwest_engine import ReqwestEngine
 
 from . import procs
@@ -78,13 +78,14 @@ async def _http_engines(base: str, count: int) -> list[tuple[str, float, float]]
 
         engines.append(("httpx-aiohttp transport", httpx_aiohttp, session.close))
     ours = AiohttpTransport()
+    ours_engine = AiohttpEngine(ours, Timeouts())
 
     async def our_transport() -> None:
-        response = await ours.stream("GET", url, headers, None, _TIMEOUT)
+        response = await ours_engine.stream("GET", url, headers, None)
         await response.read()
         await response.aclose()
 
-    engines.append(("AiohttpTransport.stream (ours)", our_transport, ours.aclose))
+    engines.append(("AiohttpEngine.stream (ours, the default)", our_transport, ours.aclose))
     raw = aiohttp.ClientSession(
         cookie_jar=aiohttp.DummyCookieJar(), skip_auto_headers=("User-Agent",)
     )
@@ -99,11 +100,11 @@ async def _http_engines(base: str, count: int) -> list[tuple[str, float, float]]
     reqwest = ReqwestEngine(timeouts=Timeouts(), max_connections=100)
 
     async def reqwest_engine() -> None:
-        response = await reqwest.stream("GET", url, headers, None, _TIMEOUT)
+        response = await reqwest.stream("GET", url, headers, None)
         await response.read()
         await response.aclose()
 
-    engines.append(("ReqwestEngine.stream (ours, pyreqwest)", reqwest_engine, reqwest.aclose))
+    engines.append(("ReqwestEngine.stream (ours, [fast])", reqwest_engine, reqwest.aclose))
     results = []
     for name, one, close in engines:
         sequential = await _cpu_per_call(one, count, 1)

@@ -8,7 +8,8 @@ libraries, configured the same way, and does only what any reverse proxy must:
 - HTTP: the request goes on with the browser's headers minus hop-by-hop ones (Host rewritten by the
   client), body streamed; the answer comes back streamed. No identity, session, path, Origin or
   header checks, no login, no disconnect watcher, no error pages.
-- WebSocket: connect upstream with the `websockets` client, accept, relay messages both ways.
+- WebSocket: connect upstream with the middleware's WebSocket client (`ws_client.connect_relay`,
+  the same library choice), accept, relay messages both ways.
 
 `QLIK_BENCH_FLOOR_BURN_US=N` makes it spend N µs of pure-Python CPU on each HTTP request first
 (`benchmarks/overhead.py` uses it to show what N µs of Python work cost the whole process).
@@ -29,8 +30,11 @@ from typing import Any
 
 from pyreqwest.client import Client, ClientBuilder
 from starlette.types import Receive, Scope, Send
-from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
+
+from qlik_sso_middleware.proxy.ws_client import connect_relay, quiet_logger, use_ws_client
+
+_LOGGER = quiet_logger("benchmarks.floor")
 
 _HOP_BY_HOP = frozenset(
     {
@@ -106,9 +110,11 @@ class FloorProxy:
         await receive()  # websocket.connect
         url = self._target(scope, self.ws_upstream)
         headers = [(k.decode(), v.decode("latin-1")) for k, v in scope["headers"] if k == b"cookie"]
-        async with connect(
-            url, additional_headers=headers, max_size=None, compression=None, ping_interval=None
-        ) as up:
+        # The middleware's own upstream WebSocket client (the same choice: ws_client.WS_CLIENTS).
+        up = await connect_relay(
+            url, headers=headers, subprotocols=None, open_timeout=10, logger=_LOGGER
+        )
+        try:
             await send({"type": "websocket.accept"})
 
             async def upward() -> None:
@@ -131,6 +137,8 @@ class FloorProxy:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+        finally:
+            await up.close()
 
 
 async def _body(receive: Receive) -> AsyncIterator[bytes]:
@@ -145,5 +153,7 @@ async def _body(receive: Receive) -> AsyncIterator[bytes]:
 
 
 def create_app() -> FloorProxy:
+    if os.environ.get("QLIK_BENCH_WS_CLIENT"):
+        use_ws_client(os.environ["QLIK_BENCH_WS_CLIENT"])
     burn = float(os.environ.get("QLIK_BENCH_FLOOR_BURN_US") or 0)
     return FloorProxy(os.environ["QLIK_BENCH_UPSTREAM"], burn)

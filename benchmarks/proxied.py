@@ -19,6 +19,7 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
 from qlik_sso_middleware import FrontProxy, HeaderAuth, QlikIdentity, QlikSSOMiddleware, QlikTarget
+from qlik_sso_middleware.proxy.ws_client import use_ws_client
 
 
 async def cookie_resolver(conn: HTTPConnection) -> QlikIdentity | None:
@@ -33,7 +34,9 @@ async def home(request: Request) -> PlainTextResponse:
 def create_app(front_proxy: FrontProxy | None = None) -> QlikSSOMiddleware:
     upstream = os.environ["QLIK_BENCH_UPSTREAM"]
     app = Starlette(routes=[Route("/", home)])
-    engine = os.environ.get("QLIK_BENCH_ENGINE", "auto")  # "aiohttp" measures the fallback engine
+    engine = os.environ.get("QLIK_BENCH_ENGINE", "auto")  # "aiohttp": the bare install's engine
+    if os.environ.get("QLIK_BENCH_WS_CLIENT"):  # "aiohttp": the relay on aiohttp's WS client
+        use_ws_client(os.environ["QLIK_BENCH_WS_CLIENT"])
     target = QlikTarget(upstream, prefix="sso", auth=HeaderAuth("hdr-usr"), http_engine=engine)
     return QlikSSOMiddleware(app, target=target, resolver=cookie_resolver, front_proxy=front_proxy)
 

@@ -8,6 +8,10 @@ from dataclasses import dataclass
 
 Medians = dict[str, dict[str, float]]
 
+#: The middleware in other configurations, measured beside "middleware" ([fast] engine when
+#: installed): the bare install's aiohttp engine, and aiohttp's upstream WebSocket client.
+VARIANTS = ("middleware (aiohttp)", "middleware (aiohttp ws)")
+
 #: The offload columns (benchmarks/offload.py).
 OFFLOAD = ("offload", "offload+cache")
 _CACHE_NOTE = "an answer reused for 5 s for the same request line, Host, Origin and cookies"
@@ -199,7 +203,7 @@ def render(
 ) -> str:
     """The Markdown report; `peers` (columns of `m`) adds the table of the Python peers."""
     peers = peers or []
-    targets = ["direct", "middleware", "floor", "nginx", *OFFLOAD]
+    targets = ["direct", "middleware", *VARIANTS, "floor", "nginx", *OFFLOAD]
     measured = {t for cols in m.values() for t in cols}
     columns = [t for t in targets[1:] if t in measured]
     head = "| scenario | direct |" + "".join(f" {t} | {t} / direct |" for t in columns)

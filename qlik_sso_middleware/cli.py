@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
 import logging
 import sys
 from collections.abc import Sequence
@@ -95,11 +96,23 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: Commands that run a server (uvicorn: the `[server]` extra) and what to install for them.
+_NEEDS_SERVER = ("demo", "serve", "simulate")
+SERVER_EXTRA = "pip install 'qlik-sso-middleware[server]'"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `qlik-sso` command; returns the exit status."""
     args_list = list(sys.argv[1:] if argv is None else argv)
     # `simulate` owns its own options; hand the rest of the line over untouched.
     rest = [a for a in args_list if a != "--debug"]
+    if rest[:1] and rest[0] in _NEEDS_SERVER and importlib.util.find_spec("uvicorn") is None:
+        print(
+            f"qlik-sso {rest[0]}: needs uvicorn, which the bare install leaves out; install it "
+            f"with: {SERVER_EXTRA}",
+            file=sys.stderr,
+        )
+        return EXIT_CONFIG
     if rest[:1] == ["simulate"]:
         from .testing.cli import main as simulate_main
 
@@ -112,7 +125,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     # Even with --debug: httpx logs every URL at INFO (query strings carry tickets and handoff
     # tokens) and httpcore logs raw headers at DEBUG (Qlik session cookies).
-    for noisy in ("httpx", "httpcore", "websockets"):
+    for noisy in ("httpx", "httpx2", "httpcore", "httpcore2", "websockets"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
         return _dispatch(args)

@@ -53,6 +53,7 @@ __all__ = [
     "StoreUnavailable",
     "TooManyLogins",
     "XrfkeyRejected",
+    "private_close_code",
 ]
 
 
@@ -231,3 +232,10 @@ class CloudRateLimited(QlikError):
     def __init__(self, message: str, *, retry_after: float) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+def private_close_code(code: int) -> int:
+    """The application-range twin of a protocol close code: 1001-1015 → 4001-4015 (4000 + code −
+    1000), for servers that let an application close only with 1000 or 3000-4999 (daphne:
+    README, "ASGI servers"). Other codes are returned as they are."""
+    return code + 3000 if 1000 < code < 2000 else code

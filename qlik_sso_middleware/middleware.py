@@ -32,7 +32,7 @@ from .offload.endpoint import answer_auth, answer_redirect, redirect_of
 from .offload.front import FrontProxy
 from .proxy.http import forward_http
 from .proxy.websocket import forward_websocket
-from .responses import refuse_websocket, respond, respond_error
+from .responses import close_websocket, refuse_websocket, respond, respond_error
 from .sessions.cloud import broker_answer
 from .target import QlikTarget
 
@@ -172,7 +172,7 @@ class QlikSSOMiddleware:
         except QlikSSOError as exc:
             _log_refusal(scope, exc)
             if tracking.started:
-                await send({"type": "websocket.close", "code": exc.ws_close_code, "reason": ""})
+                await close_websocket(send, exc.ws_close_code)
             else:
                 await refuse_websocket(scope, send, exc)
 
@@ -197,6 +197,12 @@ class QlikSSOMiddleware:
         async def lifespan_send(message: Message) -> None:
             if message["type"] == "lifespan.startup.complete":
                 self.sso.ensure_open()
+                try:
+                    for upstream in self.sso.upstreams:
+                        await upstream.choose_engine()
+                except ConfigurationError as exc:
+                    # Fail the start-up: the server exits and prints why and what to change.
+                    message = {"type": "lifespan.startup.failed", "message": str(exc)}
             elif message["type"] == "lifespan.shutdown.complete":
                 await self.sso.aclose()
             await send(message)

@@ -12,9 +12,10 @@ from html import escape
 
 from starlette.types import Scope, Send
 
-from .errors import QlikSSOError, RequestRefused
+from .errors import QlikSSOError, RequestRefused, private_close_code
 
 __all__ = [
+    "close_websocket",
     "deny_handshake",
     "error_body",
     "refuse_websocket",
@@ -62,6 +63,17 @@ def error_body(
     return json.dumps({"error": message, "status": status}).encode(), "application/json"
 
 
+async def close_websocket(send: Send, code: int, reason: str = "") -> None:
+    """Close with `code`, or its application-range twin where the server refuses the protocol's
+    own codes (daphne: `errors.private_close_code`)."""
+    try:
+        await send({"type": "websocket.close", "code": code, "reason": reason})
+    except Exception:
+        if private_close_code(code) == code:
+            raise
+        await send({"type": "websocket.close", "code": private_close_code(code), "reason": reason})
+
+
 async def respond_error(scope: Scope, send: Send, exc: QlikSSOError) -> None:
     """`exc` as an HTTP answer: its status and public message, HTML for page loads, else JSON."""
     headers: dict[bytes, bytes] = dict(scope["headers"])
@@ -82,7 +94,7 @@ async def deny_handshake(
     """Refuse a WebSocket handshake before accepting it: with an HTTP answer where the server
     supports the denial extension, else by closing (the server then answers 403 itself)."""
     if "websocket.http.response" not in (scope.get("extensions") or {}):
-        await send({"type": "websocket.close", "code": close_code, "reason": ""})
+        await close_websocket(send, close_code)
         return
     headers = [
         (b"content-type", content_type.encode("latin-1")),
@@ -106,4 +118,4 @@ async def refuse_websocket(scope: Scope, send: Send, exc: QlikSSOError) -> None:
         return
     await send({"type": "websocket.accept"})
     reason = exc.public_message.encode("utf-8")[:120].decode("utf-8", "ignore")
-    await send({"type": "websocket.close", "code": exc.ws_close_code, "reason": reason})
+    await close_websocket(send, exc.ws_close_code, reason)

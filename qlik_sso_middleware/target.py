@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import re
 import ssl
@@ -22,6 +23,15 @@ DEFAULT_BLOCKED = ("qrs/", "qmc/", "dev-hub/")
 
 #: Values of `QlikTarget.http_engine`.
 HTTP_ENGINES = ("auto", "reqwest", "aiohttp")
+
+#: What to install for the reqwest engine (pyreqwest is an optional dependency).
+FAST_EXTRA = "pip install 'qlik-sso-middleware[fast]'"
+
+
+def reqwest_installed() -> bool:
+    """True when pyreqwest (the `[fast]` extra) can be imported."""
+    return importlib.util.find_spec("pyreqwest") is not None
+
 
 _PREFIX = re.compile(r"^[a-z0-9\-._~]+(/[a-z0-9\-._~]+)*$")
 logger = logging.getLogger("qlik_sso_middleware")
@@ -47,9 +57,11 @@ class QlikTarget:
     - `session_ttl`: sliding cache lifetime, a margin under the VP's inactivity timeout (30 min).
     - `host_header`: the `Host` Qlik must see; `None` preserves the browser's (Qlik's advice).
     - `verify`: TLS verification of the proxy port (True, a CA file path, or an SSLContext).
-    - `http_engine`: the library proxied requests go through: `"reqwest"` (pyreqwest, about half
-      the CPU per request), `"aiohttp"`, or `"auto"` (reqwest, unless `verify` is an SSLContext,
-      which only aiohttp can use). Logins and Qlik API calls always use httpx on aiohttp.
+    - `http_engine`: the library proxied requests go through: `"reqwest"` (pyreqwest, the `[fast]`
+      extra: less CPU per request), `"aiohttp"`, or `"auto"` (reqwest when pyreqwest is installed,
+      unless `verify` is an SSLContext, which only aiohttp can use, or Qlik's certificate names
+      its host only in the CN, which only aiohttp can verify: `proxy/engine_choice.py`). Logins
+      and Qlik API calls always use httpx on aiohttp.
     """
 
     url: str
@@ -111,6 +123,11 @@ class QlikTarget:
             raise ConfigurationError(
                 f"{self.http_engine!r} is not one of {', '.join(HTTP_ENGINES)}", field="http_engine"
             )
+        if self.http_engine == "reqwest" and not reqwest_installed():
+            raise ConfigurationError(
+                f"the reqwest engine needs pyreqwest: {FAST_EXTRA}, or set http_engine='auto'",
+                field="http_engine",
+            )
         if self.http_engine == "reqwest" and isinstance(self.verify, ssl.SSLContext):
             raise ConfigurationError(
                 "an ssl.SSLContext can only be used by the aiohttp engine: give a CA file path, or "
@@ -129,10 +146,13 @@ class QlikTarget:
 
     @property
     def resolved_http_engine(self) -> str:
-        """The engine `auto` stands for with this `verify`."""
+        """The engine `auto` stands for with this `verify` and the installed packages (before
+        Qlik's certificate is seen: `proxy/engine_choice.py` may still pick aiohttp)."""
         if self.http_engine != "auto":
             return self.http_engine
-        return "aiohttp" if isinstance(self.verify, ssl.SSLContext) else "reqwest"
+        if isinstance(self.verify, ssl.SSLContext) or not reqwest_installed():
+            return "aiohttp"
+        return "reqwest"
 
     @property
     def upstream_base_path(self) -> str:

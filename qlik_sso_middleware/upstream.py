@@ -13,12 +13,13 @@ import ssl
 from collections.abc import Sequence
 from urllib.parse import urlsplit
 
-import httpx
+import httpx2 as httpx
 
 from .auth.base import LoginContext
 from .identity import QlikIdentity
 from .proxy.aiohttp_transport import AiohttpEngine, AiohttpTransport
 from .proxy.engine import ProxyEngine, Timeouts
+from .proxy.engine_choice import ChosenEngine
 from .proxy.guards import PathPolicy
 from .proxy.headers import RequestHeaderPolicy
 from .proxy.route import Network, Route
@@ -101,13 +102,35 @@ class Upstream:
 
     def _new_engine(self) -> ProxyEngine:
         target = self.target
-        return proxy_engine(
+        verify = target.verify
+        engine = proxy_engine(
             target.resolved_http_engine,
             transport=self.transport,
             timeouts=target.timeouts,
-            verify=target.verify,
+            verify=verify,
             max_connections=target.max_connections,
         )
+        if isinstance(engine, AiohttpEngine) or self.ssl_context is None or verify is False:
+            return engine  # aiohttp verifies as Python does; nothing to verify for rustls
+        return ChosenEngine(
+            preferred=engine,
+            fallback=AiohttpEngine(self.transport, self.target.timeouts),
+            url=self.target.url,
+            host=self.host,
+            port=self.port,
+            ssl_context=self.ssl_context,
+            explicit=self.target.http_engine == "reqwest",
+            connect_timeout=self.target.timeouts.connect,
+        )
+
+    async def choose_engine(self) -> str | None:
+        """Decide the engine now (at start-up) where it depends on Qlik's certificate; its name,
+        or None while Qlik cannot be reached (then the first request decides).
+
+        Raises `ConfigurationError` when the engine asked for cannot verify Qlik."""
+        if isinstance(self.engine, ChosenEngine):
+            return await self.engine.choose()
+        return self.target.resolved_http_engine
 
     def check_identity(self, identity: QlikIdentity) -> None:
         """Raise `InvalidIdentity` if this target's strategy cannot carry `identity`."""

@@ -27,8 +27,12 @@ def build_app(
     *,
     target: dict[str, Any] | None = None,
     front_proxy: FrontProxy | None = None,
+    url: str | None = None,
     **options: Any,
 ) -> tuple[QlikSSOMiddleware, QlikSSO]:
+    """The app behind the middleware; `url` replaces the simulator's own proxy URL (a host name
+    its certificate names, say)."""
+
     async def home(request: Request) -> PlainTextResponse:
         return PlainTextResponse("app home")
 
@@ -49,5 +53,5 @@ def build_app(
         ]
     )
     options.setdefault("resolver", cookie_resolver)
-    sso = QlikSSO(QlikTarget(sim.proxy_url, prefix="sso", **(target or {})), **options)
+    sso = QlikSSO(QlikTarget(url or sim.proxy_url, prefix="sso", **(target or {})), **options)
     return QlikSSOMiddleware(app, sso=sso, front_proxy=front_proxy), sso

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import httpx
+import httpx2 as httpx
 import pytest
 from starlette.applications import Starlette
 from starlette.requests import HTTPConnection
 
 from qlik_sso_middleware import ConfigurationError, HeaderAuth, QlikIdentity, QlikSSOMiddleware
 from qlik_sso_middleware.config import Secret, build_sso, build_target, load_config
+from qlik_sso_middleware.target import reqwest_installed
 from qlik_sso_middleware.testing import QlikSimulator
 from tests.servers import serve
 
@@ -200,12 +201,22 @@ async def test_from_config_serves_qlik(tmp_path: Path, simulator: QlikSimulator)
         assert answer.json()["userId"] == "bob"
 
 
+@pytest.mark.no_fast
+def test_reqwest_without_pyreqwest_names_the_extra(tmp_path: Path) -> None:
+    env = {"QLIK_SSO_QLIK_URL": "http://x", "QLIK_SSO_QLIK_HTTP_ENGINE": "reqwest"}
+    config = load_config(None, env)
+    with pytest.raises(ConfigurationError) as caught:
+        build_target(config)
+    assert "http_engine: the reqwest engine needs pyreqwest" in str(caught.value)
+    assert "pip install 'qlik-sso-middleware[fast]'" in str(caught.value)
+
+
 def test_http_engine_reaches_the_target(tmp_path: Path) -> None:
     from qlik_sso_middleware.config import build_target
 
     default = build_target(load_config(write(tmp_path, BASE), {}))
     assert default.http_engine == "auto"
-    assert default.resolved_http_engine == "reqwest"
+    assert default.resolved_http_engine == ("reqwest" if reqwest_installed() else "aiohttp")
     config = load_config(write(tmp_path, BASE), {"QLIK_SSO_QLIK_HTTP_ENGINE": "aiohttp"})
     assert build_target(config).resolved_http_engine == "aiohttp"
     message = error_of(None, {"QLIK_SSO_QLIK_URL": "http://x", "QLIK_SSO_QLIK_HTTP_ENGINE": "curl"})

@@ -5,7 +5,9 @@
     # open http://127.0.0.1:8000 and log in as alice / demo
 
 Equivalent by hand: `python manage.py migrate`, create users, then
-`uvicorn mysite.asgi:application --ws websockets-sansio` from this directory.
+`uvicorn mysite.asgi:application --ws websockets-sansio` from this directory. `--server daphne`
+(or hypercorn, granian) serves it with that server instead; see README, "ASGI servers", for the
+WebSocket message size each one accepts by default.
 """
 
 from __future__ import annotations
@@ -33,10 +35,22 @@ def prepare() -> None:
             users.objects.create_user(name, password="demo")  # type: ignore[attr-defined]
 
 
+def _command(server: str, host: str, port: int) -> list[str]:
+    app = "mysite.asgi:application"
+    if server == "daphne":
+        return ["daphne", "-b", host, "-p", str(port), app]
+    if server == "hypercorn":
+        return ["hypercorn", app, "--bind", f"{host}:{port}"]
+    return ["granian", "--interface", "asgi", "--host", host, "--port", str(port), app]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+    parser.add_argument(
+        "--server", choices=("uvicorn", "daphne", "hypercorn", "granian"), default="uvicorn"
+    )
     args = parser.parse_args()
     if not os.environ.get("QLIK_URL"):
         raise SystemExit("set QLIK_URL to the Qlik proxy, e.g. QLIK_URL=http://127.0.0.1:8080")
@@ -44,6 +58,11 @@ def main() -> None:
     # This script serves this project, whatever an inherited environment says.
     os.environ["DJANGO_SETTINGS_MODULE"] = "mysite.settings"
     prepare()
+    if args.server != "uvicorn":
+        os.chdir(HERE)
+        os.execv(
+            sys.executable, [sys.executable, "-m", *_command(args.server, args.host, args.port)]
+        )
     uvicorn.run(
         "mysite.asgi:application",
         host=args.host,

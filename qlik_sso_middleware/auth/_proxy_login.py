@@ -10,7 +10,7 @@ import json
 import time
 from collections.abc import Iterable
 
-import httpx
+import httpx2 as httpx
 
 from ..errors import QlikAccessDenied, QlikRejected, QlikTimeout, QlikUnavailable
 from ..identity import QlikIdentity

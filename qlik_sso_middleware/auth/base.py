@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
-import httpx
+import httpx2 as httpx
 
 from ..identity import QlikIdentity
 from ..stores.base import QlikSession

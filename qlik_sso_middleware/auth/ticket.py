@@ -44,11 +44,16 @@ class _MaskTickets(logging.Filter):
         return True
 
 
+#: The request loggers of the httpx line: httpx2 logs as "httpx2", an app's own httpx as "httpx".
+HTTPX_LOGGERS = ("httpx", "httpx2")
+
+
 def mask_tickets_in_httpx_logs() -> None:
     """Install (once) the filter that masks tickets in httpx's request log lines."""
-    httpx_logger = logging.getLogger("httpx")
-    if not any(isinstance(f, _MaskTickets) for f in httpx_logger.filters):
-        httpx_logger.addFilter(_MaskTickets())
+    for name in HTTPX_LOGGERS:
+        httpx_logger = logging.getLogger(name)
+        if not any(isinstance(f, _MaskTickets) for f in httpx_logger.filters):
+            httpx_logger.addFilter(_MaskTickets())
 
 
 class TicketAuth(QPSStrategy):

@@ -23,7 +23,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
+import httpx2 as httpx
 
 from ..auth._qps import _chain
 from ..errors import QlikTimeout, QlikUnavailable

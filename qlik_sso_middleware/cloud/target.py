@@ -21,7 +21,7 @@ import ssl
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-import httpx
+import httpx2 as httpx
 
 from ..auth._qps_settings import is_loopback_host
 from ..errors import ConfigurationError

@@ -20,6 +20,7 @@ from ..proxy.aiohttp_transport import AiohttpTransport
 from ..proxy.guards import PathPolicy
 from ..proxy.headers import RequestHeaderPolicy
 from ..proxy.route import Network, Route
+from ..target import reqwest_installed
 from ..upstream import proxy_engine
 from .client import QlikCloudClient
 from .identity import CloudIdentity
@@ -67,8 +68,11 @@ class CloudUpstream:
         self.transport = AiohttpTransport(
             ssl_context=self.ssl_context, max_connections=target.max_connections
         )
+        self.engine_name = (
+            "reqwest" if target.http_engine != "aiohttp" and reqwest_installed() else "aiohttp"
+        )
         engine = proxy_engine(
-            "aiohttp" if target.http_engine == "aiohttp" else "reqwest",
+            self.engine_name,
             transport=self.transport,
             timeouts=target.proxy_timeouts,
             verify=target.verify,
@@ -98,6 +102,10 @@ class CloudUpstream:
     def is_token_endpoint(self, sub_path: str) -> bool:
         """`sub_path` (after the mount) is the token broker's."""
         return self.target.token_broker and sub_path == self.target.token_path
+
+    async def choose_engine(self) -> str | None:
+        """The engine in use (Qlik Cloud's certificates carry subjectAltNames: either verifies)."""
+        return self.engine_name
 
     def ensure_open(self) -> None:
         """Re-create the pools after a shutdown, for servers that run the lifespan more than once."""

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-import httpx
+import httpx2 as httpx
 
 from ..config import QlikSSOConfig
 from ..errors import QlikError

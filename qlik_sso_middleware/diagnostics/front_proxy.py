@@ -19,7 +19,7 @@ from __future__ import annotations
 import secrets
 import uuid
 
-import httpx
+import httpx2 as httpx
 
 from ..config import QlikSSOConfig
 from ..offload.front import SECRET_HEADER

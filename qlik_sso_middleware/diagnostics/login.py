@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-import httpx
+import httpx2 as httpx
 
 from ..auth.header import HeaderAuth
 from ..config import build_qps_settings

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from urllib.parse import quote, urlsplit
 
-import httpx
+import httpx2 as httpx
 
 from ..errors import ConfigurationError, QlikError
 from ..identity import QlikIdentity

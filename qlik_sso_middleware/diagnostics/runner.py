@@ -23,6 +23,7 @@ from ..errors import CertificateError, ConfigurationError, QlikError, XrfkeyReje
 from ..upstream import Upstream
 from .cloud import check_cloud
 from .front_proxy import check_front_proxy
+from .http_engine import http_engine_step
 from .network import (
     certificate_names,
     certificate_summary,
@@ -63,6 +64,8 @@ async def run_checks(
         proxy_ok = await _network(report, "proxy", "Qlik proxy", target.url, config, clock)
         if proxy_ok and target.is_https:
             proxy_ok = await _proxy_tls(report, upstream, config, clock)
+            if proxy_ok:
+                await http_engine_step(report, upstream)
         qps_ok = await _qps(report, config, clock)
         if not proxy_ok:
             report.skipped("qlik", "virtual proxy, login, WebSocket", "the proxy is not reachable")

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-import httpx
+import httpx2 as httpx
 
 from .context import REDIRECTS, ProbeContext, excerpt, json_body, prefix_in_uri
 from .network import speaks_tls

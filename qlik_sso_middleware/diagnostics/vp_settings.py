@@ -14,7 +14,7 @@ import json
 from typing import Any
 from urllib.parse import quote
 
-import httpx
+import httpx2 as httpx
 
 from ..auth._qps import new_xrfkey
 from ..auth.certificates import client_ssl_context, load_client_credentials

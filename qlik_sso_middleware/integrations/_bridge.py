@@ -16,11 +16,11 @@ import weakref
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..core import QlikSSO
 
-__all__ = ["LoopRecorder", "bind_loop", "run_in_sso_loop", "sso_loop"]
+__all__ = ["CoroutineChannels", "LoopRecorder", "bind_loop", "run_in_sso_loop", "sso_loop"]
 
 T = TypeVar("T")
 
@@ -89,3 +89,25 @@ class LoopRecorder:
             if _LOOPS.get(sso) is not loop:
                 bind_loop(sso, loop)
         await self.app(scope, receive, send)
+
+
+class CoroutineChannels:
+    """ASGI wrapper that hands the app `receive` and `send` as coroutine functions.
+
+    a2wsgi passes `receive()` and `send()` to `asyncio.run_coroutine_threadsafe`, which accepts
+    coroutines only; granian's channels return other awaitables (futures from Rust), so every
+    request body read failed with `TypeError: A coroutine object is required` (README, "ASGI
+    servers"). One extra await per message; harmless under any other server.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async def coroutine_receive() -> Message:
+            return await receive()
+
+        async def coroutine_send(message: Message) -> None:
+            await send(message)
+
+        await self.app(scope, coroutine_receive, coroutine_send)

@@ -36,7 +36,7 @@ from ..errors import ConfigurationError
 from ..identity import QlikIdentity
 from ..middleware import QlikSSOMiddleware
 from ..resolvers.base import Resolution, ResolverLike
-from ._bridge import LoopRecorder, run_in_sso_loop
+from ._bridge import CoroutineChannels, LoopRecorder, run_in_sso_loop
 
 __all__ = ["FlaskSessionResolver", "logout_from_qlik", "serve_flask"]
 
@@ -155,7 +155,7 @@ def serve_flask(
         resolver = FlaskSessionResolver(app, user_directory)
     elif user_directory is not None:
         raise ConfigurationError("give resolver or user_directory, not both", field="resolver")
-    inner = LoopRecorder(WSGIMiddleware(app))  # type: ignore[arg-type]
+    inner = LoopRecorder(CoroutineChannels(WSGIMiddleware(app)))  # type: ignore[arg-type]
     middleware = QlikSSOMiddleware(inner, resolver=resolver, **options)
     app.extensions[_EXTENSION] = middleware.sso
     app.extensions[_RESOLVER] = resolver

@@ -30,7 +30,7 @@ from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
 import aiohttp
-import httpx
+import httpx2 as httpx
 from multidict import CIMultiDict
 from yarl import URL
 

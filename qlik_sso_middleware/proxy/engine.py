@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Protocol
 from urllib.parse import urlsplit
 
-import httpx
+import httpx2 as httpx
 
 from ..errors import QlikError, QlikTimeout, QlikUnavailable
 

@@ -16,14 +16,13 @@ import json
 import logging
 
 from starlette.types import Receive, Send
-from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
 from ..errors import QlikRejected, QlikTimeout, QlikUnavailable, RequestRefused
 from .request import ProxiedRequest
 from .route import Route
 from .session import ForwardingSession
-from .ws_client import connect_relay, hang_up, quiet_logger
+from .ws_client import UpstreamSocket, connect_relay, hang_up, quiet_logger
 from .ws_relay import browser_to_upstream, close_browser, run_relay
 
 __all__ = ["forward_websocket"]
@@ -64,7 +63,7 @@ async def forward_websocket(
 
 async def _connect(
     route: Route, session: ForwardingSession, req: ProxiedRequest, *, retry: bool = True
-) -> ClientConnection:
+) -> UpstreamSocket:
     token = await session.websocket_token()
     query = req.upstream_query(websocket=True)
     if token is not None:
@@ -149,7 +148,7 @@ def _notice(data: str) -> str | None:
 
 async def _relay(
     session: ForwardingSession,
-    up: ClientConnection,
+    up: UpstreamSocket,
     receive: Receive,
     send: Send,
     *,
@@ -191,4 +190,5 @@ async def _relay(
         log=logger,
         label="WebSocket relay",
         reraise=(_SessionGone,),
+        send=send,
     )

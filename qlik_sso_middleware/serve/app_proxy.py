@@ -14,7 +14,7 @@ import logging
 from collections.abc import AsyncIterator
 from urllib.parse import urlsplit
 
-import httpx
+import httpx2 as httpx
 from starlette.types import Message, Receive, Scope, Send
 
 from ..errors import ConfigurationError

@@ -18,10 +18,9 @@ import logging
 from urllib.parse import urlsplit
 
 from starlette.types import Receive, Scope, Send
-from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
 
-from ..proxy.ws_client import connect_relay, hang_up, quiet_logger
+from ..proxy.ws_client import UpstreamSocket, connect_relay, hang_up, quiet_logger
 from ..proxy.ws_relay import browser_to_upstream, close_browser, run_relay
 from ..responses import deny_handshake
 
@@ -70,7 +69,7 @@ async def relay_app_websocket(
 
 async def _connect(
     uri: str, headers: list[tuple[str, str]], subprotocols: list[str]
-) -> ClientConnection:
+) -> UpstreamSocket:
     try:
         return await connect_relay(
             uri,
@@ -95,7 +94,7 @@ async def _connect(
         raise _Refused(502, 1011, "The application is not available") from exc
 
 
-async def _relay(up: ClientConnection, receive: Receive, send: Send) -> None:
+async def _relay(up: UpstreamSocket, receive: Receive, send: Send) -> None:
     async def app_to_browser() -> None:
         closed: ConnectionClosed | None = None
         try:

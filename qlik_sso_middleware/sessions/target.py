@@ -12,7 +12,7 @@ import dataclasses
 import logging
 import time
 
-import httpx
+import httpx2 as httpx
 
 from ..auth.answers import REDIRECTS, session_cookie_from
 from ..errors import QlikError, QlikTimeout, QlikUnavailable

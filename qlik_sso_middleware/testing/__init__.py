@@ -16,7 +16,7 @@ credentials; never expose it.
 from __future__ import annotations
 
 from .access import AccessPasses
-from .certificates import CertificateFiles, generate_certificates
+from .certificates import CertificateFiles, generate_certificates, generate_qlik_certificates
 from .clock import ManualClock
 from .demo_apps import DEMO_APPS, DemoApp, DemoObject
 from .faults import Faults
@@ -40,4 +40,5 @@ __all__ = [
     "SimulatorThread",
     "VirtualProxy",
     "generate_certificates",
+    "generate_qlik_certificates",
 ]

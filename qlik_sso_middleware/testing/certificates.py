@@ -5,6 +5,13 @@ certificate, signed by the root) and `client.pem` + `client_key.pem` / `client.p
 an API client presents on port 4243, signed by the same root). `generate_certificates` writes the
 same files, plus `root_key.pem` so tests can sign more certificates.
 
+`generate_qlik_certificates` writes the variant Qlik's repository service itself generates (the
+certificates most sites keep on the proxy and on port 4243): RSA 2048 keys, SHA-256 signatures, a
+root named `<host>-CA` and a server certificate that names its host in the subject CN only, with
+no subjectAltName. Evidence and what is unknown: docs/certificates.md. Clients that follow RFC 6125
+strictly (rustls, so the pyreqwest engine) cannot verify such a certificate by name; OpenSSL-based
+ones (Python's `ssl`, so aiohttp, httpx on aiohttp and `websockets`) fall back to the CN.
+
 The keyword options build the broken sets that a deployment meets in practice (expired client
 certificate, a client signed by another site's root, a PFX without its key, a key that belongs to
 another certificate) so that start-up validation can be tested against real files.
@@ -24,11 +31,14 @@ from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-__all__ = ["CertificateFiles", "generate_certificates"]
+__all__ = ["CertificateFiles", "generate_certificates", "generate_qlik_certificates"]
+
+#: A private key of either kind the generator writes.
+PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
 
 _DEFAULT_SERVER_NAMES = ("localhost", "127.0.0.1", "::1", "qlikserver")
 
@@ -53,7 +63,10 @@ class CertificateFiles:
     client_key_password: str | None = None
 
 
-def _new_key() -> ec.EllipticCurvePrivateKey:
+def _new_key(key_type: str = "ec") -> PrivateKey:
+    if key_type == "rsa":
+        # Qlik's generated certificates carry 2048-bit RSA keys (docs/certificates.md).
+        return rsa.generate_private_key(public_exponent=65537, key_size=2048)
     return ec.generate_private_key(ec.SECP256R1())
 
 
@@ -62,9 +75,9 @@ def _name(common_name: str) -> x509.Name:
 
 
 def _make_root(
-    common_name: str, now: dt.datetime
-) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
-    key = _new_key()
+    common_name: str, now: dt.datetime, key_type: str = "ec"
+) -> tuple[x509.Certificate, PrivateKey]:
+    key = _new_key(key_type)
     cert = (
         x509.CertificateBuilder()
         .subject_name(_name(common_name))
@@ -107,13 +120,14 @@ def _san(names: Sequence[str]) -> x509.SubjectAlternativeName:
 def _make_leaf(
     *,
     common_name: str,
-    key: ec.EllipticCurvePrivateKey,
+    key: PrivateKey,
     issuer: x509.Certificate,
-    issuer_key: ec.EllipticCurvePrivateKey,
+    issuer_key: PrivateKey,
     not_before: dt.datetime,
     not_after: dt.datetime,
     usage: x509.ObjectIdentifier,
     names: Sequence[str] = (),
+    san: bool = True,
 ) -> x509.Certificate:
     builder = (
         x509.CertificateBuilder()
@@ -130,7 +144,7 @@ def _make_leaf(
             critical=False,
         )
     )
-    if names:
+    if names and san:
         builder = builder.add_extension(_san(names), critical=False)
     return builder.sign(issuer_key, hashes.SHA256())
 
@@ -149,7 +163,7 @@ def _cert_pem(cert: x509.Certificate) -> bytes:
     return cert.public_bytes(serialization.Encoding.PEM)
 
 
-def _key_pem(key: ec.EllipticCurvePrivateKey, password: str | None = None) -> bytes:
+def _key_pem(key: PrivateKey, password: str | None = None) -> bytes:
     encryption: serialization.KeySerializationEncryption = (
         serialization.BestAvailableEncryption(password.encode())
         if password is not None
@@ -175,6 +189,8 @@ def generate_certificates(
     root_common_name: str = "qlikserver-CA",
     client_common_name: str = "QlikClient",
     now: dt.datetime | None = None,
+    server_san: bool = True,
+    key_type: str = "ec",
 ) -> CertificateFiles:
     """Write a Qlik-style certificate set into `directory` (created if missing); return the paths.
 
@@ -188,21 +204,26 @@ def generate_certificates(
     - `pfx_without_key`: `client.pfx` holds the certificates only.
     - `mismatched_client_key`: `client_key.pem` belongs to a different key pair (PFX unaffected).
     - `now`: the reference time (timezone-aware), for deterministic validity windows.
+    - `server_san`: False leaves the subjectAltName out of `server.pem`, so only its CN (the first
+      of `server_names`) names the host, as in the certificates Qlik generates.
+    - `key_type`: `"ec"` (P-256, fast to generate) or `"rsa"` (2048 bits, as Qlik's).
     """
+    if key_type not in ("ec", "rsa"):
+        raise ValueError("key_type must be 'ec' or 'rsa'")
     now = now or dt.datetime.now(dt.UTC)
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
     folder = Path(directory)
     folder.mkdir(parents=True, exist_ok=True)
 
-    root, root_key = _make_root(root_common_name, now)
+    root, root_key = _make_root(root_common_name, now, key_type)
     other_root, other_root_key = (
-        _make_root(f"other-{root_common_name}", now)
+        _make_root(f"other-{root_common_name}", now, key_type)
         if client_signed_by_other_root or server_signed_by_other_root
         else (root, root_key)
     )
 
-    server_key = _new_key()
+    server_key = _new_key(key_type)
     server_issuer, server_issuer_key = (
         (other_root, other_root_key) if server_signed_by_other_root else (root, root_key)
     )
@@ -215,9 +236,10 @@ def generate_certificates(
         not_after=now + dt.timedelta(days=3650),
         usage=ExtendedKeyUsageOID.SERVER_AUTH,
         names=server_names,
+        san=server_san,
     )
 
-    client_key = _new_key()
+    client_key = _new_key(key_type)
     client_issuer, client_issuer_key = (
         (other_root, other_root_key) if client_signed_by_other_root else (root, root_key)
     )
@@ -230,7 +252,7 @@ def generate_certificates(
         not_after=client_not_after or now + dt.timedelta(days=3650),
         usage=ExtendedKeyUsageOID.CLIENT_AUTH,
     )
-    written_key = _new_key() if mismatched_client_key else client_key
+    written_key = _new_key(key_type) if mismatched_client_key else client_key
 
     pfx_encryption: serialization.KeySerializationEncryption = (
         serialization.BestAvailableEncryption(pfx_password.encode())
@@ -259,4 +281,21 @@ def generate_certificates(
         client_pfx=_write(folder / "client.pfx", pfx, secret=True),
         pfx_password=pfx_password,
         client_key_password=client_key_password,
+    )
+
+
+def generate_qlik_certificates(
+    directory: str | Path, *, hostname: str = "localhost", **options: object
+) -> CertificateFiles:
+    """The set Qlik's repository service generates for a node named `hostname`: RSA 2048 keys, root
+    `<hostname>-CA`, server certificate `CN=<hostname>` with no subjectAltName (so a client must
+    connect by that name; an IP address cannot match). Other `generate_certificates` options pass
+    through (an expired client, a foreign root, ...)."""
+    return generate_certificates(
+        directory,
+        server_names=(hostname,),
+        server_san=False,
+        key_type="rsa",
+        root_common_name=f"{hostname}-CA",
+        **options,  # type: ignore[arg-type]
     )

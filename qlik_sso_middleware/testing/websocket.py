@@ -287,6 +287,9 @@ async def _serve(sock: _Socket, handle: SocketHandle, rpc: EngineRpc, is_echo: b
                 except ValueError:
                     code = 1000
                 await sock.close(code, reason)
+            elif text is not None and text.startswith("send:") and text[5:].isdigit():
+                # "send:<n>": n bytes in one binary message (Qlik → browser size limits).
+                await sock.send(b"q" * min(int(text[5:]), 512 * 1024 * 1024))
             else:
                 await sock.send(text if text is not None else (data or b""))
             continue

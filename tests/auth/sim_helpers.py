@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
-import httpx
+import httpx2 as httpx
 
 from qlik_sso_middleware.auth._qps import QPSSettings
 from qlik_sso_middleware.auth.base import LoginContext

@@ -6,7 +6,7 @@ import logging
 from collections.abc import AsyncIterator
 from urllib.parse import parse_qs
 
-import httpx
+import httpx2 as httpx
 import pytest
 
 from qlik_sso_middleware.auth.ticket import TicketAuth, mask_tickets_in_httpx_logs
@@ -144,17 +144,18 @@ async def test_logout_everywhere_and_list(sim: QlikSimulator) -> None:
         assert (await whoami(sim, "tkt", session.cookie_header())).get("session") == "inactive"
 
 
-def test_ticket_mask_is_installed_once() -> None:
+@pytest.mark.parametrize("name", ["httpx", "httpx2"])
+def test_ticket_mask_is_installed_once(name: str) -> None:
     mask_tickets_in_httpx_logs()
     mask_tickets_in_httpx_logs()
     masks = [
         f
-        for f in logging.getLogger("httpx").filters
+        for f in logging.getLogger(name).filters
         if isinstance(f, logging.Filter) and type(f).__name__ == "_MaskTickets"
     ]
     assert len(masks) == 1
     record = logging.LogRecord(
-        "httpx",
+        name,
         logging.INFO,
         __file__,
         1,

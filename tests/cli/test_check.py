@@ -17,11 +17,13 @@ from starlette.routing import Route
 from qlik_sso_middleware.cli import main
 from qlik_sso_middleware.config import load_config
 from qlik_sso_middleware.diagnostics import Report, run_checks
+from qlik_sso_middleware.target import reqwest_installed
 from qlik_sso_middleware.testing import (
     QlikSimulator,
     SimulatorThread,
     VirtualProxy,
     generate_certificates,
+    generate_qlik_certificates,
 )
 from tests.servers import serve
 
@@ -328,3 +330,27 @@ def test_cli_configuration_errors(tmp_path: Path, capsys: pytest.CaptureFixture[
     path.write_text('[qlik]\nurl = "http://127.0.0.1:1"\nprefixe = "sso"\n')
     assert main(["check", "--config", str(path)]) == 2
     assert f"{path}:3: qlik.prefixe: unknown key; did you mean 'prefix'?" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "engine", ["auto", pytest.param("reqwest", marks=pytest.mark.fast), "aiohttp"]
+)
+async def test_qlik_generated_certificate_and_the_http_engine(tmp_path: Path, engine: str) -> None:
+    """Qlik's own certificates name the host in the CN only: the check says which engine copes."""
+    generate_qlik_certificates(tmp_path)
+    async with QlikSimulator(vp(), https=True, cert_dir=tmp_path) as sim:
+        env = sim_env(sim, qps=False, qlik_verify=str(tmp_path / "root.pem"))
+        env["QLIK_SSO_QLIK_URL"] = f"https://localhost:{sim.proxy_port}"
+        env["QLIK_SSO_QLIK_HTTP_ENGINE"] = engine
+        report = await check(env)
+    status, detail, fix = step(report, "proxy.http_engine")
+    assert status == ("fail" if engine == "reqwest" else "pass")
+    if engine == "reqwest":
+        assert failed_ids(report) == ["proxy.http_engine"]
+        assert "no subjectAltName" in detail
+        assert "http_engine='aiohttp'" in fix
+    else:
+        assert report.ok, [s.render() for s in report.steps]
+        assert detail.startswith("aiohttp")
+        # Without pyreqwest "auto" is aiohttp from the start: nothing to explain.
+        assert ("no subjectAltName" in detail) == (engine == "auto" and reqwest_installed())

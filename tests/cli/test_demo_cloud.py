@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-import httpx
+import httpx2 as httpx
 from websockets.asyncio.client import connect
 from websockets.typing import Origin
 

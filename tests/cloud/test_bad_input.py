@@ -10,7 +10,7 @@ import logging
 import re
 from collections.abc import AsyncIterator
 
-import httpx
+import httpx2 as httpx
 import pytest
 
 from qlik_sso_middleware import QlikSSO

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import ssl
 
-import httpx
+import httpx2 as httpx
 import pytest
 import websockets
 

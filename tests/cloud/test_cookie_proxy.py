@@ -7,7 +7,7 @@ import asyncio
 import json
 from typing import Any
 
-import httpx
+import httpx2 as httpx
 import pytest
 import websockets
 

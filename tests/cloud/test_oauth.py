@@ -8,7 +8,7 @@ import logging
 import socket
 import ssl
 
-import httpx
+import httpx2 as httpx
 import pytest
 
 from qlik_sso_middleware.cloud import (

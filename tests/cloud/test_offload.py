@@ -3,7 +3,7 @@ the front proxy sends those requests through the app's in-process path (which se
 
 from __future__ import annotations
 
-import httpx
+import httpx2 as httpx
 
 from qlik_sso_middleware import FrontProxy, QlikSSOMiddleware
 from qlik_sso_middleware.testing.cloud import CloudSimulator, SigningKeyPair

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import httpx
+import httpx2 as httpx
 from starlette.applications import Starlette
 from starlette.requests import HTTPConnection
 

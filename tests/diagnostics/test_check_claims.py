@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
-import httpx
+import httpx2 as httpx
 from starlette.types import Receive, Scope, Send
 
 from qlik_sso_middleware.config import load_config

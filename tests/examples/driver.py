@@ -18,11 +18,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
+import httpx2 as httpx
 from websockets.asyncio.client import connect
 
 from qlik_sso_middleware.testing import DEMO_APPS, QlikSimulator
 
+from ..matrix.servers import command
 from ..servers import free_port
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
@@ -32,16 +33,29 @@ _CSRF = re.compile(r"name=['\"]?csrfmiddlewaretoken['\"]? value=['\"]([^'\"]+)")
 
 @contextlib.asynccontextmanager
 async def running(
-    args: list[str], env: Mapping[str, str], *, ready_path: str = "/login"
+    args: list[str],
+    env: Mapping[str, str],
+    *,
+    ready_path: str = "/login",
+    server: str = "uvicorn",
+    python: str = sys.executable,
 ) -> AsyncIterator[str]:
-    """Start `python <args> --port N`, wait until it answers, yield its URL, stop it by PID."""
+    """Start `python <args> --port N`, wait until it answers, yield its URL, stop it by PID.
+
+    `server` other than uvicorn (the examples' own `main`): `examples/<x>/app.py` is served as
+    `examples.<x>.app:create_app` by that server's command line; the Django project's `serve.py`
+    takes `--server`. `python`: the interpreter (another venv's)."""
     port = free_port()
+    argv = [*args, "--port", str(port)]
+    if server != "uvicorn" and args[0].endswith("/serve.py"):
+        argv += ["--server", server]
+    elif server != "uvicorn":
+        module = args[0].removesuffix(".py").replace("/", ".")
+        argv = command(server, f"{module}:create_app", port, factory=True)
     with tempfile.TemporaryFile() as log:
         process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            *args,
-            "--port",
-            str(port),
+            python,
+            *argv,
             env={**os.environ, **env},
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -7,8 +7,10 @@ from qlik_sso_middleware.testing import QlikSimulator
 from .driver import assert_embed_snippets, assert_visit, running, visit
 
 
-async def test_fastapi_example_end_to_end(simulator: QlikSimulator) -> None:
-    async with running(["examples/fastapi_app/app.py"], {"QLIK_URL": simulator.proxy_url}) as url:
+async def test_fastapi_example_end_to_end(simulator: QlikSimulator, asgi_server: str) -> None:
+    async with running(
+        ["examples/fastapi_app/app.py"], {"QLIK_URL": simulator.proxy_url}, server=asgi_server
+    ) as url:
         result = await visit(url)
         await assert_embed_snippets(url, result.embed_html)
     assert_visit(result, simulator)

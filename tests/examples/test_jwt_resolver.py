@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator
 
-import httpx
+import httpx2 as httpx
 import jwt
 import pytest
 
@@ -32,8 +32,10 @@ def env(sim: QlikSimulator) -> dict[str, str]:
     }
 
 
-async def test_jwt_example_end_to_end_with_groups_as_qlik_attributes(sim: QlikSimulator) -> None:
-    async with running(["examples/jwt_resolver/app.py"], env(sim)) as url:
+async def test_jwt_example_end_to_end_with_groups_as_qlik_attributes(
+    sim: QlikSimulator, asgi_server: str
+) -> None:
+    async with running(["examples/jwt_resolver/app.py"], env(sim), server=asgi_server) as url:
         async with httpx.AsyncClient(base_url=url) as client:
             await client.post("/login", data={"username": "alice", "password": "demo"})
             assert (await client.get("/jwt/qps/user")).json()["userId"] == "alice"

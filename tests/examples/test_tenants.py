@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 
-import httpx
+import httpx2 as httpx
 import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
@@ -29,8 +29,12 @@ def port_of(url: str) -> int:
     return int(url.rsplit(":", 1)[1])
 
 
-async def test_each_tenant_reaches_its_own_qlik_end_to_end(sim: QlikSimulator) -> None:
-    async with running(["examples/tenants/app.py"], {"QLIK_URL": sim.proxy_url}) as url:
+async def test_each_tenant_reaches_its_own_qlik_end_to_end(
+    sim: QlikSimulator, asgi_server: str
+) -> None:
+    async with running(
+        ["examples/tenants/app.py"], {"QLIK_URL": sim.proxy_url}, server=asgi_server
+    ) as url:
         port = port_of(url)
         alice = await visit(url, user="alice", prefix="ta", host=f"a.localhost:{port}")
         assert_visit(alice, sim, user="alice", directory="TENANT_A", prefix="ta")

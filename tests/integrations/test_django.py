@@ -14,7 +14,7 @@ from importlib import import_module
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-import httpx
+import httpx2 as httpx
 import pytest
 from starlette.applications import Starlette
 from websockets.asyncio.client import connect

@@ -7,7 +7,7 @@ import json
 import time
 from dataclasses import dataclass
 
-import httpx
+import httpx2 as httpx
 import pytest
 from flask import Flask, request, session
 from flask.sessions import session_json_serializer

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Iterable
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, make_server
 
-import httpx
+import httpx2 as httpx
 import pytest
 
 from qlik_sso_middleware import QlikIdentity, QlikTarget

@@ -22,7 +22,7 @@ from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler as WsgirefHandler
 from wsgiref.simple_server import make_server as make_wsgiref_server
 
-import httpx
+import httpx2 as httpx
 import pytest
 from werkzeug.serving import WSGIRequestHandler as WerkzeugHandler
 from werkzeug.serving import make_server as make_werkzeug_server

@@ -10,7 +10,7 @@ import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
-import httpx
+import httpx2 as httpx
 import pytest
 import pytest_asyncio
 import websockets

@@ -14,7 +14,7 @@ import ssl
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import httpx
+import httpx2 as httpx
 import pytest
 
 from qlik_sso_middleware.errors import QlikTimeout, QlikUnavailable

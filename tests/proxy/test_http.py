@@ -11,7 +11,7 @@ import gzip
 import hashlib
 from collections.abc import AsyncIterator, Iterable
 
-import httpx
+import httpx2 as httpx
 import psutil
 import pytest
 
@@ -25,7 +25,7 @@ from ..servers import serve
 MiB = 1024 * 1024
 
 
-@pytest.fixture(params=["reqwest", "aiohttp"])
+@pytest.fixture(params=[pytest.param("reqwest", marks=pytest.mark.fast), "aiohttp"])
 def engine(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 

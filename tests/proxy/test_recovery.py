@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-import httpx
+import httpx2 as httpx
 from websockets.asyncio.client import connect
 
 from qlik_sso_middleware import QlikIdentity

@@ -24,6 +24,8 @@ from qlik_sso_middleware.upstream import Upstream
 
 from .raw_server import RawServer, ok, server_tls_files
 
+pytestmark = pytest.mark.fast
+
 
 @pytest.fixture
 async def engine() -> AsyncIterator[ReqwestEngine]:

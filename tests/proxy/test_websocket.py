@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 
-import httpx
+import httpx2 as httpx
 import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
@@ -14,6 +14,8 @@ from qlik_sso_middleware.testing import DEMO_APPS, QlikSimulator
 
 from ..apps import build_app
 from ..servers import serve
+
+pytestmark = pytest.mark.usefixtures("ws_client_name")
 
 
 def ws_url(base: str, path: str) -> str:

@@ -37,6 +37,8 @@ MiB = 1024 * 1024
 
 Script = Callable[[bytes, asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
+pytestmark = pytest.mark.usefixtures("ws_client_name")
+
 
 # -- a scripted Qlik ---------------------------------------------------------------------------------
 

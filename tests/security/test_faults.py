@@ -12,7 +12,7 @@ from collections.abc import Callable
 from types import SimpleNamespace
 from typing import cast
 
-import httpx
+import httpx2 as httpx
 import psutil
 import pytest
 from websockets.asyncio.client import ClientConnection, connect

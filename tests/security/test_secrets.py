@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import logging
 
-import httpx
+import httpx2 as httpx
 import pytest
 from websockets.asyncio.client import connect
 

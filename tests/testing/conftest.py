@@ -8,7 +8,7 @@ import ssl
 from collections.abc import AsyncIterator
 from typing import Any
 
-import httpx
+import httpx2 as httpx
 import pytest
 from websockets.asyncio.client import ClientConnection
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import ssl
 
-import httpx
+import httpx2 as httpx
 import pytest
 
 from qlik_sso_middleware.testing import ManualClock, QlikSimulator, VirtualProxy

@@ -6,7 +6,7 @@ import asyncio
 import json
 import ssl
 
-import httpx
+import httpx2 as httpx
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus

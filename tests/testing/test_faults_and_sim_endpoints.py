@@ -8,7 +8,7 @@ import hashlib
 import json
 from collections.abc import AsyncIterator
 
-import httpx
+import httpx2 as httpx
 import pytest
 
 from qlik_sso_middleware.testing import QlikSimulator

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 
-import httpx
+import httpx2 as httpx
 import psutil
 import pytest
 from websockets.asyncio.client import connect

@@ -7,7 +7,7 @@ import re
 import ssl
 import uuid
 
-import httpx
+import httpx2 as httpx
 import pytest
 
 from qlik_sso_middleware.testing import ManualClock, QlikSimulator, VirtualProxy

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import httpx
+import httpx2 as httpx
 
 from qlik_sso_middleware.testing import ManualClock, QlikSimulator
 from qlik_sso_middleware.testing.pytest_plugin import (  # noqa: F401 - fixtures used by name
