@@ -20,7 +20,14 @@ Contract (the same as `AiohttpTransport.stream`'s, where pyreqwest allows):
   relays header bytes untouched. Everything else arrives as Qlik sent it (names lower-cased by hyper);
 - `connect` and `read` timeouts apply per connection attempt and per socket read; `pool` bounds the
   wait for a free slot; pyreqwest's errors become `QlikTimeout` / `QlikUnavailable`;
-- closing a response before its end closes its connection instead of returning it to the pool.
+- closing a response before its end closes its connection instead of returning it to the pool;
+- the response head is handed over as soon as it arrives: pyreqwest would otherwise read up to
+  64 KiB of body first (`streamed_read_buffer_limit`), holding back the head and first bytes of a
+  slow answer (server-sent events, a long export) until that much arrived or the body ended;
+- a cancellation is never lost: pyreqwest's awaitables (pyo3 coroutines) return their result when
+  it is ready at the moment the CancelledError is thrown in, dropping the cancellation (about once
+  in a thousand cancels of a streaming read). Every await on pyreqwest goes through `_settled`,
+  which raises it again, so a caller that cancels to stop (a timeout, a shutdown) stops.
 
 TLS: `verify=True` uses the platform's roots, a CA file path adds that CA, `False` disables checks
 (logged loudly by the middleware). An `ssl.SSLContext` cannot be handed to Rust: such targets use the
@@ -29,11 +36,12 @@ aiohttp engine (`Upstream` decides).
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import AbstractAsyncContextManager
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from pyreqwest import exceptions as rq
 from pyreqwest.client import Client, ClientBuilder
@@ -45,6 +53,23 @@ from .engine import HeaderLookup, Timeouts, str_headers, upstream_failure
 __all__ = ["ReqwestEngine", "ReqwestResponse"]
 
 logger = logging.getLogger("qlik_sso_middleware.proxy.reqwest_engine")
+
+T = TypeVar("T")
+
+
+async def _settled(
+    awaitable: Awaitable[T], discard: Callable[[T], Awaitable[object]] | None = None
+) -> T:
+    """Await one pyreqwest awaitable; raise CancelledError if the task was cancelled meanwhile
+    and pyreqwest returned a result anyway (see the module docstring), after `discard`ing it."""
+    task = asyncio.current_task()
+    requested = task.cancelling() if task is not None else 0
+    result = await awaitable
+    if task is not None and task.cancelling() > requested:
+        if discard is not None:
+            await discard(result)
+        raise asyncio.CancelledError
+    return result
 
 
 _TIMEOUTS = (
@@ -109,7 +134,7 @@ class ReqwestResponse(HeaderLookup):
     async def read(self) -> bytes:
         if self._body is None:
             try:
-                self._body = bytes(await self._response.bytes())
+                self._body = bytes(await _settled(self._response.bytes()))
             except rq.PyreqwestError as exc:
                 raise _translate(exc, self._url) from exc
         return self._body
@@ -117,7 +142,7 @@ class ReqwestResponse(HeaderLookup):
     async def chunks(self) -> AsyncIterator[bytes]:
         reader = self._response.body_reader
         try:
-            while (chunk := await reader.read_chunk()) is not None:
+            while (chunk := await _settled(reader.read_chunk())) is not None:
                 if chunk:
                     yield bytes(chunk)  # ASGI servers want `bytes`; pyreqwest hands its own type
         except rq.PyreqwestError as exc:
@@ -195,12 +220,14 @@ class ReqwestEngine:
             # hyper chunks a body of unknown length by itself except on GET/HEAD/CONNECT, where
             # it silently sends none: say it is chunked (it then does, once).
             pairs.append(("transfer-encoding", "chunked"))
-        builder: Any = client.request(method, url).headers(pairs)
+        builder: Any = client.request(method, url).headers(pairs).streamed_read_buffer_limit(0)
         if body is not None:
             builder = builder.body_stream(body)
         context: AbstractAsyncContextManager[Response] = builder.build_streamed()
         try:
-            response = await context.__aenter__()
+            response = await _settled(
+                context.__aenter__(), lambda _: context.__aexit__(None, None, None)
+            )
         except rq.PyreqwestError as exc:
             raise _translate(exc, url) from exc
         return ReqwestResponse(context, response, url)
