@@ -9,7 +9,6 @@ Needs `npm ci --prefix tests/js`: skipped when missing, a failure with `CI` set.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from playwright.async_api import Browser
 from qlik_sso_middleware.demo.settings import DEMO_APP_ID, DEMO_MASHUP_OBJECT
 from qlik_sso_middleware.testing import DEMO_APPS
 
+from ..needs import unavailable
 from .conftest import VIEWPORT
 from .flows import STATE_TIMEOUT_MS, login, qlik_cookies, screenshot, wait_connected
 from .inprocess import ENIGMA_DIR, InProcessDemo, demo_in_process
@@ -32,10 +32,7 @@ _APP = next(app for app in DEMO_APPS if app.id == DEMO_APP_ID)
 @pytest_asyncio.fixture(loop_scope="package")
 async def running() -> AsyncIterator[InProcessDemo]:
     if not (ENIGMA_DIR / "enigma.min.js").is_file():
-        message = "tests/js/node_modules is missing (run `npm ci --prefix tests/js`)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
+        unavailable("tests/js/node_modules is missing (run `npm ci --prefix tests/js`)")
     async with demo_in_process() as demo:
         yield demo
 
