@@ -34,6 +34,7 @@ from .pages import forms_login_page
 from .records import RecordedRequest, SimSession
 from .sim_endpoints import handle_sim_endpoint
 from .state import LoginRefused, SimState
+from .user_tag import tag_header
 from .virtual_proxy import VirtualProxy
 from .websocket import serve_websocket
 
@@ -89,11 +90,13 @@ class ProxyApp:
         *,
         https: bool,
         api_port: Callable[[], int | None],
+        tag_user: bool = False,
     ) -> None:
         self.state = state
         self.faults = faults
         self.apps = apps
         self.https = https
+        self.tag_user = tag_user
         self._api_port = api_port
         self.targets: dict[str, str] = {}
 
@@ -243,6 +246,8 @@ class ProxyApp:
                         (b"set-cookie", c.encode("latin-1")) for c in ctx.set_cookie
                     ]
                     message["headers"] += extra
+                    if self.tag_user and ctx.session is not None:
+                        message["headers"].append(tag_header(ctx.session.user))
             await send(message)
 
         if self.faults.latency > 0:

@@ -132,8 +132,10 @@ class QlikSimulator(Lifecycle):
     See the package docstring for the behaviour. Introspection (`requests`, `frames`, `logins`,
     `live_sessions`) reads the simulator's memory; `faults` makes it misbehave on purpose.
     `log_limit` bounds `requests` and `frames` (oldest dropped) for long-running use; tests leave
-    it None (keep everything). Hazard: the generated certificates are test credentials, removed on
-    exit unless `cert_dir` was given.
+    it None (keep everything). `tag_user` marks every answer and engine frame with the user it
+    served (`user_tag`: header `X-Qlik-Sim-User`, field `qlikSimUser`), for clients that check
+    end to end that nobody got someone else's answer. Hazard: the generated certificates are test
+    credentials, removed on exit unless `cert_dir` was given.
     """
 
     def __init__(
@@ -150,6 +152,7 @@ class QlikSimulator(Lifecycle):
         port: int = 0,
         api_port: int = 0,
         log_limit: int | None = None,
+        tag_user: bool = False,
     ) -> None:
         if not virtual_proxies:
             raise ValueError("virtual_proxies: at least one virtual proxy is needed")
@@ -170,7 +173,12 @@ class QlikSimulator(Lifecycle):
         )
         self.virtual_proxies = tuple(virtual_proxies)
         self._proxy = ProxyApp(
-            self._state, self.faults, self.apps, https=https, api_port=lambda: self.api_port
+            self._state,
+            self.faults,
+            self.apps,
+            https=https,
+            api_port=lambda: self.api_port,
+            tag_user=tag_user,
         )
         self._servers: list[uvicorn.Server] = []
         self._tasks: list[asyncio.Task[None]] = []
