@@ -18,8 +18,14 @@ Contract (the same as `AiohttpTransport.stream`'s, where pyreqwest allows):
   header once per process. Qlik's own headers are ASCII; if a deployment needs such a header (a
   raw UTF-8 `Content-Disposition` filename, say), set `QlikTarget(http_engine="aiohttp")`, which
   relays header bytes untouched. Everything else arrives as Qlik sent it (names lower-cased by hyper);
-- `connect` and `read` timeouts apply per connection attempt and per socket read; `pool` bounds the
-  wait for a free slot; pyreqwest's errors become `QlikTimeout` / `QlikUnavailable`;
+- `connect` applies per connection attempt and `pool` bounds the wait for a free slot (pyreqwest
+  counts both); `read` is how long Qlik may stay silent while the proxy waits for its answer: for
+  the head once the request body is sent, then for each next piece of the body. It is counted
+  here, not by pyreqwest, whose timer also ran while the browser was still uploading and while
+  it was slow to read (the proxy then does not read either), cutting off slow uploads and
+  downloads that Qlik served promptly (tower-http#574 describes the same body-timer semantics).
+  `write` is how long Qlik may take to accept the next piece of an upload. Timeouts become
+  `QlikTimeout`, pyreqwest's errors `QlikTimeout` / `QlikUnavailable`;
 - closing a response before its end closes its connection instead of returning it to the pool;
 - the response head is handed over as soon as it arrives: pyreqwest would otherwise read up to
   64 KiB of body first (`streamed_read_buffer_limit`), holding back the head and first bytes of a
@@ -116,37 +122,78 @@ def _raw_headers(response: Response) -> tuple[tuple[bytes, bytes], ...]:
     return tuple(out)
 
 
+class _HeadDeadline:
+    """When the wait for Qlik's answer head ends, moved as the upload goes (see `_paced`)."""
+
+    def __init__(self) -> None:
+        self.timeout = asyncio.timeout(None)
+        self.waiting = False  # True inside `async with self.timeout`, until the head is there
+
+    def expire_in(self, seconds: float | None) -> None:
+        if self.waiting:
+            when = None if seconds is None else asyncio.get_running_loop().time() + seconds
+            self.timeout.reschedule(when)
+
+
+async def _paced(
+    body: AsyncIterator[bytes], head: _HeadDeadline, timeouts: Timeouts
+) -> AsyncIterator[bytes]:
+    """The upload as pyreqwest pulls it, moving the head's deadline: none while the browser
+    sends (its pace is not Qlik's), `write` while pyreqwest holds a piece Qlik has not taken yet,
+    `read` once all is sent. (Qlik may answer before it has read the whole upload.)"""
+    async for chunk in body:
+        head.expire_in(timeouts.write)
+        yield chunk
+        head.expire_in(None)
+    head.expire_in(timeouts.read)
+
+
 class ReqwestResponse(HeaderLookup):
     """Qlik's answer on the reqwest engine (see `engine.UpstreamResponse`)."""
 
-    __slots__ = ("_context", "_done", "_response", "_url", "status_code")
+    __slots__ = ("_context", "_done", "_read_timeout", "_response", "_url", "status_code")
 
     def __init__(
-        self, context: AbstractAsyncContextManager[Response], response: Response, url: str
+        self,
+        context: AbstractAsyncContextManager[Response],
+        response: Response,
+        url: str,
+        read_timeout: float,
     ) -> None:
         super().__init__(_raw_headers(response))
         self._context = context
         self._url = url
         self._response = response
+        self._read_timeout = read_timeout
         self._done = False
         self.status_code: int = response.status
 
     async def read(self) -> bytes:
         if self._body is None:
             try:
-                self._body = bytes(await _settled(self._response.bytes()))
+                async with asyncio.timeout(self._read_timeout):
+                    self._body = bytes(await _settled(self._response.bytes()))
             except rq.PyreqwestError as exc:
                 raise _translate(exc, self._url) from exc
+            except TimeoutError as exc:
+                raise upstream_failure(self._url, exc, timed_out=True) from exc
         return self._body
 
     async def chunks(self) -> AsyncIterator[bytes]:
         reader = self._response.body_reader
         try:
-            while (chunk := await _settled(reader.read_chunk())) is not None:
+            while True:
+                # Qlik's silence only: between pieces the caller may take its time.
+                async with asyncio.timeout(self._read_timeout):
+                    chunk = await _settled(reader.read_chunk())
+                if chunk is None:
+                    return
                 if chunk:
                     yield bytes(chunk)  # ASGI servers want `bytes`; pyreqwest hands its own type
         except rq.PyreqwestError as exc:
             raise _translate(exc, self._url) from exc
+        except TimeoutError as exc:
+            raise upstream_failure(self._url, exc, timed_out=True) from exc
 
     async def aclose(self) -> None:
         if not self._done:
@@ -192,7 +239,6 @@ class ReqwestEngine:
             .pool_max_idle_per_host(self._max_connections)
             .pool_idle_timeout(timedelta(seconds=self._keepalive_expiry))
             .connect_timeout(timedelta(seconds=t.connect))
-            .read_timeout(timedelta(seconds=t.read))
             .pool_timeout(timedelta(seconds=t.pool))
         )
         if isinstance(self._verify, str):
@@ -221,16 +267,26 @@ class ReqwestEngine:
             # it silently sends none: say it is chunked (it then does, once).
             pairs.append(("transfer-encoding", "chunked"))
         builder: Any = client.request(method, url).headers(pairs).streamed_read_buffer_limit(0)
+        head = _HeadDeadline()
         if body is not None:
-            builder = builder.body_stream(body)
+            builder = builder.body_stream(_paced(body, head, self._timeouts))
         context: AbstractAsyncContextManager[Response] = builder.build_streamed()
         try:
-            response = await _settled(
-                context.__aenter__(), lambda _: context.__aexit__(None, None, None)
-            )
+            async with head.timeout:
+                head.waiting = True
+                if body is None:
+                    head.expire_in(self._timeouts.read)
+                try:
+                    response = await _settled(
+                        context.__aenter__(), lambda _: context.__aexit__(None, None, None)
+                    )
+                finally:
+                    head.waiting = False
         except rq.PyreqwestError as exc:
             raise _translate(exc, url) from exc
-        return ReqwestResponse(context, response, url)
+        except TimeoutError as exc:
+            raise upstream_failure(url, exc, timed_out=True) from exc
+        return ReqwestResponse(context, response, url, self._timeouts.read)
 
     async def aclose(self) -> None:
         self._closed = True

@@ -315,6 +315,114 @@ async def test_silent_upstream_is_a_qlik_timeout() -> None:
         await engine.aclose()
 
 
+# -- read timeouts count Qlik's silence, nothing else -------------------------------------------------
+
+
+async def _answer_after_body(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, size: int, stall: bool
+) -> None:
+    """Read the request (its whole body), answer `size` bytes; with `stall`, fall silent after
+    the first 64 KiB (until the client leaves)."""
+    with contextlib.suppress(ConnectionError, asyncio.IncompleteReadError):
+        head = await reader.readuntil(b"\r\n\r\n")
+        if b"content-length:" in head.lower():
+            await reader.readexactly(int(head.lower().split(b"content-length:")[1].split()[0]))
+        writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: %d\r\n\r\n" % size)
+        writer.write(b"x" * (65536 if stall else size))
+        await writer.drain()
+        if stall:
+            await reader.read()  # silent until the client hangs up
+    writer.close()
+
+
+@contextlib.asynccontextmanager
+async def _upstream(size: int, *, stall: bool = False) -> AsyncIterator[str]:
+    server = await asyncio.start_server(
+        lambda r, w: _answer_after_body(r, w, size, stall), "127.0.0.1", 0
+    )
+    try:
+        yield f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/"
+    finally:
+        server.close()
+
+
+async def _drain(response: ReqwestResponse) -> None:
+    async for _ in response.chunks():
+        pass
+
+
+async def test_qlik_falling_silent_mid_body_is_a_qlik_timeout() -> None:
+    """The positive control of the two tests below: one second of Qlik's silence does time out."""
+    engine = ReqwestEngine(timeouts=Timeouts(read=1.0))
+    async with _upstream(10 << 20, stall=True) as url:
+        response = await engine.stream("GET", url, [], None)
+        with pytest.raises(QlikTimeout):
+            await asyncio.wait_for(_drain(response), 30)
+        await response.aclose()
+    await engine.aclose()
+
+
+async def test_a_browser_that_reads_slowly_is_not_a_qlik_timeout() -> None:
+    """The browser pauses (the proxy then stops reading Qlik's answer) for three times the read
+    timeout: Qlik was never silent, so the download goes on (pyreqwest's own body timer ran
+    while nobody read, and cut it off)."""
+    engine = ReqwestEngine(timeouts=Timeouts(read=1.0))
+    size = 32 << 20
+    async with _upstream(size) as url:
+        response = await engine.stream("GET", url, [], None)
+        chunks = response.chunks()
+        got = len(await chunks.__anext__())
+        await asyncio.sleep(3.0)
+        async for chunk in chunks:
+            got += len(chunk)
+        await response.aclose()
+    await engine.aclose()
+    assert got == size
+
+
+async def test_a_slow_upload_is_not_a_qlik_timeout() -> None:
+    """The browser's upload takes three times the read timeout: Qlik answers only once it has
+    it all, which is not Qlik being silent (pyreqwest counted the upload against it)."""
+
+    async def slowly() -> AsyncIterator[bytes]:
+        for _ in range(3):
+            yield b"u" * 1000
+            await asyncio.sleep(1.0)
+
+    engine = ReqwestEngine(timeouts=Timeouts(read=1.0))
+    async with _upstream(2) as url:
+        response = await engine.stream("POST", url, [(b"content-length", b"3000")], slowly())
+        assert (response.status_code, await response.read()) == (200, b"xx")
+        await response.aclose()
+    await engine.aclose()
+
+
+async def test_qlik_not_taking_an_upload_is_a_qlik_timeout() -> None:
+    """Qlik reads the head and then nothing: once the socket is full, the upload's next piece
+    waits for Qlik, which `write` bounds (the browser's own pace never counts)."""
+    release = asyncio.Event()
+
+    async def deaf(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        await release.wait()
+        writer.close()
+
+    async def plenty() -> AsyncIterator[bytes]:
+        for _ in range(256):
+            yield b"u" * (1 << 20)
+
+    server = await asyncio.start_server(deaf, "127.0.0.1", 0)
+    url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/"
+    engine = ReqwestEngine(timeouts=Timeouts(write=1.0, read=60.0))
+    try:
+        with pytest.raises(QlikTimeout):
+            await asyncio.wait_for(engine.stream("PUT", url, [], plenty()), 30)
+    finally:
+        release.set()
+        server.close()
+        await engine.aclose()
+
+
 async def test_closed_engine_refuses_requests() -> None:
     engine = ReqwestEngine(timeouts=Timeouts())
     await engine.aclose()
