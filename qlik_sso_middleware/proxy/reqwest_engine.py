@@ -19,21 +19,16 @@ Contract (the same as `AiohttpTransport.stream`'s, where pyreqwest allows):
   raw UTF-8 `Content-Disposition` filename, say), set `QlikTarget(http_engine="aiohttp")`, which
   relays header bytes untouched. Everything else arrives as Qlik sent it (names lower-cased by hyper);
 - `connect` applies per connection attempt and `pool` bounds the wait for a free slot (pyreqwest
-  counts both); `read` is how long Qlik may stay silent while the proxy waits for its answer: for
-  the head once the request body is sent, then for each next piece of the body. It is counted
-  here, not by pyreqwest, whose timer also ran while the browser was still uploading and while
-  it was slow to read (the proxy then does not read either), cutting off slow uploads and
-  downloads that Qlik served promptly (tower-http#574 describes the same body-timer semantics).
-  `write` is how long Qlik may take to accept the next piece of an upload. Timeouts become
-  `QlikTimeout`, pyreqwest's errors `QlikTimeout` / `QlikUnavailable`;
+  counts both); `read` is how long Qlik may stay silent while the proxy waits for its answer (the
+  head once the upload is sent, then each next piece of the body) and `write` how long it may take
+  to accept the upload's next piece, both counted by `reqwest_waits.Silence`, never while the
+  browser is slow to send or to read; timeouts become `QlikTimeout`, pyreqwest's errors
+  `QlikTimeout` / `QlikUnavailable`;
 - closing a response before its end closes its connection instead of returning it to the pool;
 - the response head is handed over as soon as it arrives: pyreqwest would otherwise read up to
   64 KiB of body first (`streamed_read_buffer_limit`), holding back the head and first bytes of a
   slow answer (server-sent events, a long export) until that much arrived or the body ended;
-- a cancellation is never lost: pyreqwest's awaitables (pyo3 coroutines) return their result when
-  it is ready at the moment the CancelledError is thrown in, dropping the cancellation (about once
-  in a thousand cancels of a streaming read). Every await on pyreqwest goes through `_settled`,
-  which raises it again, so a caller that cancels to stop (a timeout, a shutdown) stops.
+- a cancellation is never lost (`reqwest_waits.settled`).
 
 TLS: `verify=True` uses the platform's roots, a CA file path adds that CA, `False` disables checks
 (logged loudly by the middleware). An `ssl.SSLContext` cannot be handed to Rust: such targets use the
@@ -44,10 +39,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Iterable
 from contextlib import AbstractAsyncContextManager
 from datetime import timedelta
-from typing import Any, TypeVar
+from typing import Any
 
 from pyreqwest import exceptions as rq
 from pyreqwest.client import Client, ClientBuilder
@@ -55,27 +50,11 @@ from pyreqwest.response import Response
 
 from ..errors import QlikError
 from .engine import HeaderLookup, Timeouts, str_headers, upstream_failure
+from .reqwest_waits import Silence
 
 __all__ = ["ReqwestEngine", "ReqwestResponse"]
 
 logger = logging.getLogger("qlik_sso_middleware.proxy.reqwest_engine")
-
-T = TypeVar("T")
-
-
-async def _settled(
-    awaitable: Awaitable[T], discard: Callable[[T], Awaitable[object]] | None = None
-) -> T:
-    """Await one pyreqwest awaitable; raise CancelledError if the task was cancelled meanwhile
-    and pyreqwest returned a result anyway (see the module docstring), after `discard`ing it."""
-    task = asyncio.current_task()
-    requested = task.cancelling() if task is not None else 0
-    result = await awaitable
-    if task is not None and task.cancelling() > requested:
-        if discard is not None:
-            await discard(result)
-        raise asyncio.CancelledError
-    return result
 
 
 _TIMEOUTS = (
@@ -122,36 +101,28 @@ def _raw_headers(response: Response) -> tuple[tuple[bytes, bytes], ...]:
     return tuple(out)
 
 
-class _HeadDeadline:
-    """When the wait for Qlik's answer head ends, moved as the upload goes (see `_paced`)."""
-
-    def __init__(self) -> None:
-        self.timeout = asyncio.timeout(None)
-        self.waiting = False  # True inside `async with self.timeout`, until the head is there
-
-    def expire_in(self, seconds: float | None) -> None:
-        if self.waiting:
-            when = None if seconds is None else asyncio.get_running_loop().time() + seconds
-            self.timeout.reschedule(when)
-
-
 async def _paced(
-    body: AsyncIterator[bytes], head: _HeadDeadline, timeouts: Timeouts
+    body: AsyncIterator[bytes], head: Silence, timeouts: Timeouts
 ) -> AsyncIterator[bytes]:
-    """The upload as pyreqwest pulls it, moving the head's deadline: none while the browser
-    sends (its pace is not Qlik's), `write` while pyreqwest holds a piece Qlik has not taken yet,
-    `read` once all is sent. (Qlik may answer before it has read the whole upload.)"""
+    """The upload as pyreqwest pulls it, timing Qlik only: not while the browser sends (its pace
+    is not Qlik's), `write` while pyreqwest holds a piece Qlik has not taken, `read` once all is
+    sent; until Qlik's answer head arrives (it may come before the whole upload was read)."""
     async for chunk in body:
-        head.expire_in(timeouts.write)
+        if head.uploading:
+            head.start(timeouts.write)
         yield chunk
-        head.expire_in(None)
-    head.expire_in(timeouts.read)
+        if head.uploading:
+            head.stop()
+    if head.uploading:
+        head.start(timeouts.read)
 
 
 class ReqwestResponse(HeaderLookup):
     """Qlik's answer on the reqwest engine (see `engine.UpstreamResponse`)."""
 
-    __slots__ = ("_context", "_done", "_read_timeout", "_response", "_url", "status_code")
+    __slots__ = (
+        "_context", "_done", "_read_timeout", "_response", "_silence", "_url", "status_code",
+    )  # fmt: skip
 
     def __init__(
         self,
@@ -159,33 +130,42 @@ class ReqwestResponse(HeaderLookup):
         response: Response,
         url: str,
         read_timeout: float,
+        silence: Silence,
     ) -> None:
         super().__init__(_raw_headers(response))
         self._context = context
         self._url = url
         self._response = response
         self._read_timeout = read_timeout
+        self._silence = silence
         self._done = False
         self.status_code: int = response.status
 
     async def read(self) -> bytes:
         if self._body is None:
+            self._silence.start(self._read_timeout, asyncio.current_task())
             try:
-                async with asyncio.timeout(self._read_timeout):
-                    self._body = bytes(await _settled(self._response.bytes()))
+                self._body = bytes(await self._silence.guard(self._response.bytes()))
             except rq.PyreqwestError as exc:
                 raise _translate(exc, self._url) from exc
             except TimeoutError as exc:
                 raise upstream_failure(self._url, exc, timed_out=True) from exc
+            finally:
+                self._silence.stop()
         return self._body
 
     async def chunks(self) -> AsyncIterator[bytes]:
         reader = self._response.body_reader
+        silence = self._silence
+        task = asyncio.current_task()
         try:
             while True:
                 # Qlik's silence only: between pieces the caller may take its time.
-                async with asyncio.timeout(self._read_timeout):
-                    chunk = await _settled(reader.read_chunk())
+                silence.start(self._read_timeout, task)
+                try:
+                    chunk = await silence.guard(reader.read_chunk())
+                finally:
+                    silence.stop()
                 if chunk is None:
                     return
                 if chunk:
@@ -196,6 +176,7 @@ class ReqwestResponse(HeaderLookup):
             raise upstream_failure(self._url, exc, timed_out=True) from exc
 
     async def aclose(self) -> None:
+        self._silence.close()
         if not self._done:
             self._done = True
             # Leaving the context drops the response: a fully read one goes back to the pool,
@@ -267,26 +248,29 @@ class ReqwestEngine:
             # it silently sends none: say it is chunked (it then does, once).
             pairs.append(("transfer-encoding", "chunked"))
         builder: Any = client.request(method, url).headers(pairs).streamed_read_buffer_limit(0)
-        head = _HeadDeadline()
-        if body is not None:
-            builder = builder.body_stream(_paced(body, head, self._timeouts))
+        silence = Silence()  # one timer for the whole exchange: head, then body
+        if body is None:
+            silence.start(self._timeouts.read)
+        else:
+            silence.uploading = True
+            builder = builder.body_stream(_paced(body, silence, self._timeouts))
         context: AbstractAsyncContextManager[Response] = builder.build_streamed()
         try:
-            async with head.timeout:
-                head.waiting = True
-                if body is None:
-                    head.expire_in(self._timeouts.read)
-                try:
-                    response = await _settled(
-                        context.__aenter__(), lambda _: context.__aexit__(None, None, None)
-                    )
-                finally:
-                    head.waiting = False
+            response = await silence.guard(
+                context.__aenter__(), lambda _: context.__aexit__(None, None, None)
+            )
         except rq.PyreqwestError as exc:
+            silence.close()
             raise _translate(exc, url) from exc
         except TimeoutError as exc:
+            silence.close()
             raise upstream_failure(url, exc, timed_out=True) from exc
-        return ReqwestResponse(context, response, url, self._timeouts.read)
+        except BaseException:
+            silence.close()
+            raise
+        silence.uploading = False
+        silence.stop()
+        return ReqwestResponse(context, response, url, self._timeouts.read, silence)
 
     async def aclose(self) -> None:
         self._closed = True
