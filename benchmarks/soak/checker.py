@@ -20,101 +20,36 @@ The rules (each broken rule is a violation; a run passes with none):
 3. **Every failure is clean**: HTTP 502/503/504, or a WebSocket close 1000/1001/1011-1014; a
    dropped connection only from the instance that was killed. Anything else (a 500, a 403, a
    close 1006 from a live instance, a body that does not match) is not.
-4. **Failures have a cause and an end**: each is counted against the fault that started last
-   (one before the first fault is a violation), and every user it hit succeeds again within the
-   recovery bound of that fault's end.
-5. **No login storm**: per user and per period between fault starts, Qlik logins stay within what
-   explains them: one after a fault that loses sessions (Qlik or Redis restarted, or an instance
-   killed mid-login) in that period, plus credit carried over: the user's first login and one
-   per app logout.
-6. **No leak**: after the load, an instance's asyncio tasks and file descriptors are back to what
-   it had when it started (plus its Redis pool), and its RSS grew by less than the bound.
+4. **Failures have a cause and an end**: each is counted against the first fault in effect while
+   its request ran (else the one that started last: effects linger; one before the first fault is
+   a violation), and every user it hit succeeds again within the recovery bound of its end.
+5. **No login storm** (`logins.py`): per user and per period between fault starts, Qlik logins
+   stay within what explains them: one after a fault that loses sessions, plus the user's first
+   login and one per app logout.
+6. **No leak** (`resources.py`): after the load, an instance's asyncio tasks and file descriptors
+   are back to what it had when it started (plus its Redis pool), and its RSS grew by less than
+   the bound.
 7. **No unhandled exception** in any process's log.
 """
 
 from __future__ import annotations
 
 import bisect
-import itertools
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
 from ..report import percentile
+from .figures import Examples, Fault, Limits, Sample, Verdict
+from .logins import Snapshot, judge_logins
+from .resources import judge_resources
 
-__all__ = [
-    "CLEAN_CLOSES",
-    "CLEAN_STATUSES",
-    "SESSION_LOSING",
-    "Checker",
-    "Fault",
-    "Limits",
-    "Sample",
-    "Verdict",
-]
+__all__ = ["CLEAN_CLOSES", "CLEAN_STATUSES", "Checker"]
 
 CLEAN_STATUSES = frozenset({502, 503, 504})
 #: Normal (a Qlik notice then close), going away, server error, restart, try later, bad gateway.
 CLEAN_CLOSES = frozenset({1000, 1001, 1011, 1012, 1013, 1014})
-#: Faults after which every user needs one new Qlik login (their session is gone or forgotten).
-#: A killed instance may take a login in flight with it: Qlik made the session, nobody stored it.
-SESSION_LOSING = frozenset({"qlik_restart", "redis_restart", "instance_restart"})
 #: Fault kinds that kill one app instance: its dropped connections are clean.
 INSTANCE_KILLING = frozenset({"instance_restart"})
-_EXAMPLES = 10
-
-
-@dataclass(frozen=True)
-class Limits:
-    """Bounds of a run (seconds, bytes, counts)."""
-
-    hung: float = 60.0
-    recovery: float = 60.0
-    rss_growth: int = 128 * 1024 * 1024
-    task_slack: int = 5
-    fd_slack: int = 60  # the Redis pool (50) keeps its idle connections
-
-
-@dataclass
-class Fault:
-    kind: str
-    started: float
-    ended: float | None = None
-    instance: int | None = None  # the instance a kill hit
-    detail: str = ""
-    failed: Counter[str] = field(default_factory=Counter)  # clean failures, by status / close
-    unclean: int = 0
-
-
-@dataclass(frozen=True)
-class Sample:
-    instance: int
-    generation: int
-    at: float
-    phase: str  # "start" (idle, before load), "load", "end" (idle, after the load)
-    rss: int
-    fds: int
-    tasks: int
-
-
-@dataclass
-class Verdict:
-    violations: list[str]
-    figures: dict[str, object]
-
-    @property
-    def passed(self) -> bool:
-        return not self.violations
-
-
-@dataclass
-class _Examples:
-    count: int = 0
-    seen: list[str] = field(default_factory=list)
-
-    def add(self, text: str) -> None:
-        self.count += 1
-        if len(self.seen) < _EXAMPLES:
-            self.seen.append(text)
 
 
 @dataclass
@@ -148,18 +83,18 @@ class Checker:
         self.ok = 0
         self.frames = 0
         self.tagged = 0
-        self.cross_user = _Examples()
-        self.untagged = _Examples()
-        self.hung = _Examples()
-        self.unclean = _Examples()
-        self.causeless = _Examples()
+        self.cross_user = Examples()
+        self.untagged = Examples()
+        self.hung = Examples()
+        self.unclean = Examples()
+        self.causeless = Examples()
         self.closes: Counter[int] = Counter()
         self.vanished = 0
         # user -> index of the fault whose failure they have not recovered from yet
         self._pending: dict[str, int] = {}
         self._recovered: dict[tuple[int, str], float] = {}  # (fault, user) -> success time
         self._logouts: list[tuple[float, str]] = []
-        self._snapshots: list[tuple[float, dict[str, int]]] = []
+        self._snapshots: list[Snapshot] = []
         self.samples: list[Sample] = []
         self.logs: dict[str, list[str]] = {}
 
@@ -179,6 +114,10 @@ class Checker:
         """The fault that started last at `at` (None before the first)."""
         index = bisect.bisect_right(self._starts, at) - 1
         return index if index >= 0 else None
+
+    def _kind_at(self, at: float) -> str:
+        index = self._fault_at(at)
+        return "start" if index is None else self.faults[index].kind
 
     def _cause(self, started: float, ended: float) -> int | None:
         """The fault a failure of a request made over [started, ended] is counted against: the
@@ -243,7 +182,9 @@ class Checker:
             self.untagged.add(f"{user} engine frame at {at:.1f}s")
         self._check_tag(user, "engine frame", tag, at)
 
-    def closed(self, user: str, code: int | None, *, instance: int, at: float) -> None:
+    def closed(
+        self, user: str, code: int | None, *, instance: int, at: float, detail: str = ""
+    ) -> None:
         """A WebSocket the server side closed (not the browser), with its close code."""
         self.closes[code or 1006] += 1
         if code in CLEAN_CLOSES:
@@ -251,7 +192,8 @@ class Checker:
         else:
             kill = self._kill_during(instance, (at, at))
             label = f"close {code or 1006}"
-            self._failed(user, (at, at), label, clean=kill is not None, cause=kill)
+            what = f"{label} from instance {instance} {detail}".rstrip()
+            self._failed(user, (at, at), label, clean=kill is not None, what=what, cause=kill)
 
     def vanished_browser(self, user: str, at: float) -> None:
         """A browser that dropped its connection mid-stream on purpose (a chaos fault)."""
@@ -340,8 +282,8 @@ class Checker:
         if not self.tagged:
             violations.append("no tagged answer was checked: the cross-user check saw nothing")
         recovery = self._recovery(ended, violations)
-        storms = self._login_storms(violations)
-        resources = self._resources(violations)
+        storms = judge_logins(self._snapshots, self._logouts, self._kind_at, violations)
+        resources = judge_resources(self.samples, self.limits, violations)
         for process, exceptions in self.logs.items():
             if exceptions:
                 violations.append(
@@ -394,83 +336,3 @@ class Checker:
             summary.failed.update(fault.failed)
             summary.unclean += fault.unclean
         return {kind: s.figures(times.get(kind, [])) for kind, s in per_kind.items()}
-
-    def _login_storms(self, violations: list[str]) -> dict[str, object]:
-        """Logins per user per period between snapshots, against what each period explains."""
-        if len(self._snapshots) < 2:
-            violations.append("fewer than two Qlik login snapshots: logins were not checked")
-            return {}
-        users = set().union(*(counts for _, counts in self._snapshots))
-        # Credit that carries over: each user's first login, and one per logout (the login
-        # that follows may come in a later period).
-        credit: Counter[str] = Counter(dict.fromkeys(users, 1))
-        storms = _Examples()
-        worst: dict[str, int] = {}
-        for period, ((start, before), (end, after)) in enumerate(
-            itertools.pairwise(self._snapshots)
-        ):
-            index = self._fault_at(start)
-            kind = "start" if index is None else self.faults[index].kind
-            base = 1 if kind in SESSION_LOSING else 0
-            for _, user in self._logouts_between(start, end):
-                credit[user] += 1
-            for user in users:
-                used = after.get(user, 0) - before.get(user, 0)
-                worst[kind] = max(worst.get(kind, 0), used)
-                if used > base + credit[user]:
-                    storms.add(f"{user}: {used} logins in period {period} (after {kind})")
-                credit[user] = max(0, credit[user] - max(0, used - base))
-        if storms.count:
-            violations.append(f"{storms.count} login storms, e.g. {storms.seen[:3]}")
-        final = self._snapshots[-1][1]
-        return {
-            "total": sum(final.values()),
-            "users": len(final),
-            "max_per_user": max(final.values(), default=0),
-            "max_per_user_per_period": worst,
-            "storms": storms.count,
-            "snapshots": [(round(at, 1), sum(counts.values())) for at, counts in self._snapshots],
-        }
-
-    def _logouts_between(self, start: float, end: float) -> list[tuple[float, str]]:
-        return [(at, user) for at, user in self._logouts if start <= at < end]
-
-    def _resources(self, violations: list[str]) -> list[dict[str, object]]:
-        by_generation: dict[tuple[int, int], list[Sample]] = defaultdict(list)
-        for sample in self.samples:
-            by_generation[(sample.instance, sample.generation)].append(sample)
-        rows: list[dict[str, object]] = []
-        for (instance, generation), samples in sorted(by_generation.items()):
-            start = next((s for s in samples if s.phase == "start"), None)
-            end = next((s for s in reversed(samples) if s.phase == "end"), None)
-            load = [s for s in samples if s.phase == "load"]
-            warm = load[len(load) // 4] if load else start
-            row: dict[str, object] = {
-                "instance": instance,
-                "generation": generation,
-                "samples": len(samples),
-                "rss_start": start.rss if start else None,
-                "rss_warm": warm.rss if warm else None,
-                "rss_peak": max((s.rss for s in samples), default=None),
-                "rss_end": end.rss if end else None,
-                "fds_start": start.fds if start else None,
-                "fds_peak": max((s.fds for s in samples), default=None),
-                "fds_end": end.fds if end else None,
-                "tasks_start": start.tasks if start else None,
-                "tasks_peak": max((s.tasks for s in samples), default=None),
-                "tasks_end": end.tasks if end else None,
-            }
-            rows.append(row)
-            if start is None or end is None or warm is None:
-                continue  # killed, or sampled too little to judge
-            name = f"instance {instance} (start {generation})"
-            if end.tasks > start.tasks + self.limits.task_slack:
-                violations.append(
-                    f"{name}: {end.tasks} asyncio tasks after the load, {start.tasks} before"
-                )
-            if end.fds > start.fds + self.limits.fd_slack:
-                violations.append(f"{name}: {end.fds} open fds after the load, {start.fds} before")
-            if end.rss - warm.rss > self.limits.rss_growth:
-                grown = (end.rss - warm.rss) / 2**20
-                violations.append(f"{name}: RSS grew {grown:.0f} MiB from warm to the end")
-        return rows

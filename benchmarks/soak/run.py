@@ -23,8 +23,9 @@ import httpx
 from .balancer import Balancer
 from .browser import Browser, Pace
 from .chaos import Chaos, plan
-from .checker import Checker, Limits, Sample, Verdict
+from .checker import Checker
 from .cluster import Cluster
+from .figures import Limits, Sample, Verdict
 
 __all__ = ["SoakSettings", "exceptions_in", "run_soak"]
 

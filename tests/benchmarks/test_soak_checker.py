@@ -9,7 +9,8 @@ import itertools
 from pathlib import Path
 
 from benchmarks.soak.chaos import KINDS, plan
-from benchmarks.soak.checker import Checker, Limits, Sample
+from benchmarks.soak.checker import Checker
+from benchmarks.soak.figures import Limits, Sample
 from benchmarks.soak.run import exceptions_in
 
 ALICE, BOB = "ACME\\alice", "ACME\\bob"
@@ -178,6 +179,25 @@ def test_logins_beyond_what_the_faults_and_logouts_explain_are_a_storm() -> None
         "qlik_latency": 2,
         "browser_vanish": 0,
     }
+
+
+def test_a_login_a_restart_explains_may_come_after_the_next_fault_but_restarts_do_not_stack() -> (
+    None
+):
+    c = healthy(checker())
+    c._snapshots.clear()
+    logins(c, 0.0, 0, 0)
+    for at, kind in ((10.0, "qlik_restart"), (12.0, "qlik_latency"), (20.0, "qlik_restart")):
+        index = c.fault_started(kind, at)
+        c.fault_ended(index, at)
+        # First logins; then alice, kept waiting by the spike, logs in again only after it
+        # began, bob at once.
+        logins(c, at, {10.0: 1, 12.0: 1, 20.0: 2}[at], {10.0: 1, 12.0: 2, 20.0: 2}[at])
+    # The second restart explains one more login each, not two (credits do not stack).
+    logins(c, 30.0, 3, 4)
+    storms = [v for v in violations(c) if "login storms" in v]
+    assert len(storms) == 1 and "1 login storms" in storms[0]
+    assert "bob: 2 logins in period 3 (after qlik_restart)" in storms[0]
 
 
 def test_tasks_fds_and_memory_must_come_back_after_the_load() -> None:
