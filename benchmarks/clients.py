@@ -23,15 +23,10 @@ import aiohttp
 import uvloop
 from websockets.asyncio.client import connect
 
+from .report import percentile
+
 _BYTES_PATH = "/sso/content/_sim/bytes?size=1024"
 _ECHO_PATH = "/sso/app/_sim_echo"
-
-
-def _pct(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 def _ws(base: str, user: str = "bench") -> tuple[str, dict[str, str]]:
@@ -62,8 +57,8 @@ async def ws_rtt(base: str, size: int, duration: float, conns: int, cap: int) ->
     elapsed = time.monotonic() - started
     return {
         "rate": len(latencies) / elapsed,
-        "p50_ms": _pct(latencies, 0.5) * 1e3,
-        "p99_ms": _pct(latencies, 0.99) * 1e3,
+        "p50_ms": percentile(latencies, 0.5) * 1e3,
+        "p99_ms": percentile(latencies, 0.99) * 1e3,
         "count": len(latencies),
     }
 

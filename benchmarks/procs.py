@@ -101,8 +101,10 @@ def start(
     *,
     env: dict[str, str] | None = None,
     log: Path | None = None,
+    pinned: bool = True,
 ) -> Server:
-    """Start `argv` pinned to `SERVER_CPU` and wait for `port`; stderr goes to `log` if given."""
+    """Start `argv` (pinned to `SERVER_CPU` unless `pinned` is False) and wait for `port`; stderr
+    goes to `log` if given."""
     with contextlib.ExitStack() as files:
         stderr = files.enter_context(open(log, "wb")) if log is not None else subprocess.DEVNULL
         proc = subprocess.Popen(
@@ -111,7 +113,7 @@ def start(
             env={**os.environ, **(env or {})},
             stdout=subprocess.DEVNULL,
             stderr=stderr,
-            preexec_fn=lambda: _pin(SERVER_CPU),
+            preexec_fn=(lambda: _pin(SERVER_CPU)) if pinned else None,
         )
     server = Server(name, proc, port)
     try:

@@ -36,7 +36,7 @@ from __future__ import annotations
 import asyncio
 import sys
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from http import HTTPStatus
 from types import TracebackType
 from typing import Any, Protocol
@@ -81,8 +81,10 @@ _NO_LENGTH = (
     "Content-Length, or serve the application with gunicorn, waitress or an ASGI server."
 )
 
-# Environ key (of the copy handed to a2wsgi) carrying the `_BodyInput` of a request with a body.
+# Environ keys (of the copy handed to a2wsgi): the `_BodyInput` of a request with a body, and the
+# `_CoreTask` through which the response iterable reaches the core's task for the request.
 _BODY_INPUT = "qlik_sso.body_input"
+_CORE_TASK = "qlik_sso.core_task"
 # a2wsgi frames a request body by CONTENT_LENGTH alone; a chunked body is given one it never reaches.
 _UNREACHABLE_LENGTH = str(sys.maxsize)
 
@@ -111,6 +113,9 @@ class _FromWSGI:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         environ: dict[str, Any] = scope.get("wsgi_environ") or {}
+        core_task = environ.get(_CORE_TASK)
+        if isinstance(core_task, _CoreTask):
+            core_task.task = asyncio.current_task()
         scope = dict(scope)
         body = environ.get(_BODY_INPUT)
         if isinstance(body, _BodyInput):
@@ -207,6 +212,47 @@ class _BodyChannel:
             self._response_sent.set()
 
 
+class _CoreTask:
+    """The task a2wsgi runs the core in for one request (set by `_FromWSGI`, on the loop)."""
+
+    __slots__ = ("task",)
+
+    def __init__(self) -> None:
+        self.task: asyncio.Task[Any] | None = None
+
+
+class _Response:
+    """a2wsgi's response iterable, with a `close()` that also ends the core's task.
+
+    The server closes the iterable when the response ends (PEP 3333), normally or because the
+    browser went away. a2wsgi's generator just stops in the second case, and the core's pending
+    `send` (Qlik's next chunk, or an error page) would then wait forever, holding its task and
+    Qlik's answer open. After a normal end the task is already done (a2wsgi waits for it), so
+    cancelling it changes nothing; after an early one it is how the core learns of the
+    disconnect.
+    """
+
+    def __init__(
+        self, chunks: Iterable[bytes], core_task: _CoreTask, loop: asyncio.AbstractEventLoop
+    ) -> None:
+        self._chunks = chunks
+        self._core_task = core_task
+        self._loop = loop
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(self._chunks)
+
+    def close(self) -> None:
+        try:
+            close = getattr(self._chunks, "close", None)
+            if close is not None:
+                close()
+        finally:
+            task = self._core_task.task
+            if task is not None and not self._loop.is_closed():
+                self._loop.call_soon_threadsafe(task.cancel)
+
+
 class QlikWSGIMiddleware:
     """Wraps a WSGI app; give either a ready `sso` or the options of `QlikSSO`.
 
@@ -260,23 +306,24 @@ class QlikWSGIMiddleware:
                 "WebSockets need ASGI",
                 _NO_WEBSOCKET,
             )
+        if _is_chunked(environ) and not environ.get("wsgi.input_terminated"):
+            return _refused(
+                environ,
+                start_response,
+                HTTPStatus.LENGTH_REQUIRED,
+                "Length Required",
+                _NO_LENGTH,
+            )
+        # On a copy: the server keeps its environ (and its input) as it made them.
+        environ = dict(environ)
         if _is_chunked(environ):
-            if not environ.get("wsgi.input_terminated"):
-                return _refused(
-                    environ,
-                    start_response,
-                    HTTPStatus.LENGTH_REQUIRED,
-                    "Length Required",
-                    _NO_LENGTH,
-                )
-            # On a copy: the server keeps its environ (and its input) as it made them.
-            environ = dict(environ)
             environ[_BODY_INPUT] = environ["wsgi.input"] = _BodyInput(environ["wsgi.input"], None)
             environ["CONTENT_LENGTH"] = _UNREACHABLE_LENGTH
         elif (length := _content_length(environ)) > 0:
-            environ = dict(environ)
             environ[_BODY_INPUT] = environ["wsgi.input"] = _BodyInput(environ["wsgi.input"], length)
-        return self._asgi(environ, start_response)  # type: ignore[arg-type]
+        core_task = environ[_CORE_TASK] = _CoreTask()
+        chunks = self._asgi(environ, start_response)  # type: ignore[arg-type]
+        return _Response(chunks, core_task, self.loop)
 
     def logout(self, identity: QlikIdentity, *, target: str | None = None) -> int:
         """Sync form of `QlikSSO.logout` for WSGI views: runs it on the core's loop and waits."""

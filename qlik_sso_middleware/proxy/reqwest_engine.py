@@ -18,9 +18,17 @@ Contract (the same as `AiohttpTransport.stream`'s, where pyreqwest allows):
   header once per process. Qlik's own headers are ASCII; if a deployment needs such a header (a
   raw UTF-8 `Content-Disposition` filename, say), set `QlikTarget(http_engine="aiohttp")`, which
   relays header bytes untouched. Everything else arrives as Qlik sent it (names lower-cased by hyper);
-- `connect` and `read` timeouts apply per connection attempt and per socket read; `pool` bounds the
-  wait for a free slot; pyreqwest's errors become `QlikTimeout` / `QlikUnavailable`;
-- closing a response before its end closes its connection instead of returning it to the pool.
+- `connect` applies per connection attempt and `pool` bounds the wait for a free slot (pyreqwest
+  counts both); `read` is how long Qlik may stay silent while the proxy waits for its answer (the
+  head once the upload is sent, then each next piece of the body) and `write` how long it may take
+  to accept the upload's next piece, both counted by `reqwest_waits.Silence`, never while the
+  browser is slow to send or to read; timeouts become `QlikTimeout`, pyreqwest's errors
+  `QlikTimeout` / `QlikUnavailable`;
+- closing a response before its end closes its connection instead of returning it to the pool;
+- the response head is handed over as soon as it arrives: pyreqwest would otherwise read up to
+  64 KiB of body first (`streamed_read_buffer_limit`), holding back the head and first bytes of a
+  slow answer (server-sent events, a long export) until that much arrived or the body ended;
+- a cancellation is never lost (`reqwest_waits.settled`).
 
 TLS: `verify=True` uses the platform's roots, a CA file path adds that CA, `False` disables checks
 (logged loudly by the middleware). An `ssl.SSLContext` cannot be handed to Rust: such targets use the
@@ -29,6 +37,7 @@ aiohttp engine (`Upstream` decides).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Iterable
 from contextlib import AbstractAsyncContextManager
@@ -41,6 +50,7 @@ from pyreqwest.response import Response
 
 from ..errors import QlikError
 from .engine import HeaderLookup, Timeouts, str_headers, upstream_failure
+from .reqwest_waits import Silence
 
 __all__ = ["ReqwestEngine", "ReqwestResponse"]
 
@@ -91,39 +101,82 @@ def _raw_headers(response: Response) -> tuple[tuple[bytes, bytes], ...]:
     return tuple(out)
 
 
+async def _paced(
+    body: AsyncIterator[bytes], head: Silence, timeouts: Timeouts
+) -> AsyncIterator[bytes]:
+    """The upload as pyreqwest pulls it, timing Qlik only: not while the browser sends (its pace
+    is not Qlik's), `write` while pyreqwest holds a piece Qlik has not taken, `read` once all is
+    sent; until Qlik's answer head arrives (it may come before the whole upload was read)."""
+    async for chunk in body:
+        if head.uploading:
+            head.start(timeouts.write)
+        yield chunk
+        if head.uploading:
+            head.stop()
+    if head.uploading:
+        head.start(timeouts.read)
+
+
 class ReqwestResponse(HeaderLookup):
     """Qlik's answer on the reqwest engine (see `engine.UpstreamResponse`)."""
 
-    __slots__ = ("_context", "_done", "_response", "_url", "status_code")
+    __slots__ = (
+        "_context", "_done", "_read_timeout", "_response", "_silence", "_url", "status_code",
+    )  # fmt: skip
 
     def __init__(
-        self, context: AbstractAsyncContextManager[Response], response: Response, url: str
+        self,
+        context: AbstractAsyncContextManager[Response],
+        response: Response,
+        url: str,
+        read_timeout: float,
+        silence: Silence,
     ) -> None:
         super().__init__(_raw_headers(response))
         self._context = context
         self._url = url
         self._response = response
+        self._read_timeout = read_timeout
+        self._silence = silence
         self._done = False
         self.status_code: int = response.status
 
     async def read(self) -> bytes:
         if self._body is None:
+            self._silence.start(self._read_timeout, asyncio.current_task())
             try:
-                self._body = bytes(await self._response.bytes())
+                self._body = bytes(await self._silence.guard(self._response.bytes()))
             except rq.PyreqwestError as exc:
                 raise _translate(exc, self._url) from exc
+            except TimeoutError as exc:
+                raise upstream_failure(self._url, exc, timed_out=True) from exc
+            finally:
+                self._silence.stop()
         return self._body
 
     async def chunks(self) -> AsyncIterator[bytes]:
         reader = self._response.body_reader
+        silence = self._silence
+        task = asyncio.current_task()
         try:
-            while (chunk := await reader.read_chunk()) is not None:
+            while True:
+                # Qlik's silence only: between pieces the caller may take its time.
+                silence.start(self._read_timeout, task)
+                try:
+                    chunk = await silence.guard(reader.read_chunk())
+                finally:
+                    silence.stop()
+                if chunk is None:
+                    return
                 if chunk:
                     yield bytes(chunk)  # ASGI servers want `bytes`; pyreqwest hands its own type
         except rq.PyreqwestError as exc:
             raise _translate(exc, self._url) from exc
+        except TimeoutError as exc:
+            raise upstream_failure(self._url, exc, timed_out=True) from exc
 
     async def aclose(self) -> None:
+        self._silence.close()
         if not self._done:
             self._done = True
             # Leaving the context drops the response: a fully read one goes back to the pool,
@@ -167,7 +220,6 @@ class ReqwestEngine:
             .pool_max_idle_per_host(self._max_connections)
             .pool_idle_timeout(timedelta(seconds=self._keepalive_expiry))
             .connect_timeout(timedelta(seconds=t.connect))
-            .read_timeout(timedelta(seconds=t.read))
             .pool_timeout(timedelta(seconds=t.pool))
         )
         if isinstance(self._verify, str):
@@ -195,15 +247,30 @@ class ReqwestEngine:
             # hyper chunks a body of unknown length by itself except on GET/HEAD/CONNECT, where
             # it silently sends none: say it is chunked (it then does, once).
             pairs.append(("transfer-encoding", "chunked"))
-        builder: Any = client.request(method, url).headers(pairs)
-        if body is not None:
-            builder = builder.body_stream(body)
+        builder: Any = client.request(method, url).headers(pairs).streamed_read_buffer_limit(0)
+        silence = Silence()  # one timer for the whole exchange: head, then body
+        if body is None:
+            silence.start(self._timeouts.read)
+        else:
+            silence.uploading = True
+            builder = builder.body_stream(_paced(body, silence, self._timeouts))
         context: AbstractAsyncContextManager[Response] = builder.build_streamed()
         try:
-            response = await context.__aenter__()
+            response = await silence.guard(
+                context.__aenter__(), lambda _: context.__aexit__(None, None, None)
+            )
         except rq.PyreqwestError as exc:
+            silence.close()
             raise _translate(exc, url) from exc
-        return ReqwestResponse(context, response, url)
+        except TimeoutError as exc:
+            silence.close()
+            raise upstream_failure(url, exc, timed_out=True) from exc
+        except BaseException:
+            silence.close()
+            raise
+        silence.uploading = False
+        silence.stop()
+        return ReqwestResponse(context, response, url, self._timeouts.read, silence)
 
     async def aclose(self) -> None:
         self._closed = True

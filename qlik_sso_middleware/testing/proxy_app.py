@@ -51,6 +51,7 @@ from .pages import forms_login_page
 from .records import RecordedRequest, SimSession
 from .sim_endpoints import handle_sim_endpoint
 from .state import LoginRefused, SimState
+from .user_tag import tag_header
 from .virtual_proxy import VirtualProxy
 from .websocket import serve_websocket
 from .xrfkey import XRF_FAILED, xrfkey_pair_refused
@@ -120,6 +121,7 @@ class ProxyApp:
         unknown_prefix: str = "bad_request",
         embed_runtime: Path | None = None,
         xrfkey_check: bool = True,
+        tag_user: bool = False,
     ) -> None:
         self.state = state
         self.unknown_prefix = unknown_prefix
@@ -128,6 +130,7 @@ class ProxyApp:
         self.https = https
         self.embed_runtime = embed_runtime
         self.xrfkey_check = xrfkey_check
+        self.tag_user = tag_user
         self._api_port = api_port
         self.targets: dict[str, str] = {}
 
@@ -303,6 +306,8 @@ class ProxyApp:
                         (b"set-cookie", c.encode("latin-1")) for c in ctx.set_cookie
                     ]
                     message["headers"] += extra
+                    if self.tag_user and ctx.session is not None:
+                        message["headers"].append(tag_header(ctx.session.user))
             await send(message)
 
         if self.faults.latency > 0:

@@ -136,8 +136,10 @@ class QlikSimulator(Lifecycle):
     See the package docstring for the behaviour. Introspection (`requests`, `frames`, `logins`,
     `live_sessions`) reads the simulator's memory; `faults` makes it misbehave on purpose.
     `log_limit` bounds `requests` and `frames` (oldest dropped) for long-running use; tests leave
-    it None (keep everything). Hazard: the generated certificates are test credentials, removed on
-    exit unless `cert_dir` was given.
+    it None (keep everything). `tag_user` marks every answer and engine frame with the user it
+    served (`user_tag`: header `X-Qlik-Sim-User`, field `qlikSimUser`), for clients that check
+    end to end that nobody got someone else's answer. Hazard: the generated certificates are test
+    credentials, removed on exit unless `cert_dir` was given.
 
     Site settings: `access` (who holds an access pass, `AccessPasses`; assign `sim.access` to
     change it live), `unknown_prefix` ("bad_request": QPS's 400 page for a first path segment that
@@ -170,6 +172,7 @@ class QlikSimulator(Lifecycle):
         qrs: bool = False,
         embed_runtime: str | Path | None = None,
         proxy_xrfkey_check: bool = True,
+        tag_user: bool = False,
     ) -> None:
         if not virtual_proxies:
             raise ValueError("virtual_proxies: at least one virtual proxy is needed")
@@ -199,6 +202,7 @@ class QlikSimulator(Lifecycle):
             unknown_prefix=unknown_prefix,
             embed_runtime=Path(embed_runtime) if embed_runtime is not None else None,
             xrfkey_check=proxy_xrfkey_check,
+            tag_user=tag_user,
         )
         self._servers: list[uvicorn.Server] = []
         self._tasks: list[asyncio.Task[None]] = []

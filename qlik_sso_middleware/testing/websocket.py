@@ -22,6 +22,7 @@ from ._asgi import Receive, Scope, Send, hostname_of, query_get
 from .engine import EngineRpc, notification
 from .records import FRAME_DATA_LIMIT, RecordedFrame
 from .state import LoginRefused, SocketHandle
+from .user_tag import tag_frame
 
 if TYPE_CHECKING:
     from .proxy_app import ProxyApp, RequestContext
@@ -43,6 +44,8 @@ class _Socket:
         self.ctx = ctx
         self._send = send
         self.closed = False
+        #: Tag engine frames with their user (`user_tag`); set once the socket is an engine's.
+        self.tag = False
 
     @property
     def session_id(self) -> str | None:
@@ -87,6 +90,8 @@ class _Socket:
         )
 
     async def send(self, data: str | bytes) -> None:
+        if self.tag and self.user is not None and isinstance(data, str):
+            data = tag_frame(data, self.user)
         self.record("out", data)
         if isinstance(data, str):
             await self._send({"type": "websocket.send", "text": data})
@@ -192,6 +197,7 @@ async def serve_websocket(proxy: ProxyApp, scope: Scope, receive: Receive, send:
         await _drain_until_disconnect(sock, receive)
         return
     is_echo = app_id == _ECHO_APP
+    sock.tag = proxy.tag_user and not is_echo  # the echo socket sends back what it got
     engine_key: tuple[str, ...] | None = None
     if not is_echo:
         await sock.send(

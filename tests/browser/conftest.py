@@ -1,9 +1,10 @@
 """Real-browser fixtures: Debian's Chromium driven by Playwright, and `qlik-sso demo` as a subprocess.
 
-Chromium is `/usr/bin/chromium` (never a downloaded browser). When it is missing the tests skip,
-except with `CI` set, where that is a failure. Browser and demo are started once per package, in
-the package's event loop (every test module marks itself `asyncio(loop_scope="package")`); each test
-gets fresh browser contexts, so no cookie crosses tests.
+Chromium is `/usr/bin/chromium` (never a downloaded browser; `tests/chromium.py`). When it is
+missing the tests skip, except with `CI` set, where that is a failure. Browser and demo are started
+once per package, in the package's event loop (every test module marks itself
+`asyncio(loop_scope="package")`); each test gets fresh browser contexts, so no cookie crosses
+tests.
 
 Hazard: the demo's Qlik simulator caps a user at 5 parallel sessions, and a slot released by a
 logout is reusable only after a 5-minute cool-down; tests that log out must stay well below that
@@ -13,7 +14,6 @@ per user for one demo process.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
@@ -27,33 +27,15 @@ from playwright.async_api import (
     async_playwright,
 )
 
+from ..chromium import LAUNCH_ARGS, require_chromium
 from .demo_process import DemoProcess, running_demo
 from .embed_kit import build_embed_kit
 
-#: Debian's Chromium; `QLIK_SSO_CHROMIUM` points elsewhere (never a downloaded browser).
-CHROMIUM = os.environ.get("QLIK_SSO_CHROMIUM", "/usr/bin/chromium")
-LAUNCH_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 #: Chromium's "cookie_controls_mode" profile preference: 0 allow all, 1 block third-party cookies.
 ALLOW_THIRD_PARTY, BLOCK_THIRD_PARTY = 0, 1
 VIEWPORT: ViewportSize = {"width": 1280, "height": 640}
 
 ProfileLauncher = Callable[[int], Awaitable[BrowserContext]]
-
-
-def require_chromium() -> str:
-    """The Chromium binary; skip without it, fail when `CI` is set."""
-    if os.access(CHROMIUM, os.X_OK):
-        return CHROMIUM
-    message = f"{CHROMIUM} is missing (apt-get install chromium)"
-    if os.environ.get("CI"):
-        pytest.fail(message)
-    pytest.skip(message)
 
 
 @pytest_asyncio.fixture(loop_scope="package", scope="package")

@@ -11,18 +11,18 @@ test pages under `/embed-test/` from the app itself: Chromium blocks a page Play
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 from html import escape
 from pathlib import Path
 
-import pytest
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
+
+from ..needs import unavailable
 
 __all__ = ["EMBED_JS_DIR", "EMBED_PAGES", "build_embed_kit", "embed_test_pages"]
 
@@ -37,10 +37,7 @@ def build_embed_kit(out: Path) -> Path:
     node = shutil.which("node")
     missing = not (EMBED_JS_DIR / "node_modules" / "@qlik" / "api").is_dir()
     if node is None or missing:
-        message = "tests/js-embed/node_modules is missing (run `npm ci --prefix tests/js-embed`)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
+        unavailable("tests/js-embed/node_modules is missing (run `npm ci --prefix tests/js-embed`)")
     subprocess.run(
         [node, str(EMBED_JS_DIR / "build.mjs"), str(out)],
         check=True,

@@ -11,13 +11,11 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pytest
 from playwright.async_api import BrowserContext, Page
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -31,6 +29,7 @@ from qlik_sso_middleware.demo import DEMO_HEADER, DEMO_PREFIX, build_demo_app
 from qlik_sso_middleware.demo.settings import DEMO_APP_ID, DEMO_MASHUP_OBJECT
 from qlik_sso_middleware.testing import QlikSimulator, VirtualProxy
 
+from ..needs import unavailable
 from ..offload.front import SECRET, front_proxy
 from ..servers import serve
 from .embed_kit import EMBED_PAGES, embed_test_pages
@@ -48,10 +47,7 @@ ENIGMA_SCHEMA = "12.1657.0.json"
 def require_enigma() -> None:
     """enigma.js from `npm ci --prefix tests/js`: skip without it, fail when `CI` is set."""
     if not (ENIGMA_DIR / "enigma.min.js").is_file():
-        message = "tests/js/node_modules is missing (run `npm ci --prefix tests/js`)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
+        unavailable("tests/js/node_modules is missing (run `npm ci --prefix tests/js`)")
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ examples/<name>/<script> --port N`, `QLIK_URL` pointing at a simulator configure
 docstring says). The table below knows the special ones (Django's `serve.py`, the JWT example's
 QPS API, the two tenants on `a.localhost` / `b.localhost`, which Chromium resolves to loopback);
 any other `examples/<name>/app.py` is picked up with the default settings, and a table entry whose
-example is not there is skipped.
+example is not there fails (a skip would let an example vanish unnoticed).
 """
 
 from __future__ import annotations
@@ -95,7 +95,9 @@ _ALL = [_KNOWN.get(name, Example(name)) for name in sorted(_FOUND | set(_KNOWN))
 @pytest.mark.parametrize("example", _ALL, ids=[e.name for e in _ALL])
 async def test_example_in_the_browser(example: Example, browser: Browser, tmp_path: Path) -> None:
     if not (_EXAMPLES / example.name / example.script).is_file():
-        pytest.skip(f"examples/{example.name}/{example.script} is not there (yet)")
+        pytest.fail(
+            f"examples/{example.name}/{example.script} is in the table but not in examples/"
+        )
     async with QlikSimulator(list(example.proxies)) as sim:
         script = f"examples/{example.name}/{example.script}"
         env = {"QLIK_URL": sim.proxy_url, **example.env(sim, tmp_path)}

@@ -17,12 +17,11 @@ import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import pytest
-
 from benchmarks.procs import write_nginx_conf
 from qlik_sso_middleware.config import load_config
 from qlik_sso_middleware.offload.front_config import plan_from_config, render
 
+from ..needs import unavailable
 from ..servers import free_port
 
 SECRET = "front-proxy-test-secret-0123456789abcdef"
@@ -35,9 +34,7 @@ def binary(server: str) -> str:
         (p for p in (f"/usr/sbin/{server}", f"/usr/bin/{server}") if os.path.exists(p)), None
     )
     if found is None:
-        if os.environ.get("CI"):
-            pytest.fail(f"{server} is not installed (CI must install it: .ci/run)")
-        pytest.skip(f"{server} is not installed")
+        unavailable(f"{server} is not installed (apt-get install {server}; .ci/run does)")
     return found
 
 

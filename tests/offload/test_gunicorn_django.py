@@ -33,6 +33,7 @@ import django
 django.setup()
 from django.core.management import call_command
 from tests.integrations.djangoapp.models import Member
+from ..needs import unavailable
 call_command("migrate", run_syncdb=True, verbosity=0)
 Member.objects.create_user("carol", "pw")
 """
@@ -52,9 +53,7 @@ def gunicorn_installed() -> None:
     try:
         import gunicorn  # noqa: F401
     except ImportError:
-        if os.environ.get("CI"):
-            pytest.fail("gunicorn is not installed (pip install -e '.[dev]')")
-        pytest.skip("gunicorn is not installed")
+        unavailable("gunicorn is not installed (pip install -e '.[dev]')")
 
 
 def _start_gunicorn(env: dict[str, str], port: int, log: Path) -> subprocess.Popen[bytes]:

@@ -9,11 +9,13 @@ import asyncio
 import dataclasses
 import gzip
 import hashlib
+from collections import defaultdict
 from collections.abc import AsyncIterator, Iterable
 
 import httpx2 as httpx
 import psutil
 import pytest
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from qlik_sso_middleware import Timeouts
 from qlik_sso_middleware.proxy.engine import ProxyEngine, UpstreamResponse
@@ -21,6 +23,7 @@ from qlik_sso_middleware.testing import QlikSimulator
 
 from ..apps import build_app
 from ..servers import serve
+from ..waiting import eventually
 
 MiB = 1024 * 1024
 
@@ -171,9 +174,13 @@ async def test_server_sent_events_are_not_buffered(simulator: QlikSimulator, eng
         serve(app) as url,
         httpx.AsyncClient(base_url=url, cookies={"app_user": "alice"}, timeout=30) as client,
     ):
-        async with client.stream("GET", "/sso/content/_sim/sse?count=3&interval=5") as response:
-            # The first event arrives while the upstream is still holding back the next ones.
-            first = await asyncio.wait_for(response.aiter_raw().__anext__(), timeout=4)
+        # The upstream holds the second event back for a minute: the head and the first event
+        # must arrive long before (a proxy that buffers would make this wait time out).
+        async def head_and_first_event() -> bytes:
+            async with client.stream("GET", "/sso/content/_sim/sse?count=2&interval=60") as got:
+                return await got.aiter_raw().__anext__()
+
+        first = await asyncio.wait_for(head_and_first_event(), timeout=30)
     assert b"data:" in first
 
 
@@ -222,6 +229,32 @@ async def test_slow_qlik_gives_504(simulator: QlikSimulator, engine: str) -> Non
         simulator.faults.latency = 0.0
     assert response.status_code == 504
     assert response.json()["error"] == "Qlik Sense did not answer in time"
+
+
+class _RequestWatch:
+    """Wraps the app under test: notes when it first asks for a request's body (`receive`) and
+    when it has finished with the request, per path (the events a test waits on)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.asked_for_body: dict[str, asyncio.Event] = defaultdict(asyncio.Event)
+        self.finished: dict[str, asyncio.Event] = defaultdict(asyncio.Event)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        query = scope["query_string"].decode()
+        key = scope["path"] + (f"?{query}" if query else "")
+
+        async def watched_receive() -> Message:
+            self.asked_for_body[key].set()
+            return await receive()
+
+        try:
+            await self.app(scope, watched_receive, send)
+        finally:
+            self.finished[key].set()
 
 
 async def test_browser_disconnect_mid_download_releases_the_upstream(
@@ -351,26 +384,42 @@ async def test_a_body_that_never_starts_never_opens_a_qlik_request(
     simulator: QlikSimulator, engine: str
 ) -> None:
     app, _ = build_app(simulator, target={"http_engine": engine})
-    async with serve(app) as url:
+    watch = _RequestWatch(app)
+    upload = "/sso/content/_sim/upload"
+    async with serve(watch) as url:
         async with httpx.AsyncClient(base_url=url, cookies={"app_user": "alice"}) as client:
             assert (await client.get("/sso/qps/user")).status_code == 200  # logged in
         simulator.clear_log()
         host = url.removeprefix("http://")
-        _, writer = await asyncio.open_connection("127.0.0.1", int(url.rsplit(":", 1)[1]))
-        writer.write(
-            f"POST /sso/content/_sim/upload HTTP/1.1\r\nHost: {host}\r\nOrigin: {url}\r\n"
-            "Cookie: app_user=alice\r\nContent-Length: 100\r\n\r\n".encode()
+        port = int(url.rsplit(":", 1)[1])
+
+        async def send_head(tag: str, first_body_byte: bool) -> asyncio.StreamWriter:
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(
+                f"POST {upload}?{tag} HTTP/1.1\r\nHost: {host}\r\nOrigin: {url}\r\n"
+                "Cookie: app_user=alice\r\nContent-Length: 100\r\n\r\n".encode()
+                + (b"x" if first_body_byte else b"")
+            )
+            await writer.drain()
+            return writer
+
+        silent = await send_head("silent", first_body_byte=False)
+        # Positive control, sent after it: one body byte, and that request does reach Qlik.
+        started = await send_head("started", first_body_byte=True)
+        await asyncio.wait_for(watch.asked_for_body[f"{upload}?silent"].wait(), 30)
+        await eventually(
+            lambda: any(r.query == "started" for r in simulator.requests), "the started upload"
         )
-        await writer.drain()
-        await asyncio.sleep(0.3)  # the middleware now waits for the body's first byte
-        writer.close()  # ... which never comes
-        await writer.wait_closed()
-        await asyncio.sleep(0.5)
+        # The middleware waited for the silent request's first byte all along, which never
+        # comes: the browser leaves, and the middleware is done with the request.
+        silent.close()
+        await silent.wait_closed()
+        await asyncio.wait_for(watch.finished[f"{upload}?silent"].wait(), 30)
+        started.close()
+        await started.wait_closed()
         # Meanwhile the app still works: the next upload goes through.
         async with httpx.AsyncClient(base_url=url, cookies={"app_user": "alice"}) as client:
-            ok = await client.post(
-                "/sso/content/_sim/upload", content=b"x" * 100, headers={"origin": url}
-            )
+            ok = await client.post(upload, content=b"x" * 100, headers={"origin": url})
     assert ok.status_code == 200
-    uploads = [r for r in simulator.requests if r.path == "/sso/content/_sim/upload"]
-    assert len(uploads) == 1, uploads
+    uploads = [r.query for r in simulator.requests if r.path == upload]
+    assert uploads == ["started", ""], uploads

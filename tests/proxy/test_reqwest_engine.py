@@ -19,9 +19,10 @@ import pytest
 from qlik_sso_middleware import QlikTarget, Timeouts
 from qlik_sso_middleware.errors import ConfigurationError, QlikTimeout, QlikUnavailable
 from qlik_sso_middleware.proxy.aiohttp_transport import AiohttpEngine
-from qlik_sso_middleware.proxy.reqwest_engine import ReqwestEngine
+from qlik_sso_middleware.proxy.reqwest_engine import ReqwestEngine, ReqwestResponse
 from qlik_sso_middleware.upstream import Upstream
 
+from ..waiting import eventually
 from .raw_server import RawServer, ok, server_tls_files
 
 pytestmark = pytest.mark.fast
@@ -188,6 +189,101 @@ async def test_a_half_read_response_does_not_return_its_connection(engine: Reqwe
     assert server.connections == 2
 
 
+class HeldStream:
+    """An upstream that sends a head and a first chunk, then holds the rest until `release`."""
+
+    def __init__(self) -> None:
+        self.release = asyncio.Event()
+        self.port = 0
+        self._server: asyncio.Server | None = None
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(ConnectionError, asyncio.IncompleteReadError):
+            await reader.readuntil(b"\r\n\r\n")
+            writer.write(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n5\r\nfirst\r\n")
+            await writer.drain()
+            await self.release.wait()
+            writer.write(b"6\r\nsecond\r\n0\r\n\r\n")
+            await writer.drain()
+        writer.close()
+
+    async def __aenter__(self) -> HeldStream:
+        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.release.set()
+        assert self._server is not None
+        self._server.close()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self._server.wait_closed(), 5)
+
+
+async def test_the_head_and_first_bytes_of_a_slow_answer_are_not_held_back(
+    engine: ReqwestEngine,
+) -> None:
+    """pyreqwest reads up to 64 KiB of body before handing over a streamed response unless told
+    not to: a server-sent event stream would reach the browser only when it ends."""
+    async with HeldStream() as upstream:
+        url = f"http://127.0.0.1:{upstream.port}/"
+        # The upstream holds the rest until released: a held-back head would wait the 30 s out.
+        response = await asyncio.wait_for(engine.stream("GET", url, [], None), 30)
+        chunks = response.chunks()
+        assert await asyncio.wait_for(chunks.__anext__(), 30) == b"first"
+        upstream.release.set()
+        assert [c async for c in chunks] == [b"second"]
+        await response.aclose()
+
+
+async def _consume(response: ReqwestResponse, seen: list[bytes], raw: bool) -> None:
+    if raw:  # pyreqwest's own reader, as the engine used it before
+        reader = response._response.body_reader
+        while (chunk := await reader.read_chunk()) is not None:
+            seen.append(bytes(chunk))
+    else:
+        async for chunk in response.chunks():
+            seen.append(chunk)
+
+
+async def _cancel_as_the_next_chunk_lands(engine: ReqwestEngine, raw: bool) -> tuple[bool, bool]:
+    """One trial: cancel the reading task after its read's waiter is done (the next chunk has
+    arrived) but before the task resumes. Returns (that window was hit, the cancel was lost)."""
+    async with HeldStream() as upstream:
+        url = f"http://127.0.0.1:{upstream.port}/"
+        response = await asyncio.wait_for(engine.stream("GET", url, [], None), 30)
+        seen: list[bytes] = []
+        task = asyncio.create_task(_consume(response, seen, raw))
+        await eventually(lambda: bool(seen), "the first chunk")
+        upstream.release.set()
+        hit = False
+        for _ in range(100_000):
+            waiter = task._fut_waiter  # type: ignore[attr-defined]
+            if waiter is not None and waiter.done():
+                hit = task.cancel()
+                break
+            if task.done() or len(seen) > 1:
+                break
+            await asyncio.sleep(0)
+        done, _ = await asyncio.wait({task}, timeout=10)
+        if not done:
+            task.cancel()
+            await asyncio.wait({task}, timeout=10)
+        await response.aclose()
+    return hit, hit and not (done and task.cancelled())
+
+
+async def test_a_cancelled_read_is_never_completed_instead(engine: ReqwestEngine) -> None:
+    """The browser left: the proxy cancels the task streaming Qlik's answer. A cancellation that
+    lands just as the next chunk arrives is dropped by pyreqwest's own read, which returns the
+    chunk (the positive control: this test does hit that window); the engine's read raises it."""
+    raw = [await _cancel_as_the_next_chunk_lands(engine, raw=True) for _ in range(20)]
+    ours = [await _cancel_as_the_next_chunk_lands(engine, raw=False) for _ in range(20)]
+    assert any(lost for _, lost in raw), "the window was never hit: this test proves nothing"
+    assert sum(hit for hit, _ in ours) >= 10
+    assert not any(lost for _, lost in ours)
+
+
 async def test_refused_connection_is_qlik_unavailable(engine: ReqwestEngine) -> None:
     async with RawServer(ok()) as server:
         port = server.port
@@ -215,6 +311,114 @@ async def test_silent_upstream_is_a_qlik_timeout() -> None:
         # reqwest reports a stalled first answer as a connect-phase timeout: either way a 504.
         with pytest.raises(QlikTimeout):
             await engine.stream("GET", f"http://127.0.0.1:{port}/", [], None)
+    finally:
+        release.set()
+        server.close()
+        await engine.aclose()
+
+
+# -- read timeouts count Qlik's silence, nothing else -------------------------------------------------
+
+
+async def _answer_after_body(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, size: int, stall: bool
+) -> None:
+    """Read the request (its whole body), answer `size` bytes; with `stall`, fall silent after
+    the first 64 KiB (until the client leaves)."""
+    with contextlib.suppress(ConnectionError, asyncio.IncompleteReadError):
+        head = await reader.readuntil(b"\r\n\r\n")
+        if b"content-length:" in head.lower():
+            await reader.readexactly(int(head.lower().split(b"content-length:")[1].split()[0]))
+        writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: %d\r\n\r\n" % size)
+        writer.write(b"x" * (65536 if stall else size))
+        await writer.drain()
+        if stall:
+            await reader.read()  # silent until the client hangs up
+    writer.close()
+
+
+@contextlib.asynccontextmanager
+async def _upstream(size: int, *, stall: bool = False) -> AsyncIterator[str]:
+    server = await asyncio.start_server(
+        lambda r, w: _answer_after_body(r, w, size, stall), "127.0.0.1", 0
+    )
+    try:
+        yield f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/"
+    finally:
+        server.close()
+
+
+async def _drain(response: ReqwestResponse) -> None:
+    async for _ in response.chunks():
+        pass
+
+
+async def test_qlik_falling_silent_mid_body_is_a_qlik_timeout() -> None:
+    """The positive control of the two tests below: one second of Qlik's silence does time out."""
+    engine = ReqwestEngine(timeouts=Timeouts(read=1.0))
+    async with _upstream(10 << 20, stall=True) as url:
+        response = await engine.stream("GET", url, [], None)
+        with pytest.raises(QlikTimeout):
+            await asyncio.wait_for(_drain(response), 30)
+        await response.aclose()
+    await engine.aclose()
+
+
+async def test_a_browser_that_reads_slowly_is_not_a_qlik_timeout() -> None:
+    """The browser pauses (the proxy then stops reading Qlik's answer) for three times the read
+    timeout: Qlik was never silent, so the download goes on (pyreqwest's own body timer ran
+    while nobody read, and cut it off)."""
+    engine = ReqwestEngine(timeouts=Timeouts(read=1.0))
+    size = 32 << 20
+    async with _upstream(size) as url:
+        response = await engine.stream("GET", url, [], None)
+        chunks = response.chunks()
+        got = len(await chunks.__anext__())
+        await asyncio.sleep(3.0)
+        async for chunk in chunks:
+            got += len(chunk)
+        await response.aclose()
+    await engine.aclose()
+    assert got == size
+
+
+async def test_a_slow_upload_is_not_a_qlik_timeout() -> None:
+    """The browser's upload takes three times the read timeout: Qlik answers only once it has
+    it all, which is not Qlik being silent (pyreqwest counted the upload against it)."""
+
+    async def slowly() -> AsyncIterator[bytes]:
+        for _ in range(3):
+            yield b"u" * 1000
+            await asyncio.sleep(1.0)
+
+    engine = ReqwestEngine(timeouts=Timeouts(read=1.0))
+    async with _upstream(2) as url:
+        response = await engine.stream("POST", url, [(b"content-length", b"3000")], slowly())
+        assert (response.status_code, await response.read()) == (200, b"xx")
+        await response.aclose()
+    await engine.aclose()
+
+
+async def test_qlik_not_taking_an_upload_is_a_qlik_timeout() -> None:
+    """Qlik reads the head and then nothing: once the socket is full, the upload's next piece
+    waits for Qlik, which `write` bounds (the browser's own pace never counts)."""
+    release = asyncio.Event()
+
+    async def deaf(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        await release.wait()
+        writer.close()
+
+    async def plenty() -> AsyncIterator[bytes]:
+        for _ in range(256):
+            yield b"u" * (1 << 20)
+
+    server = await asyncio.start_server(deaf, "127.0.0.1", 0)
+    url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/"
+    engine = ReqwestEngine(timeouts=Timeouts(write=1.0, read=60.0))
+    try:
+        with pytest.raises(QlikTimeout):
+            await asyncio.wait_for(engine.stream("PUT", url, [], plenty()), 30)
     finally:
         release.set()
         server.close()

@@ -14,6 +14,7 @@ from qlik_sso_middleware.testing import DEMO_APPS, QlikSimulator
 
 from ..apps import build_app
 from ..servers import serve
+from ..waiting import eventually
 
 pytestmark = pytest.mark.usefixtures("ws_client_name")
 
@@ -102,11 +103,10 @@ async def test_close_codes_and_reasons_propagate_both_ways(simulator: QlikSimula
             await ws.send("hello")
             assert await ws.recv() == "hello"
             await ws.close(4000, "browser suspends")
-    for _ in range(100):
-        closes = [f for f in simulator.frames if f.direction == "close_in"]
-        if closes:
-            break
-        await __import__("asyncio").sleep(0.02)
+    await eventually(
+        lambda: any(f.direction == "close_in" for f in simulator.frames), "Qlik to see the close"
+    )
+    closes = [f for f in simulator.frames if f.direction == "close_in"]
     assert (closes[-1].close_code, closes[-1].close_reason) == (4000, "browser suspends")
 
 

@@ -1,14 +1,13 @@
 """Faults: Qlik down, slow, restarting; browsers vanishing; Redis away; many sockets; login floods.
 
-Each test counts what could leak (asyncio tasks, sockets, logins) before and after, with bounded
-waits for the count to settle instead of sleeps.
+Each test counts what could leak (asyncio tasks, sockets, logins) before and after, waiting for
+the count to settle (`tests/waiting.py`) instead of sleeping.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable
 from types import SimpleNamespace
 from typing import cast
 
@@ -26,8 +25,10 @@ from qlik_sso_middleware.stores.redis import RedisSessionStore, Sealer
 from qlik_sso_middleware.testing import DEMO_APPS, QlikSimulator, VirtualProxy
 
 from ..apps import build_app
+from ..leaks import connections_to
 from ..redis_server import RedisServer, require_redis_server
 from ..servers import free_port, serve
+from ..waiting import eventually
 
 pytestmark = pytest.mark.asyncio
 
@@ -92,18 +93,11 @@ class GatedHeaderAuth(HeaderAuth):
             self.active -= 1
 
 
-async def wait_until(condition: Callable[[], bool], what: str, rounds: int = 1000) -> None:
-    """Poll `condition` (bounded); for counts that settle asynchronously, not for timing."""
-    for _ in range(rounds):
-        if condition():
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 async def test_login_flood_is_bounded_and_spares_logged_in_users() -> None:
     auth = GatedHeaderAuth()
     async with QlikSimulator([VirtualProxy(prefix="sso", header_name="hdr-usr")]) as sim:
+        # login_wait only sets how long each refusal takes: the three slots stay held (by the gate)
+        # until all 17 refusals are in, so no refusal depends on how fast this machine is.
         app, sso = build_app(sim, target={"auth": auth}, max_concurrent_logins=3, login_wait=0.2)
         async with (
             serve(app) as url,
@@ -121,14 +115,14 @@ async def test_login_flood_is_bounded_and_spares_logged_in_users() -> None:
                 )
                 for i in range(20)
             ]
-            await wait_until(lambda: sum(t.done() for t in flood) == 17, "17 refusals")
+            await eventually(lambda: sum(t.done() for t in flood) == 17, "17 refusals")
             refused = [t.result() for t in flood if t.done()]
             # bob already has a session: the flood does not stand in his way.
             assert (await client.get(ECHO, headers={"cookie": "app_user=bob"})).status_code == 200
             assert auth.peak == 3
             auth.gate.set()
             admitted = [r for r in await asyncio.gather(*flood) if r not in refused]
-            await wait_until(lambda: len(asyncio.all_tasks()) <= baseline, "tasks to settle")
+            await eventually(lambda: len(asyncio.all_tasks()) <= baseline, "tasks to settle")
         assert not sso.sessions._inflight
     assert [r.status_code for r in refused] == [503] * 17
     assert all(r.headers["retry-after"] == "1" for r in refused)
@@ -150,15 +144,6 @@ async def test_login_limits_are_validated_at_construction() -> None:
 
 def tasks() -> int:
     return len(asyncio.all_tasks())
-
-
-def connections_to(port: int) -> int:
-    """Established TCP connections from this process to `port`."""
-    return sum(
-        1
-        for c in psutil.Process().net_connections(kind="tcp")
-        if c.raddr and c.raddr.port == port and c.status == psutil.CONN_ESTABLISHED
-    )
 
 
 async def test_qlik_down_at_start_up_then_recovers() -> None:
@@ -198,7 +183,7 @@ async def test_qlik_down_mid_download_aborts_cleanly_and_then_answers_502() -> N
                     async for _ in chunks:
                         pass
             after = await client.get("/sso/hub/", headers=headers)
-            await wait_until(lambda: tasks() <= baseline, "tasks to settle")
+            await eventually(lambda: tasks() <= baseline, "tasks to settle")
     finally:
         await sim.stop()
     assert after.status_code == 502
@@ -227,7 +212,7 @@ async def test_qlik_down_mid_websocket_closes_the_browser_socket() -> None:
                 await sim.stop()
                 with pytest.raises(ConnectionClosed):
                     await drain(ws)
-            await wait_until(lambda: tasks() <= baseline, "tasks to settle")
+            await eventually(lambda: tasks() <= baseline, "tasks to settle")
     finally:
         await sim.stop()
     assert ws.close_code in (1001, 1011)
@@ -235,16 +220,18 @@ async def test_qlik_down_mid_websocket_closes_the_browser_socket() -> None:
 
 async def test_slow_qlik_gives_504_without_piling_up_tasks() -> None:
     async with QlikSimulator([VirtualProxy(prefix="sso")], api=False) as sim:
-        app, _ = build_app(sim, target={"timeouts": Timeouts(read=0.3)})
+        # Qlik answers 3 s after the read timeout: whatever the load, the timeout fires first; and
+        # 2 s is ample for the healthy requests before and after (the read timeout is their bound).
+        app, _ = build_app(sim, target={"timeouts": Timeouts(read=2.0)})
         async with serve(app) as url, httpx.AsyncClient(base_url=url, timeout=30) as client:
             headers = {"cookie": "app_user=alice", "accept": "application/json"}
-            await client.get(ECHO, headers=headers)
+            assert (await client.get(ECHO, headers=headers)).status_code == 200
             baseline = tasks()
-            sim.faults.latency = 1.0
+            sim.faults.latency = 5.0
             slow = await asyncio.gather(*(client.get(ECHO, headers=headers) for _ in range(20)))
             sim.faults.latency = 0.0
             # The simulator's own handlers sleep out their latency in this loop too.
-            await wait_until(lambda: tasks() <= baseline, "tasks to settle")
+            await eventually(lambda: tasks() <= baseline, "tasks to settle")
             fine = await client.get(ECHO, headers=headers)
     assert [r.status_code for r in slow] == [504] * 20
     assert fine.status_code == 200
@@ -290,8 +277,8 @@ async def test_browser_gone_mid_download_releases_upstream_and_tasks() -> None:
                 )
                 await reader.readexactly(70000)  # the head and the first chunk
                 writer.transport.abort()
-            await wait_until(lambda: tasks() <= baseline_tasks, "tasks to settle")
-            await wait_until(
+            await eventually(lambda: tasks() <= baseline_tasks, "tasks to settle")
+            await eventually(
                 lambda: connections_to(sim.proxy_port) <= baseline_conns, "upstream released"
             )
 
@@ -312,9 +299,9 @@ async def test_browser_gone_mid_websocket_closes_upstream_and_frees_everything()
                 assert await ws.recv() == "ping"
                 ws.transport.abort()
                 await ws.wait_closed()
-            await wait_until(lambda: not sim._state.sockets, "upstream sockets closed")
-            await wait_until(lambda: tasks() <= baseline_tasks, "tasks to settle")
-            await wait_until(
+            await eventually(lambda: not sim._state.sockets, "upstream sockets closed")
+            await eventually(lambda: tasks() <= baseline_tasks, "tasks to settle")
+            await eventually(
                 lambda: connections_to(sim.proxy_port) <= baseline_conns, "upstream released"
             )
 
@@ -327,9 +314,9 @@ async def test_redis_down_gives_503_then_recovers() -> None:
     redis.start()
     store = RedisSessionStore(
         redis.url,
+        # The default 2 s socket timeouts: a stopped Redis refuses connections at once, and a
+        # healthy one must not time out on a loaded machine.
         sealing_keys=[Sealer.generate_key()],
-        socket_timeout=0.5,
-        socket_connect_timeout=0.5,
         lock_wait=1,
     )
     try:
@@ -383,9 +370,9 @@ async def test_a_thousand_websockets_open_and_close_without_leaks() -> None:
             peak: list[int] = []
             for batch in range(10):
                 await asyncio.gather(*(one(batch * 100 + i) for i in range(100)))
-            await wait_until(lambda: not sim._state.sockets, "upstream sockets closed")
-            await wait_until(lambda: tasks() <= baseline_tasks, "tasks to settle")
-            await wait_until(lambda: process.num_fds() <= baseline_fds + 5, "fds to settle")
+            await eventually(lambda: not sim._state.sockets, "upstream sockets closed")
+            await eventually(lambda: tasks() <= baseline_tasks, "tasks to settle")
+            await eventually(lambda: process.num_fds() <= baseline_fds + 5, "fds to settle")
     echoed = [f for f in sim.frames if f.direction == "in" and f.kind == "text"]
     assert len(echoed) == 1000
     assert max(peak) > baseline_fds + 100  # the sockets really were open at once
@@ -401,11 +388,15 @@ async def test_qlik_restart_under_a_burst_never_shows_the_session_cap() -> None:
             headers = {"cookie": "app_user=alice", "accept": "application/json"}
             await client.get(ECHO, headers=headers)
             sim.restart()
-            sim.faults.latency = 0.1  # hold every answer until the whole burst is in
+            # Hold every answer until the whole burst is in: 2 s for 12 requests, whatever the load.
+            sim.faults.latency = 2.0
             burst = await asyncio.gather(*(client.get(ECHO, headers=headers) for _ in range(12)))
             sim.faults.latency = 0.0
             after = await client.get(ECHO, headers=headers)
     assert [r.status_code for r in burst] == [200] * 12
+    # The race really happened (else this test would pass for nothing): the whole burst reached
+    # Qlik with the forgotten cookie, which logged alice in up to its cap (one login before).
+    assert sim.logins("ACME\\alice") == 1 + 5
     assert after.status_code == 200
     assert after.json()["user"] == "ACME\\alice"
     assert len(sim.live_sessions("ACME\\alice")) <= 5

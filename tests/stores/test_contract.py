@@ -158,11 +158,20 @@ async def test_lock_is_exclusive_and_the_waiter_enters_after_release(
         async with store.lock(KEY):
             events.append("second in")
 
+    async def control() -> None:
+        # Started with the second task, on another key: three free locks taken one after the
+        # other, each as fast as the second task's first try would have entered (wrongly).
+        await first_inside.wait()
+        for _ in range(3):
+            async with store.lock(KEY + "|control"):
+                pass
+
     async with asyncio.timeout(30):
         tasks = [asyncio.create_task(first()), asyncio.create_task(second())]
         await first_inside.wait()
-        for _ in range(20):  # give the second task every chance to (wrongly) enter
-            await asyncio.sleep(0.005)
+        # Positive control: while the control task took three locks, the second task had every
+        # chance to (wrongly) enter.
+        await asyncio.create_task(control())
         assert events == ["first in"]
         release_first.set()
         await asyncio.gather(*tasks)

@@ -16,6 +16,7 @@ from qlik_sso_middleware.stores._sealing import Sealer
 from qlik_sso_middleware.stores.redis import RedisSessionStore
 from tests.redis_server import RedisServer, free_port, require_redis_server
 from tests.stores.store_harness import make_session
+from tests.waiting import eventually
 
 KEY = "srv|vp|DIR\\alice"
 SEALING_KEY = Sealer.generate_key()
@@ -33,12 +34,14 @@ def server() -> Iterator[RedisServer]:
 
 @pytest.fixture
 async def store(server: RedisServer) -> AsyncIterator[RedisSessionStore]:
+    # 1 s (with the store's one retry, 2 s) before a hung Redis counts as down: long enough that
+    # a healthy one on a loaded machine never does, short enough to keep the hung tests quick.
     store = RedisSessionStore(
         server.url,
         sealing_keys=[SEALING_KEY],
-        socket_timeout=0.25,
-        socket_connect_timeout=0.25,
-        lock_wait=1,
+        socket_timeout=1.0,
+        socket_connect_timeout=1.0,
+        lock_wait=5,
     )
     yield store
     await store.aclose()
@@ -135,7 +138,7 @@ async def test_exhausted_pool_is_store_unavailable_not_a_hang(server: RedisServe
         sealing_keys=[SEALING_KEY],
         max_connections=1,
         pool_timeout=0.2,
-        socket_timeout=5,
+        socket_timeout=60,  # the first get waits for the resumed server, never for this
     )
     try:
         await store.get(KEY)  # one pooled connection exists
@@ -144,10 +147,7 @@ async def test_exhausted_pool_is_store_unavailable_not_a_hang(server: RedisServe
         # waits for the pool and gives up after pool_timeout, well before socket_timeout.
         first = asyncio.create_task(store.get(KEY))
         pool = store._client.connection_pool  # type: ignore[union-attr]
-        for _ in range(500):  # until the first get has checked the connection out
-            if pool._in_use_connections:
-                break
-            await asyncio.sleep(0.01)
+        await eventually(lambda: bool(pool._in_use_connections), "the first get's connection")
         with pytest.raises(StoreUnavailable, match="No connection available"):
             await store.get(KEY)
         server.resume()
@@ -163,7 +163,10 @@ async def test_cancellation_is_not_turned_into_store_unavailable(
     server.pause()
     try:
         task = asyncio.create_task(store.get(KEY))
-        await asyncio.sleep(0.05)
+        # Cancelled while it waits on the hung server (its command is out), long before the
+        # socket timeout would turn the wait into StoreUnavailable.
+        pool = store._client.connection_pool  # type: ignore[union-attr]
+        await eventually(lambda: bool(pool._in_use_connections), "the get to be under way")
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+from collections.abc import Awaitable
 
 import pytest
 import redis.asyncio as aioredis
@@ -16,6 +17,7 @@ from qlik_sso_middleware.stores.base import SessionStore
 from qlik_sso_middleware.stores.redis import RedisSessionStore
 from tests.redis_server import RedisSentinel, RedisServer, require_redis_server
 from tests.stores.store_harness import RedisHarness, make_session
+from tests.waiting import eventually
 
 KEY = "qlik.example:443|hdr|DIR\\alice"
 SEALING_LOGGER = "qlik_sso_middleware.stores._sealing"
@@ -233,11 +235,8 @@ async def test_aclose_closes_the_pool_it_created(redis_harness: RedisHarness) ->
     await asyncio.gather(*(store.get(f"k{i}") for i in range(30)))
     assert 1 <= await own_connections() <= 3  # bounded pool
     await store.aclose()
-    for _ in range(200):  # the server notices closed sockets asynchronously
-        if await own_connections() == 0:
-            break
-        await asyncio.sleep(0.01)
-    assert await own_connections() == 0
+    # The server notices closed sockets asynchronously.
+    await eventually(lambda: _none(own_connections()), "Redis to see the connections closed")
 
 
 @pytest.mark.parametrize(
@@ -280,3 +279,7 @@ def test_bad_url_error_does_not_echo_the_password() -> None:
         RedisSessionStore("http://user:hunter2@127.0.0.1/", sealing_keys=[Sealer.generate_key()])
     assert info.value.field == "url"
     assert "hunter2" not in str(info.value)
+
+
+async def _none(count: Awaitable[int]) -> bool:
+    return await count == 0

@@ -82,12 +82,3 @@ async def rpc(ws: ClientConnection, request_id: int, method: str, handle: int, *
         answer = await recv_json(ws)
         if answer.get("id") == request_id:
             return answer
-
-
-async def eventually(predicate: Any, *, attempts: int = 400) -> None:
-    """Poll a condition that another task makes true (bounded; not a timing assertion)."""
-    for _ in range(attempts):
-        if predicate():
-            return
-        await asyncio.sleep(0.025)
-    raise AssertionError("condition never became true")

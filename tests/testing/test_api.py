@@ -10,7 +10,8 @@ import pytest
 
 from qlik_sso_middleware.testing import ManualClock, QlikSimulator, VirtualProxy
 
-from .conftest import USER, XRF, api_client, eventually, xrf
+from ..waiting import eventually
+from .conftest import USER, XRF, api_client, xrf
 
 ALICE = {"UserDirectory": "ACME", "UserId": "alice"}
 

@@ -13,7 +13,8 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from qlik_sso_middleware.testing import DEMO_APPS, ManualClock, QlikSimulator, VirtualProxy
 
-from .conftest import APP, USER, api_client, eventually, login, recv_json, rpc, ws_url, xrf
+from ..waiting import eventually
+from .conftest import APP, USER, api_client, login, recv_json, rpc, ws_url, xrf
 
 
 async def _closed(ws: ClientConnection) -> tuple[int | None, str | None]:

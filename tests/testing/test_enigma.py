@@ -8,14 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import shutil
 from pathlib import Path
 
-import pytest
-
 from qlik_sso_middleware.testing import QlikSimulator
 
+from ..needs import unavailable
 from .conftest import APP, login, ws_url
 
 JS_DIR = Path(__file__).resolve().parents[1] / "js"
@@ -29,9 +27,7 @@ def _node() -> str:
     elif not (JS_DIR / "node_modules" / "enigma.js").is_dir():
         missing = "tests/js/node_modules is missing (run `npm ci --prefix tests/js`)"
     if missing is not None:
-        if os.environ.get("CI"):
-            pytest.fail(missing)
-        pytest.skip(missing)
+        unavailable(missing)
     assert node is not None
     return node
 

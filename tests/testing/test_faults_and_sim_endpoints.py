@@ -13,7 +13,8 @@ import pytest
 
 from qlik_sso_middleware.testing import QlikSimulator
 
-from .conftest import USER, eventually, login
+from ..waiting import eventually
+from .conftest import USER, login
 
 
 def _pattern(size: int) -> bytes:

@@ -1,45 +1,30 @@
 """The simulated client pages in a real Chromium: `single/` (also inside an iframe) and the hub.
 
-Skips when no Chromium is available, except with `CI` set, where that is a failure.
+Debian's Chromium only (`tests/chromium.py`), never a Playwright download; skips when it is
+missing, except with `CI` set, where that is a failure.
 """
 
 from __future__ import annotations
 
-import os
-import shutil
 from collections.abc import AsyncIterator
 
 import pytest
-from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import Page, async_playwright
 
 from qlik_sso_middleware.testing import QlikSimulator
 
+from ..chromium import LAUNCH_ARGS, require_chromium
 from .conftest import APP, login
 
 pytestmark = pytest.mark.browser
 
 
-def _chromium_path() -> str | None:
-    for candidate in (
-        os.environ.get("CHROMIUM_PATH"),
-        shutil.which("chromium"),
-        shutil.which("chromium-browser"),
-    ):
-        if candidate:
-            return candidate
-    return None  # let playwright use its own download, if any
-
-
 @pytest.fixture
 async def page(sim: QlikSimulator) -> AsyncIterator[Page]:
     async with async_playwright() as pw:
-        try:
-            browser = await pw.chromium.launch(executable_path=_chromium_path())
-        except PlaywrightError as exc:
-            if os.environ.get("CI"):
-                pytest.fail(f"Chromium unavailable: {exc}")
-            pytest.skip(f"Chromium unavailable: {exc}")
+        browser = await pw.chromium.launch(
+            executable_path=require_chromium(), headless=True, args=LAUNCH_ARGS
+        )
         try:
             context = await browser.new_context()
             session_id, _, _ = await login(sim)
