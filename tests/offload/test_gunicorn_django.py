@@ -20,6 +20,7 @@ import websockets
 
 from qlik_sso_middleware.testing import DEMO_APPS, QlikSimulator, VirtualProxy
 
+from ..needs import unavailable
 from ..servers import free_port
 from .front import front_proxy, stop_process
 
@@ -33,7 +34,6 @@ import django
 django.setup()
 from django.core.management import call_command
 from tests.integrations.djangoapp.models import Member
-from ..needs import unavailable
 call_command("migrate", run_syncdb=True, verbosity=0)
 Member.objects.create_user("carol", "pw")
 """
