@@ -46,6 +46,8 @@ _BROWSER_HEADERS = [
     (b"accept-encoding", b"gzip, deflate, br, zstd"),
     (b"accept-language", b"en-GB,en;q=0.9"),
     (b"cookie", b"app_user=alice; csrftoken=abcdefabcdefabcdef; theme=dark"),
+    # Qlik's clients send the xrfkey twice, query and header; the proxy re-keys the pair.
+    (b"x-qlik-xrfkey", b"abcdefghijklmnop"),
 ]
 _UPSTREAM_RESPONSE = [
     (b"content-type", b"application/json; charset=utf-8"),

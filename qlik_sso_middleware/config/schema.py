@@ -23,6 +23,9 @@ table). `load_config(path, env)` validates everything at start-up: unknown keys 
 suggestion), wrong types, missing files and bad values are `ConfigurationError`s that name the key
 and the file line or the variable. `config.build` turns a configuration into objects.
 Relative file paths in the TOML file are relative to the file's directory.
+
+Longer than most modules on purpose: the schema is read as one table (every section beside the
+others, as docs/cli.md lists them), and the cross-field rules sit next to the fields they join.
 """
 
 from __future__ import annotations

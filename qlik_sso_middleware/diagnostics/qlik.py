@@ -1,7 +1,11 @@
 """The Qlik-level checks in order: virtual proxy, login, `qps/user`, xrfkey, CSRF token, the engine
 (a real request over the WebSocket, with the app's Origin), and the session cookie's attributes
 for the embedding mode. A step passes only on an answer that proves it; an answer it cannot read
-fails it, quoting the answer (`excerpt`: status, type, the start of the body, secrets blanked)."""
+fails it, quoting the answer (`excerpt`: status, type, the start of the body, secrets blanked).
+
+Longer than most modules on purpose: the Qlik-level steps run in one order, each deciding what
+the next may assume, so they read as one probe.
+"""
 
 from __future__ import annotations
 

@@ -13,6 +13,9 @@ challenge the simulator never satisfies), else the form login. The user's access
 when Qlik itself is used (hub, apps, files, the engine after its greeting), not by the proxy's
 own API (`qps/user`, `qps/csrftoken`) nor the QPS API, which create sessions without it. URLs that QPS builds (redirects, `loginUri`, `logoutUri`) use the request's `Host` header, as QPS does; that is
 why a proxy in front of it must preserve `Host`.
+
+Longer than most modules on purpose: QPS's order of authentication is one decision table, and
+splitting it would hide the order that the simulator exists to reproduce.
 """
 
 from __future__ import annotations

@@ -3,10 +3,14 @@
 Both servers run as tasks in the caller's event loop on pre-bound loopback sockets (port 0 unless
 given), so tests get ephemeral ports and no races on start. `SimulatorThread` runs the same thing
 in its own loop in a background thread for sync and subprocess-based tests.
+
+Longer than most modules on purpose: the simulator's public face (options, introspection, fault
+and site controls) is one class users read from top to bottom.
 """
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import contextlib
 import dataclasses
@@ -87,14 +91,14 @@ async def serve_on(
     return server, task
 
 
-class Lifecycle:
+class Lifecycle(abc.ABC):
     """`async with`: `start()` on entry (and `stop()` when it fails half-way), `stop()` on exit."""
 
-    async def start(self) -> None:
-        raise NotImplementedError
+    @abc.abstractmethod
+    async def start(self) -> None: ...
 
-    async def stop(self) -> None:
-        raise NotImplementedError
+    @abc.abstractmethod
+    async def stop(self) -> None: ...
 
     async def __aenter__(self) -> Self:
         try:

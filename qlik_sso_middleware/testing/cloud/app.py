@@ -14,6 +14,9 @@
 A caller is a bearer access token (`Authorization: Bearer`) or a cookie session; cookie callers
 must send `qlik-csrf-token` on modifying requests [inferred from qlik-api's cookie auth], and a
 foreign browser `Origin` needs a web integration (origins.py). Every answer is recorded.
+
+Longer than most modules on purpose: the tenant's routing table is one list of endpoints with
+their caller rules; the endpoints themselves live in their own modules.
 """
 
 from __future__ import annotations
