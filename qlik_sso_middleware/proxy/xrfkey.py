@@ -18,7 +18,6 @@ left as they are.
 from __future__ import annotations
 
 import secrets
-import string
 from collections.abc import Sequence
 from urllib.parse import unquote_to_bytes
 
@@ -28,8 +27,6 @@ from .headers import normalise_header_name
 __all__ = ["XRFKEY_HEADER", "new_xrfkey", "owned_xrfkey"]
 
 XRFKEY_HEADER = b"x-qlik-xrfkey"
-_ALPHABET = string.ascii_letters + string.digits
-_ALPHABET_BYTES = frozenset(_ALPHABET.encode("ascii"))
 _API_PATHS = ("qps/", "qrs/", "api/")
 _REFUSED = (
     "XSRF prevention check failed: the xrfkey query parameter needs the same 16 characters "
@@ -43,11 +40,13 @@ def new_xrfkey() -> str:
     `auth/_qps.py` has its own for the QPS API: the layers (docs/architecture.md) keep `auth` and
     `proxy` from importing each other, and two lines are cheaper than a new shared part.
     """
-    return "".join(secrets.choice(_ALPHABET) for _ in range(16))
+    # Hex is a subset of Qlik's alphabet with 64 random bits, and costs 0.5 µs where 16 calls
+    # of `secrets.choice` cost 11 µs: this runs on every API request (benchmarks/micro.py).
+    return secrets.token_hex(8)
 
 
 def _valid(key: bytes) -> bool:
-    return len(key) == 16 and all(byte in _ALPHABET_BYTES for byte in key)
+    return len(key) == 16 and key.isalnum()  # bytes.isalnum() is ASCII-only: [0-9a-zA-Z]
 
 
 def owned_xrfkey(
@@ -70,7 +69,11 @@ def owned_xrfkey(
     ]
     if not positions:
         return query, None
-    header_keys = [v for k, v in headers if normalise_header_name(k) == XRFKEY_HEADER]
+    header_keys = [
+        v
+        for k, v in headers
+        if len(k) == len(XRFKEY_HEADER) and normalise_header_name(k) == XRFKEY_HEADER
+    ]
     if len(positions) > 1 or len(header_keys) != 1:
         raise RequestRefused(_REFUSED, status_code=403)
     _, _, raw = parts[positions[0]].partition(b"=")
