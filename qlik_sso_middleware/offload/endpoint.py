@@ -7,8 +7,10 @@ comes from `QlikSSO.admit` and the user's `UserSession`, exactly as for an in-pr
   of `forward_cookies`, if any, and the user's Qlik session), `X-Qlik-SSO-URI` (the path
   and query to request from Qlik: the mount path mapped to Qlik's prefix, `qlikTicket` and, on the
   engine WebSocket, a browser's `qlik-csrf-token` removed, and the session's own CSRF token
-  appended), `X-Qlik-SSO-Decoded-URI` (the same with the path percent-decoded, for Caddy) and
-  `X-Qlik-SSO-Host` (the `Host` Qlik must see).
+  appended, and on Qlik's API paths the browser's checked `xrfkey` replaced by ours),
+  `X-Qlik-SSO-Decoded-URI` (the same with the path percent-decoded, for Caddy),
+  `X-Qlik-SSO-Host` (the `Host` Qlik must see) and `X-Qlik-SSO-Xrfkey` (the `X-Qlik-Xrfkey`
+  header Qlik must see with that key, empty when the request names none).
 - 401 (no logged-in user) or 403 (anything else refused) with the refusal's public message, and
   its real status in `X-Qlik-SSO-Status`. nginx's `auth_request` knows no other statuses; both
   front proxies then send the request through the app's in-process path, which answers it
@@ -111,6 +113,9 @@ async def answer_auth(sso: QlikSSO, front: FrontProxy, scope: Scope, send: Send)
             (b"x-qlik-sso-uri", path.encode("ascii") + query),
             (b"x-qlik-sso-decoded-uri", _decoded(path) + query),
             (b"x-qlik-sso-host", request.upstream_host(route.host_header)),
+            # Qlik's API paths: the pair's header, our key as in the URI (`proxy/xrfkey.py`);
+            # empty elsewhere, and the front proxies then send no such header.
+            (b"x-qlik-sso-xrfkey", request.xrfkey or b""),
         ],
     )
 

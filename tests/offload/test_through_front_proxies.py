@@ -215,3 +215,31 @@ async def test_after_qlik_logout_a_cached_answer_only_leads_back_through_the_app
     assert body["cookies"] != {"X-Qlik-Session-sso-HTTP": ended}
     first = next(r for r in cached.sim.requests if r.path == ECHO)
     assert first.status == 302  # ...which Qlik turns away: it serves nobody
+
+
+async def test_qliks_api_pair_reaches_qlik_with_the_apps_key_and_a_lone_key_is_refused(
+    clean: Offload,
+) -> None:
+    """`@qlik/api` (windowscookie) sends `xrfkey` in the query and `X-Qlik-Xrfkey` on every API
+    call; no browser `X-Qlik-*` header passes the front proxy, so the app's key must."""
+    browser_key = "abcdefghijklmnop"
+    async with clean.client() as client:
+        paired = await client.get(
+            f"/sso/qps/csrftoken?xrfkey={browser_key}",
+            headers={"X-Qlik-Xrfkey": browser_key},
+        )
+        lone = await client.get(f"/sso/qps/csrftoken?xrfkey={browser_key}")
+        plain = await client.get(ECHO, headers={"X-Qlik-Xrfkey": browser_key})
+    assert paired.status_code == 204, paired.text
+    assert paired.headers["qlik-csrf-token"]
+    assert lone.status_code == 403
+    assert "XSRF" in lone.text
+    (asked,) = [r for r in clean.sim.requests if r.path == "/sso/qps/csrftoken"]
+    (key,) = asked.header("X-Qlik-Xrfkey")
+    assert key != browser_key
+    assert f"xrfkey={key}" in asked.query
+    assert browser_key not in asked.query
+    # Elsewhere no X-Qlik-Xrfkey reaches Qlik at all, not even an empty one.
+    assert plain.status_code == 200
+    (echoed,) = [r for r in clean.sim.requests if r.path == ECHO]
+    assert echoed.header("X-Qlik-Xrfkey") == []
