@@ -15,10 +15,11 @@ from .xrfkey import XRFKEY_HEADER, owned_xrfkey
 __all__ = ["ProxiedRequest", "strip_query_params"]
 
 # Never from a browser: a ticket in the query would let Qlik log the request in as the ticket's
-# owner, and a CSRF token is added by us for the session we hold. On the socket an xrfkey is inert
+# owner, and so would a Qlik Cloud `accessToken` (the tenant prefers it to the session cookie on a
+# socket); a CSRF token is added by us for the session we hold. On the socket an xrfkey is inert
 # (no header can vouch for it; `@qlik/api` sends one anyway): the browser's key never reaches Qlik.
-_HTTP_STRIPPED_QUERY = frozenset({b"qlikticket"})
-_WS_STRIPPED_QUERY = frozenset({b"qlikticket", b"qlik-csrf-token", b"xrfkey"})
+_HTTP_STRIPPED_QUERY = frozenset({b"qlikticket", b"accesstoken"})
+_WS_STRIPPED_QUERY = frozenset({b"qlikticket", b"accesstoken", b"qlik-csrf-token", b"xrfkey"})
 # host [":" port]: a name, IPv4 or bracketed IPv6 address. The Host is put in front of the path to
 # build the upstream WebSocket URL, so `me/sso/qrs/about?`, `x@y` or `x#` would rewrite that URL
 # past every path check; and Qlik builds its own URLs from it.

@@ -13,7 +13,7 @@ import websockets
 
 from qlik_sso_middleware.testing.cloud import CloudSimulator, SigningKeyPair, WebIntegration
 from qlik_sso_middleware.testing.demo_apps import DEMO_APPS
-from tests.cloud.apps import MOUNT, cloud_app, same_origin, signed_in
+from tests.cloud.apps import MOUNT, TOKEN_URL, cloud_app, same_origin, signed_in
 from tests.cloud.conftest import target_for
 from tests.servers import serve
 
@@ -141,6 +141,33 @@ async def test_the_engine_websocket_is_relayed_as_the_user(
     handshake = next(r for r in live_tenant.requests if r.websocket)
     assert handshake.header("qlik-web-integration-id") == [INTEGRATION]
     assert "qlik-csrf-token=" in handshake.query
+
+
+async def test_another_users_access_token_on_the_socket_url_never_reaches_the_tenant(
+    live_tenant: CloudSimulator, signing_key: SigningKeyPair
+) -> None:
+    """The tenant takes `accessToken=` on a socket URL over the session cookie: a browser that
+    holds bob's token (from the broker, or anywhere) must still be alice through alice's app."""
+    target = target_for(live_tenant, signing_key, web_integration_id=INTEGRATION)
+    app, _ = cloud_app(live_tenant, signing_key, target=target)
+    async with serve(app) as url:
+        integrated(live_tenant, signing_key, url)
+        async with httpx.AsyncClient(base_url=url, cookies={"app_user": "bob"}) as bob:
+            granted = await bob.post(TOKEN_URL, headers=same_origin(url))
+        assert granted.status_code == 200, granted.text
+        bobs = granted.json()["access_token"]
+        socket_url = url.replace("http", "ws") + f"{MOUNT}app/{APP.id}"
+        async with websockets.connect(
+            f"{socket_url}?accessToken={bobs}&AccessToken={bobs}&keep=1",
+            origin=websockets.Origin(url),
+            additional_headers={"cookie": "app_user=alice"},
+        ) as ws:
+            await ws.recv()
+            who = await engine_call(ws, "GetAuthenticatedUser")
+    assert who["result"]["qReturn"] == "UserDirectory=; UserId=ACME\\alice"
+    handshake = next(r for r in live_tenant.requests if r.websocket)
+    assert bobs not in handshake.query
+    assert "keep=1" in handshake.query
 
 
 async def test_without_a_web_integration_the_tenant_refuses_the_websocket_cleanly(
