@@ -263,6 +263,8 @@ class QlikSSO:
         Safe to call when the user has no session. Returns how many cached sessions were dropped.
         Qlik is told even when nothing was cached (a strategy with the QPS API then ends every
         session of the user); a Qlik failure is logged and re-raised after the cache is cleared.
+        On a Qlik Cloud target the dropped access tokens are also revoked at the tenant, best
+        effort: a failed revocation is logged, never raised (`CloudSessions.logout`).
         """
         upstreams = self.upstreams if target is None else [self.upstream_named(target)]
         dropped = 0

@@ -3,6 +3,7 @@
     access_token(identity)   an impersonation token (provisioning the user first if configured)
     login(identity)          a cookie session through a JWT login
     csrf_token(session)      the session's CSRF token (None: the session has ended)
+    revoke_token(token)      the tenant stops honouring an access token from access_token()
 
 It owns the connection pool and the rate-limit queues: one per OAuth client for Tier 2 (the
 impersonation client and the admin client share one when they are the same client), one for the
@@ -92,6 +93,12 @@ class QlikCloudClient:
             self.provisioner.forget(identity.subject)
             await self.provisioner.ensure(identity)
             return await self.tokens.impersonate(identity)
+
+    async def revoke_token(self, token: AccessToken | str) -> None:
+        """Revoke an impersonation token `access_token` returned (`POST /oauth/revoke`)."""
+        if self.tokens is None:
+            raise ConfigurationError("revoking tokens needs an OAuth client", field="oauth")
+        await self.tokens.revoke(token)
 
     async def login(self, identity: CloudIdentity) -> CloudCookieSession:
         """A tenant cookie session for `identity` through a JWT login (the cookie mode)."""

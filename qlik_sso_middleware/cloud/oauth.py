@@ -2,6 +2,7 @@
 
     impersonate(identity)   grant urn:qlik:oauth:user-impersonation, user_lookup by subject
     client_credentials()    grant client_credentials (a machine token, e.g. for the users API)
+    revoke(token)           POST /oauth/revoke: the tenant stops honouring one of the client's tokens
 
 Every call waits its turn in the client's Tier-2 `RequestPacer`. Qlik's refusals become typed
 errors that say what to change (Qlik publishes statuses, 400 / 401 / 403, but not its codes, so
@@ -13,6 +14,11 @@ the code and detail are read with RFC 6749's names and plain words as fallback):
     invalid_grant, "user … not found" CloudUserNotFound    create the user first
     403                              QlikAccessDenied      user disabled / too many tokens
     429 beyond max_wait              CloudRateLimited
+
+`revoke` sends RFC 7009's body (`token`, `token_type_hint=access_token`, the client's id and
+secret) [inferred: Qlik lists `POST /oauth/revoke` without its rules]; 200 is success whether or
+not the tenant knew the token; 401 is `CloudClientRejected`, 5xx `QlikUnavailable`, anything else
+`CloudRejected`. Neither the token nor the secret appears in a message.
 """
 
 from __future__ import annotations
@@ -102,6 +108,42 @@ class OAuthTokenClient:
         """A machine token of the client itself (no user)."""
         body = self._body("client_credentials")
         return await self._token(body, "POST /oauth/token (client credentials)", None)
+
+    async def revoke(self, token: AccessToken | str) -> None:
+        """Ask the tenant to revoke `token`, one the client obtained (RFC 7009 semantics: done once
+        this returns, also when the tenant no longer knew it). Waits in the Tier-2 queue."""
+        value = token.value if isinstance(token, AccessToken) else token
+        if not value:
+            raise ValueError("no token to revoke")
+        operation = "POST /oauth/revoke"
+        body = {
+            "token": value,
+            "token_type_hint": "access_token",
+            "client_id": self.client.client_id,
+            "client_secret": self.client.client_secret.reveal(),
+        }
+
+        async def call() -> CloudAnswer:
+            return await self._http.request("POST", "/oauth/revoke", operation, json_body=body)
+
+        answer = await self._pacer.send(call, lambda a: a.retry_after())
+        if answer.status == 200:
+            return
+        said = answer.qlik_said([self.client.client_secret.reveal(), value])
+        code = answer.error().get("code")
+        if answer.status >= 500:
+            raise QlikUnavailable(f"Qlik Cloud failed {operation}: {said}")
+        if answer.status == 401:
+            raise CloudClientRejected(
+                f"Qlik Cloud refused OAuth client {self.client.client_id!r} for {operation} "
+                f"({said}): check client_id and client_secret against Administration > OAuth "
+                "in the tenant",
+                status=401,
+                code=code,
+            )
+        raise CloudRejected(
+            f"Qlik Cloud refused {operation} ({said})", status=answer.status, code=code
+        )
 
     def _body(self, grant: str) -> dict[str, Any]:
         return {

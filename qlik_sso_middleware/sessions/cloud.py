@@ -16,6 +16,7 @@ wall-clock seconds (token expiry), injectable for tests.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 import logging
@@ -44,6 +45,8 @@ COOKIES = "qlik-cloud-cookies"
 T = TypeVar("T")
 #: Shortest store TTL of a token too close to its expiry to be handed out again.
 _MIN_TTL = 1.0
+#: Revocations of one logout in flight at once (each also waits its turn in the Tier-2 queue).
+_REVOKE_CONCURRENCY = 4
 
 
 class CloudSessions:
@@ -193,17 +196,52 @@ class CloudSessions:
     # -- both ------------------------------------------------------------------------------------
 
     async def logout(self, identity: QlikIdentity, host: str) -> int:
-        """Drop the user's cached tokens and cookie sessions of this tenant.
+        """Drop the user's cached tokens and cookie sessions of this tenant, and revoke the tokens.
 
-        The tenant is not told: a dropped token stays valid at Qlik until it expires and a
-        dropped cookie session until the tenant's inactivity timeout, but nothing on this side
-        hands them out again. Returns how many were dropped.
+        Every dropped impersonation token is revoked at the tenant (`POST /oauth/revoke`, at most
+        `_REVOKE_CONCURRENCY` at a time, each in the client's Tier-2 queue and given the target's
+        `timeout` in all), as Qlik advises for a user leaving the app: a token the broker handed
+        to the browser stops working there too. Best effort: a revocation that fails (tenant
+        down, refused, rate limited, too slow) is logged at WARNING without the token and the
+        logout still succeeds; that token then stays valid at Qlik until it expires. The token
+        comes back from the dropped record, whatever the store (memory, or Redis where it was
+        sealed). A dropped cookie session is not ended at the tenant (it lasts until the
+        tenant's inactivity timeout), but nothing on this side hands it out again. Returns how
+        many were dropped (the revocations do not change the count).
         """
         dropped = await self.manager.drop_user(identity.user_key(), self.key_prefix)
         for _, record in dropped:
             self.csrf.forget(record.cookie_value)
+        tokens = [r.cookie_value for _, r in dropped if r.cookie_name == ACCESS_TOKEN]
+        if tokens and self.client.tokens is not None:
+            limit = asyncio.Semaphore(_REVOKE_CONCURRENCY)
+            await asyncio.gather(*(self._revoke(identity, token, limit) for token in tokens))
         logger.info("Qlik Cloud logout: %s on %s", identity, self.name)
         return len(dropped)
+
+    async def _revoke(self, identity: QlikIdentity, token: str, limit: asyncio.Semaphore) -> None:
+        """Revoke one dropped token; a failure is logged (never with the token), not raised."""
+        wait = self.upstream.target.timeout
+        async with limit:
+            try:
+                # A logout does not sit in the rate-limit queue for long (its max_wait may be
+                # minutes): one call's `timeout`, then the token is left to expire.
+                await asyncio.wait_for(self.client.revoke_token(token), wait)
+            except Exception as exc:  # best effort: the logout itself has succeeded
+                if isinstance(exc, TimeoutError):
+                    said = f"no answer within {wait:g} s"
+                else:
+                    # The client's errors never carry the token; replaced anyway, in case.
+                    said = str(exc).replace(token, "********") or type(exc).__name__
+                logger.warning(
+                    "Qlik Cloud logout of %s on %s: a token could not be revoked at the tenant "
+                    "and stays valid there until it expires: %s",
+                    identity,
+                    self.name,
+                    said,
+                )
+                return
+        logger.info("Qlik Cloud token of %s revoked on %s", identity, self.name)
 
 
 def _cookie_session(record: QlikSession) -> CloudCookieSession:

@@ -4,6 +4,7 @@ simulated tenant for an impersonation token (real uvicorn, real TLS to the tenan
 from __future__ import annotations
 
 import asyncio
+import logging
 import ssl
 
 import httpx2 as httpx
@@ -213,3 +214,66 @@ async def test_the_client_secret_comes_from_the_server_never_from_the_browser(
         )
     assert response.status_code == 503
     assert response.json() == {"error": "Qlik Cloud sign-in is not available", "status": 503}
+
+
+async def test_logout_revokes_the_users_token_at_the_tenant_and_the_next_ask_gets_a_new_one(
+    live_tenant: CloudSimulator, signing_key: SigningKeyPair
+) -> None:
+    app, _ = cloud_app(live_tenant, signing_key)
+    async with signed_in(app, "alice") as (url, client):
+        first = (await ask(client, url)).json()["access_token"]
+        bobs = (await ask(client, url, cookie="app_user=bob")).json()["access_token"]
+        logout = await client.post("/logout")
+        async with tenant_client(live_tenant) as tenant:
+            refused = await tenant.get(
+                "/api/v1/users/me", headers={"authorization": f"Bearer {first}"}
+            )
+            bob_still = await tenant.get(
+                "/api/v1/users/me", headers={"authorization": f"Bearer {bobs}"}
+            )
+        again = await ask(client, url)
+    assert logout.status_code == 200
+    assert logout.json() == {"dropped": 1}
+    assert refused.status_code == 401  # the browser's copy no longer works at Qlik
+    assert bob_still.status_code == 301  # only the user who logged out
+    assert again.status_code == 200
+    assert again.json()["access_token"] not in (first, bobs)
+    assert live_tenant.tokens_revoked("ACME\\alice") == 1
+    assert live_tenant.tokens_revoked("ACME\\bob") == 0
+    assert live_tenant.tokens_issued("ACME\\alice") == 2
+    revocations = [r for r in live_tenant.requests if r.path == "/oauth/revoke"]
+    assert [(r.client_id, r.user, r.status) for r in revocations] == [
+        (CLIENT.client_id, "ACME\\alice", 200)
+    ]
+
+
+@pytest.mark.parametrize("failure", ["503", "rate-limited", "unreachable"])
+async def test_logout_succeeds_when_the_tenant_cannot_revoke_and_logs_a_warning_without_the_token(
+    live_tenant: CloudSimulator,
+    signing_key: SigningKeyPair,
+    caplog: pytest.LogCaptureFixture,
+    failure: str,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    # A 429 pauses the client's queue (60 s without Retry-After): the logout waits `timeout`.
+    target = target_for(live_tenant, signing_key, timeout=1.0)
+    app, _ = cloud_app(live_tenant, signing_key, target=target)
+    async with signed_in(app, "alice") as (url, client):
+        token = (await ask(client, url)).json()["access_token"]
+        if failure == "503":
+            live_tenant.faults.fail_next(503, path_contains="/oauth/revoke")
+        elif failure == "rate-limited":
+            live_tenant.faults.fail_next(429, path_contains="/oauth/revoke")
+        else:
+            await live_tenant.stop()
+        logout = await client.post("/logout")
+    assert logout.status_code == 200
+    assert logout.json() == {"dropped": 1}
+    warnings = [
+        r for r in caplog.records if r.levelno == logging.WARNING and "revoked" in r.getMessage()
+    ]
+    assert len(warnings) == 1
+    assert "alice" in warnings[0].getMessage()
+    assert token not in caplog.text
+    assert CLIENT.client_secret not in caplog.text
+    assert live_tenant.tokens_revoked() == 0

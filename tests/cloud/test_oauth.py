@@ -195,3 +195,42 @@ def test_retry_after_forms() -> None:
     )
     waited = answer(429, future).retry_after()
     assert waited is not None and 100 < waited <= 120
+
+
+async def test_revoke_ends_the_token_at_the_tenant(
+    tenant: CloudSimulator, signing_key: SigningKeyPair, clock: ManualClock
+) -> None:
+    async with client_for(target_for(tenant, signing_key), clock) as cloud:
+        token = await cloud.access_token(ALICE)
+        assert tenant.token_valid(token.value)
+        await cloud.revoke_token(token)
+        await cloud.revoke_token(token.value)  # already gone: the tenant still answers 200
+    assert not tenant.token_valid(token.value)
+    assert tenant.tokens_revoked("auth0|alice") == 1
+    revocations = [r for r in tenant.requests if r.path == "/oauth/revoke"]
+    assert [(r.client_id, r.status) for r in revocations] == [(CLIENT.client_id, 200)] * 2
+
+
+async def test_revoke_refusals_are_typed_and_name_neither_token_nor_secret(
+    tenant: CloudSimulator,
+    signing_key: SigningKeyPair,
+    clock: ManualClock,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    async with client_for(target_for(tenant, signing_key), clock) as cloud:
+        token = await cloud.access_token(ALICE)
+    wrong = OAuthClientSettings(CLIENT.client_id, "wrong-secret")
+    async with client_for(target_for(tenant, signing_key, oauth=wrong), clock) as cloud:
+        with pytest.raises(CloudClientRejected, match="POST /oauth/revoke") as rejected:
+            await cloud.revoke_token(token)
+    tenant.faults.fail_next(503, path_contains="/oauth/revoke")
+    async with client_for(target_for(tenant, signing_key), clock) as cloud:
+        with pytest.raises(QlikUnavailable, match="failed POST /oauth/revoke") as failed:
+            await cloud.revoke_token(token)
+    assert rejected.value.status_code == 503  # the browser: nothing it can fix
+    for exc in (rejected.value, failed.value):
+        assert token.value not in str(exc)
+        assert "wrong-secret" not in str(exc) and CLIENT.client_secret not in str(exc)
+    assert token.value not in caplog.text and CLIENT.client_secret not in caplog.text
+    assert tenant.token_valid(token.value)

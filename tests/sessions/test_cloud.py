@@ -140,3 +140,29 @@ async def test_new_attributes_make_a_new_cookie_session_but_not_a_new_token(
     assert first[1].value == second[1].value
     user = tenant.user("auth0|alice")
     assert user is not None and user.groups == ["Sales"]
+
+
+@pytest.mark.parametrize("store", ["memory", "redis"])
+async def test_logout_in_any_process_revokes_the_stored_token_at_the_tenant(
+    tenant: CloudSimulator,
+    signing_key: SigningKeyPair,
+    clock: ManualClock,
+    redis_url: str,
+    store: str,
+) -> None:
+    harness = RedisHarness(redis_url) if store == "redis" else None
+    try:
+        shared: SessionStore = harness.make() if harness else MemorySessionStore()
+        first = sessions_for(tenant, signing_key, clock, shared)
+        second = sessions_for(tenant, signing_key, clock, harness.make() if harness else shared)
+        token = await first.access_token(ALICE)
+        await first.obtain(ALICE)
+        dropped = await second.logout(ALICE, "app.example")  # the token sealed at rest in Redis
+        fresh = await first.access_token(ALICE)
+    finally:
+        if harness is not None:
+            await harness.close()
+    assert dropped == 2  # the token and the cookie session, as before revocation existed
+    assert not tenant.token_valid(token.value)
+    assert tenant.tokens_revoked("auth0|alice") == 1
+    assert fresh.value != token.value and tenant.token_valid(fresh.value)

@@ -8,6 +8,7 @@ specifications and guides (docs/qlik-cloud.md lists them and marks what is infer
   the required claims, subType, exp - nbf <= 1 h, nbf/exp, no jti reuse) -> cookie session;
 - `POST /oauth/token`: client credentials, user impersonation (`user_lookup` by subject, userId
   or email), token exchange; unknown client, grant not allowed, bad scope, unknown/disabled user;
+- `POST /oauth/revoke`: a client revokes its own tokens (RFC 7009's rules);
 - `GET /api/v1/users/me`, `/api/v1/users` (look up, provision), `/api/v1/csrf-token`;
 - web integrations (allowed origins), per-tier rate limits with 429 + `Retry-After`;
 - the engine WebSocket at `/app/<appId>`, with the Qlik Sense simulator's engine model.

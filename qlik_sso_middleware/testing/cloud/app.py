@@ -2,6 +2,7 @@
 
     POST /login/jwt-session      JWT -> cookie session (eas.sid, _csrfToken + .sig)   Tier 2
     POST /oauth/token            client credentials / impersonation / token exchange  Tier 2
+    POST /oauth/revoke           revoke a token of the calling client (RFC 7009)       Tier 2
     GET  /api/v1/csrf-token      204 + qlik-csrf-token header                          Tier 1
     GET  /api/v1/users/me        301 to the caller's user                              Tier 1
     GET  /api/v1/users[/{id}]    look up                                               Tier 1
@@ -194,6 +195,8 @@ class CloudApp:
             more = [("retry-after", str(limited.retry_after))]
         if status == 204:
             await send_body(recording_send, 204, b"", "text/plain", extra + more)
+        elif isinstance(payload, bytes):
+            await send_body(recording_send, status, payload, "text/plain", extra + more)
         else:
             await send_json(recording_send, status, payload, extra + more)
 
@@ -228,6 +231,13 @@ class CloudApp:
             client = form.get("client_id")
             self._limit(2, f"client:{client}" if isinstance(client, str) else "anonymous")
             return 200, self.tokens.handle(form, record), []
+        if (method, path) == ("POST", "/oauth/revoke"):
+            # The same tier and principal as /oauth/token [inferred: Qlik lists its tier alike].
+            form = _form(body, headers)
+            client = form.get("client_id")
+            self._limit(2, f"client:{client}" if isinstance(client, str) else "anonymous")
+            self.tokens.revoke(form, record)
+            return 200, b"", []  # RFC 7009 §2.2: an empty 200, known token or not
         if (method, path) == ("GET", PRODUCT_INFO_PATH):
             return 200, PRODUCT_INFO, []
         if not path.startswith("/api/v1/"):

@@ -1,4 +1,5 @@
-"""`POST /oauth/token`: client credentials, user impersonation and token exchange.
+"""`POST /oauth/token`: client credentials, user impersonation and token exchange; and
+`POST /oauth/revoke`.
 
 Request and answer shapes follow Qlik's OAuth API specification: JSON or form bodies, a token
 set `{access_token, token_type: "bearer", expires_at, scope}` (plus RFC 6749's `expires_in`),
@@ -6,6 +7,14 @@ set `{access_token, token_type: "bearer", expires_at, scope}` (plus RFC 6749's `
 has too many tokens. Impersonation works only for users that already exist; the token carries the
 client's scopes unless `scope` narrows them. The error codes below are RFC 6749's names, since
 Qlik does not publish its own [inferred].
+
+`/oauth/revoke` is what Qlik's OAuth API lists as "allows a client to revoke their token"; its
+request and answers follow RFC 7009 [inferred: Qlik publishes the endpoint, not its rules]: a JSON
+or form body `token`, `token_type_hint?`, `client_id`, `client_secret`; the client authenticates
+first (401 `invalid_client`), then `token` is required (400 `invalid_request`); 200 with an empty
+body whether or not the token was known (§2.2), and a token issued to another client is left
+alone, also with 200 (§2.1). A revoked token is refused everywhere afterwards; tokens exchanged
+from it (`purpose` websocket / webresource) keep their own short lifetime [inferred].
 """
 
 from __future__ import annotations
@@ -84,6 +93,20 @@ class TokenEndpoint:
                     "access_denied", "the user has reached the maximum number of tokens", 403
                 )
         return self._answer(self.state.issue(client.client_id, user, scopes, self.lifetime))
+
+    def revoke(self, body: dict[str, Any], record: Any) -> None:
+        """Answer one revocation request (raises `QlikCloudError` for a refusal)."""
+        given = body.get("client_id")
+        client_id = given if isinstance(given, str) else ""
+        record.client_id = client_id or None
+        client = self._authenticate(client_id, body.get("client_secret"))
+        hint = body.get("token_type_hint")
+        if hint is not None and not isinstance(hint, str):
+            raise _bad("invalid_request", "token_type_hint must be a string")
+        revoked = self.state.revoke(_string(body, "token"), client.client_id)
+        if revoked is not None and revoked.user_id is not None:
+            user = self.state.user_by_id(revoked.user_id)
+            record.user = user.subject if user else None
 
     def _live_for(self, value: str, user_id: str) -> bool:
         token = self.state.token(value)

@@ -56,8 +56,8 @@ class CloudSimulator(Lifecycle):
     - `clock`: wall-clock seconds (JWT times are Unix times); a `ManualClock(time.time())` in tests.
 
     Introspection: `requests` (every request and handshake, credentials redacted),
-    `tokens_issued(subject)`, `rate_limited(...)`, `user(subject)`; `faults` injects latency and
-    forced statuses. Hazard: test infrastructure with test credentials; binds loopback.
+    `tokens_issued(subject)`, `tokens_revoked(subject)`, `token_valid(value)`,
+    `rate_limited(...)`, `user(subject)`; `faults` injects latency and forced statuses. Hazard: test infrastructure with test credentials; binds loopback.
     """
 
     def __init__(
@@ -225,6 +225,17 @@ class CloudSimulator(Lifecycle):
         if subject is None:
             return sum(self._state.issued.values())
         return self._state.issued.get(subject, 0)
+
+    def tokens_revoked(self, subject: str | None = None) -> int:
+        """Impersonation access tokens revoked through `POST /oauth/revoke` (for `subject`, or for
+        everyone); a revocation of an unknown or another client's token does not count."""
+        if subject is None:
+            return sum(self._state.revoked.values())
+        return self._state.revoked.get(subject, 0)
+
+    def token_valid(self, value: str) -> bool:
+        """Whether the tenant would accept the access token `value` now."""
+        return self._state.token(value) is not None
 
     def rate_limited(self, tier: int | None = None, principal: str | None = None) -> int:
         """How many requests were refused with 429 (optionally one tier / principal key)."""

@@ -85,6 +85,8 @@ class CloudState:
         self.requests: list[CloudRequest] = []
         #: impersonation tokens issued, per user subject
         self.issued: dict[str, int] = {}
+        #: impersonation tokens revoked through `/oauth/revoke`, per user subject
+        self.revoked: dict[str, int] = {}
         #: engine sessions opened: (user id, app id, identity)
         self.engine_sessions: set[tuple[str, str, str]] = set()
         self.session_idle_timeout = session_idle_timeout
@@ -144,6 +146,18 @@ class CloudState:
         if token.expires_at <= self.clock():
             del self.tokens[value]
             return None
+        return token
+
+    def revoke(self, value: str, client_id: str) -> AccessToken | None:
+        """End the live token `value` if it was issued to `client_id` (RFC 7009 §2.1: a client
+        revokes only its own tokens); returns the token revoked, None when nothing was."""
+        token = self.token(value, ("access", "websocket", "webresource"))
+        if token is None or token.client_id != client_id:
+            return None
+        del self.tokens[value]
+        user = self.user_by_id(token.user_id) if token.user_id else None
+        if user is not None and token.purpose == "access":
+            self.revoked[user.subject] = self.revoked.get(user.subject, 0) + 1
         return token
 
     # -- cookie sessions ------------------------------------------------------------------------
