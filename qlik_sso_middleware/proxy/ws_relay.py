@@ -21,6 +21,10 @@ from .ws_client import UpstreamSocket, wire_close_code
 
 __all__ = ["browser_to_upstream", "close_browser", "run_relay", "send_close"]
 
+# How long the downward side may take to hand the upstream's close to the browser once the
+# upstream is closed: only frames already received are left to pass on.
+_HANDOVER_SECONDS = 10.0
+
 
 async def browser_to_upstream(
     receive: Receive, up: UpstreamSocket, on_message: Callable[[], None] | None = None
@@ -99,6 +103,15 @@ async def run_relay(
     code = 1000
     try:
         done, _ = await asyncio.wait({down, rising}, return_when=asyncio.FIRST_COMPLETED)
+        if down not in done and isinstance(rising.exception(), ConnectionClosed):
+            # The upstream closed while the browser was sending: the downward side still holds
+            # the upstream's last frames and its close code, and is the one that closes the
+            # browser. Cancelled now, the browser would get no close frame at all (uvicorn's
+            # websockets-sansio then drops the TCP connection: 1006 at the browser).
+            if (await asyncio.wait({down}, timeout=_HANDOVER_SECONDS))[0]:
+                done = {down, rising}
+            else:
+                code = 1011
         for task in done:
             exc = task.exception()
             if exc is None or isinstance(exc, ConnectionClosed):
