@@ -147,15 +147,17 @@ class Checker:
         tag: str | None = None,
         tagged: bool = False,
         error: str | None = None,
+        detail: str = "",
     ) -> None:
         """One request. `tagged`: an answer of this kind must carry the simulator's tag when it
         succeeds (it ran on the user's Qlik session). `error`: "transport" (no HTTP answer),
-        "hung" (no answer within the bound), or what was wrong with a 2xx body."""
+        "hung" (no answer within the bound), or what was wrong with a 2xx body. `detail`: what
+        the browser knew when it gave up on a hung one (where to look next)."""
         self.requests[kind] += 1
         self._check_tag(user, kind, tag, ended)
         span = (started, ended)
         if error == "hung":
-            self.hung.add(f"{user} {kind} started at {started:.1f}s")
+            self.hung.add(f"{user} {kind} started at {started:.1f}s {detail}".rstrip())
             self._failed(user, span, f"hung {kind}", clean=False)
             return
         if error is None and status is not None and (status == 101 or 200 <= status < 400):

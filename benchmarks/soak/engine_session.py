@@ -45,9 +45,10 @@ class EngineSession:
         self._waiting: dict[int, asyncio.Future[dict[str, Any]]] = {}
         self._closing = False
         self._gone = asyncio.Event()  # the server closed the socket
+        self._reader: asyncio.Task[None] | None = None
 
     async def run(self) -> None:
-        reader = asyncio.create_task(self._read())
+        reader = self._reader = asyncio.create_task(self._read())
         try:
             await self._calls()
         finally:
@@ -91,7 +92,7 @@ class EngineSession:
         except TimeoutError:
             b.checker.answer(
                 b.user, "rpc", instance=self.instance, started=started, ended=b.clock(),
-                status=None, error="hung",
+                status=None, error="hung", detail=self._state(method, request_id),
             )  # fmt: skip
             raise Failed from None
         except ConnectionClosed:
@@ -107,6 +108,21 @@ class EngineSession:
         )
         value: dict[str, Any] = result["result"]
         return value
+
+    def _state(self, method: str, request_id: int) -> str:
+        """Where a hung call stood: the socket's state, the reader's, what else was waiting."""
+        reader = self._reader
+        if reader is None or not reader.done():
+            read = "reader alive"
+        elif reader.cancelled():
+            read = "reader cancelled"
+        else:
+            read = f"reader ended with {reader.exception()!r}"
+        others = sorted(i for i in self._waiting if i != request_id)
+        return (
+            f"({method} id {request_id} on instance {self.instance}: socket "
+            f"{self.ws.state.name}, close {self.ws.close_code}, {read}, also waiting {others})"
+        )
 
     async def _read(self) -> None:
         """Every frame to the checker; answers to their callers; a close the server made too."""
