@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-import httpx
+import httpx2 as httpx
 
 __all__ = ["Balancer"]
 

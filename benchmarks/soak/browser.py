@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any, NoReturn
 from urllib.parse import quote, unquote
 
-import httpx
+import httpx2 as httpx
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 

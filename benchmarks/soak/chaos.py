@@ -23,7 +23,7 @@ import random
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
-import httpx
+import httpx2 as httpx
 
 from .browser import Browser
 from .checker import Checker
