@@ -10,9 +10,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from typing import Any
 
+from starlette.types import Message, Receive, Send
 from websockets.asyncio.client import connect
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
@@ -37,6 +38,20 @@ async def closing_upstream() -> AsyncIterator[str]:
         yield f"ws://127.0.0.1:{port}"
 
 
+async def relay(
+    upstream: UpstreamSocket,
+    downward: Coroutine[Any, Any, None],
+    receive: Receive,
+    send: Send,
+) -> None:
+    """`run_relay` as the engine relay calls it, bounded so a regression fails instead of hanging."""
+    upward = browser_to_upstream(receive, upstream)
+    run = run_relay(
+        upstream, downward, upward, log=logging.getLogger("test"), label="relay", send=send
+    )
+    await asyncio.wait_for(run, 30)
+
+
 def upward_task() -> asyncio.Task[Any]:
     (task,) = [
         t
@@ -47,20 +62,20 @@ def upward_task() -> asyncio.Task[Any]:
 
 
 async def test_a_browser_message_racing_the_upstreams_close_still_gets_the_close() -> None:
-    sent: list[dict[str, Any]] = []
+    sent: list[Message] = []
     second = asyncio.Event()
     async with closing_upstream() as url, connect(url) as up:
         upstream: UpstreamSocket = up
         inbox = [{"type": "websocket.receive", "text": "bye"}]
 
-        async def receive() -> dict[str, Any]:
+        async def receive() -> Message:
             if inbox:
                 return inbox.pop(0)
             await second.wait()
             # Goes up after the upstream closed: the upward side ends with ConnectionClosed.
             return {"type": "websocket.receive", "text": "late"}
 
-        async def send(message: dict[str, Any]) -> None:
+        async def send(message: Message) -> None:
             sent.append(message)
             if message.get("text") == "last":
                 # Hold the downward side here until the upward one has failed on the closed
@@ -80,17 +95,7 @@ async def test_a_browser_message_racing_the_upstreams_close_still_gets_the_close
                 closed = exc
             await close_browser(upstream, send, closed)
 
-        await asyncio.wait_for(
-            run_relay(
-                upstream,
-                downward(),
-                browser_to_upstream(receive, upstream),
-                log=logging.getLogger("test"),
-                label="relay",
-                send=send,
-            ),
-            30,
-        )
+        await relay(upstream, downward(), receive, send)
     assert sent == [
         {"type": "websocket.send", "text": "last"},
         {"type": "websocket.close", "code": 4001, "reason": "gone"},
@@ -100,30 +105,20 @@ async def test_a_browser_message_racing_the_upstreams_close_still_gets_the_close
 async def test_a_browser_that_leaves_first_is_sent_nothing_more() -> None:
     """The control: when the browser side ends first, the downward side is stopped at once and
     nothing is sent to the browser that left (the hand-over above is only for upstream closes)."""
-    sent: list[dict[str, Any]] = []
+    sent: list[Message] = []
     async with closing_upstream() as url, connect(url) as up:
         upstream: UpstreamSocket = up
 
-        async def receive() -> dict[str, Any]:
+        async def receive() -> Message:
             return {"type": "websocket.disconnect", "code": 1001}
 
-        async def send(message: dict[str, Any]) -> None:
+        async def send(message: Message) -> None:
             sent.append(message)
 
         async def downward() -> None:
             async for data in upstream:
                 await send({"type": "websocket.send", "text": data})
 
-        await asyncio.wait_for(
-            run_relay(
-                upstream,
-                downward(),
-                browser_to_upstream(receive, upstream),
-                log=logging.getLogger("test"),
-                label="relay",
-                send=send,
-            ),
-            30,
-        )
+        await relay(upstream, downward(), receive, send)
         assert up.close_code == 1001
     assert sent == []
