@@ -233,6 +233,11 @@ async def serve_websocket(proxy: ProxyApp, scope: Scope, receive: Receive, send:
         await sock.send(notification("OnConnected", {"qSessionState": state_name}))
     handle = SocketHandle(session.id, session.prefix, ctx.record.path, engine_key)
     proxy.state.sockets.add(handle)
+    if session.ended:
+        # Ended (a restart, a logout, a timeout) during the greeting above, before this socket
+        # could be told: Qlik ends every socket of a session it ends.
+        notice = "OnSessionTimedOut" if session.end_reason == "timeout" else "OnSessionClosed"
+        handle.events.put_nowait(("end", notice))
     rpc = EngineRpc(proxy.apps, (session.user_directory, session.user_id), app_id)
     reader = asyncio.create_task(_read(receive, handle))
     try:

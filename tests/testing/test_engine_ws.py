@@ -221,6 +221,31 @@ async def test_logout_delete_and_restart_close_sockets_with_session_closed(
     assert sim.live_sessions() == []
 
 
+async def test_a_restart_during_the_greeting_still_closes_the_socket(
+    sim: QlikSimulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Qlik ends every socket of a session it ends, even one still being greeted: the restart
+    lands after the access pass check and before the socket is registered for the sweep."""
+    state = sim._state
+    use = state.use
+
+    def use_then_restart(session: object) -> None:
+        use(session)  # type: ignore[arg-type]
+        state.restart()
+
+    _, cookie, token = await login(sim)
+    monkeypatch.setattr(state, "use", use_then_restart)
+    url = ws_url(sim, f"/sso/app/{APP}?qlik-csrf-token={token}")
+    async with connect(url, additional_headers={"Cookie": cookie}) as ws:
+        assert (await recv_json(ws))["method"] == "OnAuthenticationInformation"
+        assert (await recv_json(ws))["method"] == "OnConnected"
+        notice = await recv_json(ws)
+        code, _ = await _closed(ws)
+    assert notice["method"] == "OnSessionClosed"
+    assert code == 1000
+    assert sim.live_sessions() == []
+
+
 async def test_timeout_closes_sockets_and_ws_traffic_slides_it(clock: ManualClock) -> None:
     async with QlikSimulator([VirtualProxy(session_timeout=100)], clock=clock, api=False) as sim:
         _, cookie, token = await login(sim)
