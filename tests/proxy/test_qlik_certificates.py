@@ -119,8 +119,9 @@ async def test_rustls_refuses_it_python_ssl_accepts_it(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("engine", ["auto", "aiohttp"])
 async def test_http_and_websocket_through_the_middleware(
-    tmp_path: Path, engine: str, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, engine: str, ws_client_name: str, caplog: pytest.LogCaptureFixture
 ) -> None:
+    """Both HTTP engines and both upstream WebSocket clients verify Qlik's CN-only certificate."""
     caplog.set_level(logging.WARNING, "qlik_sso_middleware")
     async with qlik_site(tmp_path) as sim:
         app, sso = build_app(
