@@ -12,6 +12,9 @@ import json
 import sys
 from pathlib import Path
 
+from qlik_sso_middleware.proxy.ws_client import WS_CLIENTS
+
+from .chaos import KINDS
 from .run import SoakSettings, run_soak
 from .table import markdown
 
@@ -24,11 +27,40 @@ def main() -> int:
     parser.add_argument("--users", type=int, default=300, help="simulated browsers (default 300)")
     parser.add_argument("--seed", type=int, default=1, help="chaos schedule and browsers' dice")
     parser.add_argument("--auth", choices=("session", "ticket", "header"), default="session")
+    parser.add_argument(
+        "--ws-client",
+        choices=WS_CLIENTS,
+        help="the relays' upstream WebSocket client (default: the library's)",
+    )
+    parser.add_argument(
+        "--faults",
+        default=",".join(KINDS),
+        help=f"comma-separated fault kinds to draw from (default all: {','.join(KINDS)})",
+    )
+    parser.add_argument(
+        "--verbose",
+        action="store_true",
+        help="the instances log the middleware's INFO messages (logins, renewals; with --keep)",
+    )
     parser.add_argument("--json", type=Path, help="write the figures and violations here")
     parser.add_argument("--keep", type=Path, help="keep logs and certificates in this directory")
     args = parser.parse_args()
     seconds = args.seconds if args.seconds is not None else 60 * (args.minutes or 30)
-    settings = SoakSettings.for_duration(seconds, users=args.users, seed=args.seed, auth=args.auth)
+    faults = tuple(k.strip() for k in args.faults.split(",") if k.strip())
+    unknown = sorted(set(faults) - set(KINDS))
+    if unknown or not faults:
+        parser.error(
+            f"--faults: unknown kind(s) {', '.join(unknown)}; choose from {', '.join(KINDS)}"
+        )
+    settings = SoakSettings.for_duration(
+        seconds,
+        users=args.users,
+        seed=args.seed,
+        auth=args.auth,
+        ws_client=args.ws_client,
+        faults=faults,
+        log_level="INFO" if args.verbose else None,
+    )
     if args.keep is not None:
         args.keep.mkdir(parents=True, exist_ok=True)
     result = asyncio.run(run_soak(settings, args.keep))

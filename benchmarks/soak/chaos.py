@@ -65,14 +65,26 @@ def _param(kind: str, rng: random.Random) -> float:
     return 0
 
 
-def plan(duration: float, *, warmup: float, window: float, gap: float, seed: int) -> list[Planned]:
-    """Faults from `warmup` on, in shuffled rounds of every kind, each followed by `gap` quiet
-    seconds, until the next one would not end (and be recovered from) before `duration`."""
+def plan(
+    duration: float,
+    *,
+    warmup: float,
+    window: float,
+    gap: float,
+    seed: int,
+    kinds: Sequence[str] = KINDS,
+) -> list[Planned]:
+    """Faults from `warmup` on, in shuffled rounds of every kind in `kinds`, each followed by
+    `gap` quiet seconds, until the next one would not end (and be recovered from) before
+    `duration`."""
+    unknown = sorted(set(kinds) - set(KINDS))
+    if unknown or not kinds:
+        raise ValueError(f"fault kinds must be some of {', '.join(KINDS)}; got {list(kinds)}")
     rng = random.Random(seed)
     at = warmup
     planned: list[Planned] = []
     while True:
-        for kind in rng.sample(KINDS, len(KINDS)):
+        for kind in rng.sample(list(kinds), len(kinds)):
             length = window if kind in _WINDOWED else 0.0
             if at + length + gap > duration:
                 return planned

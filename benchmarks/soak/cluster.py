@@ -41,7 +41,15 @@ class _Slot:
 class Cluster:
     """Redis, the Qlik simulator (with its control port) and `INSTANCES` app instances."""
 
-    def __init__(self, directory: Path, *, auth: str = "session", cross_user_every: int = 0):
+    def __init__(
+        self,
+        directory: Path,
+        *,
+        auth: str = "session",
+        ws_client: str | None = None,
+        log_level: str | None = None,
+        cross_user_every: int = 0,
+    ):
         redis = shutil.which("redis-server")
         if redis is None:
             raise RuntimeError("redis-server is not installed (apt-get install redis-server)")
@@ -75,6 +83,10 @@ class Cluster:
             "SEAL_KEY": Sealer.generate_key(),
             "SOAK_CROSS_USER_EVERY": str(cross_user_every),
         }
+        if ws_client is not None:
+            env["SOAK_WS_CLIENT"] = ws_client
+        if log_level is not None:
+            env["SOAK_LOG_LEVEL"] = log_level
         self.instances = []
         for index in range(INSTANCES):
             port = procs.free_port()

@@ -11,12 +11,19 @@ A Starlette app behind `QlikSSOMiddleware` with the Redis store, as an operator 
 - `GET /health`; `GET /_soak/stats`: RSS, open fds and asyncio tasks of this process.
 - Upstream timeouts are short (`read` 10 s) so a latency spike above them ends in 504s.
 
+`SOAK_WS_CLIENT=aiohttp` (or `websockets`) opens the relays' upstream sockets with that client
+instead of the library's default (`proxy/ws_client.py`).
+
+`SOAK_LOG_LEVEL=INFO` writes the middleware's own log (logins, renewals, sessions Qlik ended) to
+the instance's log as well (it logs nothing below WARNING otherwise).
+
 `SOAK_CROSS_USER_EVERY=N` plants a bug for the checker's own test: the store hands out another
 user's cached session once in N lookups. Never set it otherwise.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
@@ -41,6 +48,7 @@ from qlik_sso_middleware import (
 )
 from qlik_sso_middleware.auth.base import AuthStrategy
 from qlik_sso_middleware.errors import QlikSSOError
+from qlik_sso_middleware.proxy.ws_client import use_ws_client
 from qlik_sso_middleware.stores.base import QlikSession, SessionStore
 from qlik_sso_middleware.stores.redis import RedisSessionStore
 
@@ -112,6 +120,11 @@ def resolver(conn: HTTPConnection) -> QlikIdentity | None:
 
 
 def create_app() -> ASGIApp:
+    if level := os.environ.get("SOAK_LOG_LEVEL"):
+        logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        logging.getLogger("qlik_sso_middleware").setLevel(level.upper())
+    if client := os.environ.get("SOAK_WS_CLIENT"):
+        use_ws_client(client)
     store: SessionStore = RedisSessionStore(
         os.environ["REDIS_URL"], sealing_keys=[os.environ["SEAL_KEY"]], key_prefix="soak:"
     )

@@ -22,7 +22,7 @@ import httpx2 as httpx
 
 from .balancer import Balancer
 from .browser import Browser, Pace
-from .chaos import Chaos, plan
+from .chaos import KINDS, Chaos, plan
 from .checker import Checker
 from .cluster import Cluster
 from .figures import Limits, Sample, Verdict
@@ -44,6 +44,9 @@ class SoakSettings:
     users: int = 300
     seed: int = 1
     auth: str = "session"
+    ws_client: str | None = None  # the relays' upstream client (None: the library's default)
+    faults: tuple[str, ...] = KINDS  # the fault kinds the chaos draws from
+    log_level: str | None = None  # the middleware's log level in the instances' logs
     warmup: float = 60.0
     window: float = 20.0  # how long a windowed fault lasts
     gap: float = 40.0  # quiet after each fault
@@ -107,7 +110,13 @@ async def run_soak(settings: SoakSettings, directory: Path | None = None) -> Soa
 
 
 async def _run(settings: SoakSettings, directory: Path) -> SoakResult:
-    cluster = Cluster(directory, auth=settings.auth, cross_user_every=settings.cross_user_every)
+    cluster = Cluster(
+        directory,
+        auth=settings.auth,
+        ws_client=settings.ws_client,
+        log_level=settings.log_level,
+        cross_user_every=settings.cross_user_every,
+    )
     checker = Checker(settings.limits)
     result = SoakResult(settings, Verdict([], {}), directory)
     await asyncio.to_thread(cluster.start)
@@ -148,6 +157,7 @@ async def _run(settings: SoakSettings, directory: Path) -> SoakResult:
                 window=settings.window,
                 gap=settings.gap,
                 seed=settings.seed,
+                kinds=settings.faults,
             )
             try:
                 await chaos.run(planned)

@@ -5,6 +5,9 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from qlik_sso_middleware.proxy.ws_client import current_ws_client
+
+from .chaos import KINDS
 from .run import SoakResult
 
 __all__ = ["markdown"]
@@ -33,8 +36,11 @@ def markdown(result: SoakResult) -> str:
     load_text = (
         f"load average {sum(load) / len(load):.1f} (max {max(load):.1f})" if load else "load n/a"
     )
+    client = s.ws_client or f"{current_ws_client()} (the default)"
+    faults = "" if set(s.faults) == set(KINDS) else f", faults limited to {', '.join(s.faults)}"
     lines = [
         f"**{s.users} users × {s.duration / 60:g} min**, seed {s.seed}, {s.auth} auth, "
+        f"engine WebSocket client {client}{faults}, "
         f"2 app instances + Redis + simulator, each its own process; {load_text}.",
         "",
         "| load held | |",

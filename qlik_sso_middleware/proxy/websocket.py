@@ -12,6 +12,7 @@ us connect to Qlik's address while presenting the browser's `Host` (Qlik builds 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 
@@ -36,6 +37,51 @@ class _SessionGone(Exception):
     """Qlik's first message said our session is not valid (mustAuthenticate)."""
 
 
+#: How much of the browser's opening messages a first socket keeps for a replay: the calls a
+#: page makes as it opens (OpenDoc, layouts), not a flood.
+EARLY_MESSAGES = 64
+EARLY_CHARS = 1024 * 1024
+
+
+class _EarlyMessages:
+    """The browser's messages sent up a first socket before Qlik's first message.
+
+    The browser may send as soon as its socket is open (enigma.js sends OpenDoc at once), and Qlik
+    speaks first. When Qlik's first message is mustAuthenticate, Qlik had no session for that
+    socket and acted on none of them: they are sent again, in order, on the socket opened with the
+    renewed session (without this, a call made during a Qlik restart was never answered). Kept
+    until Qlik's first message shows the session good, and within a bound: past it the socket
+    cannot be replaced, and the browser gets Qlik's mustAuthenticate as it came.
+    """
+
+    __slots__ = ("chars", "messages", "overflowed", "settled")
+
+    def __init__(self) -> None:
+        self.messages: list[str | bytes] = []
+        self.chars = 0
+        self.overflowed = False
+        self.settled = False
+
+    def add(self, data: str | bytes) -> None:
+        if self.settled or self.overflowed:
+            return
+        self.chars += len(data)
+        if len(self.messages) >= EARLY_MESSAGES or self.chars > EARLY_CHARS:
+            self.overflowed = True
+            self.messages.clear()
+            return
+        self.messages.append(data)
+
+    def settle(self) -> None:
+        """Qlik's first message was not mustAuthenticate: nothing will be replayed."""
+        self.settled = True
+        self.messages.clear()
+
+    @property
+    def replayable(self) -> bool:
+        return not (self.settled or self.overflowed)
+
+
 async def forward_websocket(
     route: Route,
     session: ForwardingSession,
@@ -52,13 +98,22 @@ async def forward_websocket(
         # The browser left while we were connecting: tell Qlik (1001) without waiting for it.
         hang_up(up)
         raise
+    early = _EarlyMessages()
     try:
-        await _relay(session, up, receive, send)
+        await _relay(session, up, receive, send, early=early)
     except _SessionGone:
-        # Renew once and reconnect; the browser only ever sees the working socket.
+        # Renew once and reconnect; the browser only ever sees the working socket, and what it
+        # had already sent reaches Qlik on that socket.
         await session.renew()
         up = await _connect(route, session, req)
-        await _relay(session, up, receive, send, first=False)
+        try:
+            with contextlib.suppress(ConnectionClosed):  # the relay below reports the close
+                for message in early.messages:
+                    await up.send(message)
+        except BaseException:
+            hang_up(up)
+            raise
+        await _relay(session, up, receive, send)
 
 
 async def _connect(
@@ -152,32 +207,29 @@ async def _relay(
     receive: Receive,
     send: Send,
     *,
-    first: bool = True,
+    early: _EarlyMessages | None = None,
 ) -> None:
-    """Relay until one side closes. Raises `_SessionGone` only before any browser frame went up."""
-    browser_sent = 0
-
-    def counted() -> None:
-        nonlocal browser_sent
-        browser_sent += 1
+    """Relay until one side closes. With `early` (a first socket), the browser's messages are
+    kept there until Qlik's first message, and `_SessionGone` is raised if that message is
+    mustAuthenticate while they can still be replayed."""
 
     async def qlik_to_browser() -> None:
-        seen_first = not first
         closed: ConnectionClosed | None = None
         try:
             async for data in up:
                 if isinstance(data, str):
                     notice = _notice(data)
-                    if notice is not None:
-                        if notice == "mustAuthenticate" and not seen_first and browser_sent == 0:
+                    if early is not None and not early.settled:
+                        if notice == "mustAuthenticate" and early.replayable:
                             raise _SessionGone
-                        if notice in ("OnSessionClosed", "OnSessionTimedOut", "mustAuthenticate"):
-                            # The next request of this user gets a fresh session.
-                            await session.ended()
-                    seen_first = True
+                        early.settle()
+                    if notice in ("OnSessionClosed", "OnSessionTimedOut", "mustAuthenticate"):
+                        # The next request of this user gets a fresh session.
+                        await session.ended()
                     await send({"type": "websocket.send", "text": data})
                 else:
-                    seen_first = True
+                    if early is not None and not early.settled:
+                        early.settle()
                     await send({"type": "websocket.send", "bytes": data})
         except ConnectionClosed as exc:
             closed = exc
@@ -186,7 +238,7 @@ async def _relay(
     await run_relay(
         up,
         qlik_to_browser(),
-        browser_to_upstream(receive, up, counted),
+        browser_to_upstream(receive, up, early.add if early is not None else None),
         log=logger,
         label="WebSocket relay",
         reraise=(_SessionGone,),

@@ -27,18 +27,20 @@ _HANDOVER_SECONDS = 10.0
 
 
 async def browser_to_upstream(
-    receive: Receive, up: UpstreamSocket, on_message: Callable[[], None] | None = None
+    receive: Receive, up: UpstreamSocket, on_message: Callable[[str | bytes], None] | None = None
 ) -> None:
     """Forward the browser's messages as they are (text stays text) until it disconnects, then
-    close the upstream socket with the browser's code and reason."""
+    close the upstream socket with the browser's code and reason. `on_message` sees each message
+    before it is sent (so it has it even if this task is cancelled during the send)."""
     while True:
         message = await receive()
         kind = message["type"]
         if kind == "websocket.receive":
-            if on_message is not None:
-                on_message()
             text = message.get("text")
-            await up.send(text if text is not None else message.get("bytes") or b"")
+            data: str | bytes = text if text is not None else message.get("bytes") or b""
+            if on_message is not None:
+                on_message(data)
+            await up.send(data)
         elif kind == "websocket.disconnect":
             code = wire_close_code(int(message.get("code", 1000)))
             await up.close(code, message.get("reason") or "")

@@ -8,6 +8,8 @@ from __future__ import annotations
 import itertools
 from pathlib import Path
 
+import pytest
+
 from benchmarks.soak.chaos import KINDS, plan
 from benchmarks.soak.checker import Checker
 from benchmarks.soak.figures import Limits, Sample
@@ -245,3 +247,13 @@ def test_the_chaos_plan_has_every_fault_kind_in_a_minute_one_at_a_time() -> None
     assert planned[-1].at + planned[-1].duration + 3.0 <= 60.0
     assert plan(60.0, warmup=8.0, window=3.0, gap=3.0, seed=1) == planned  # reproducible
     assert plan(60.0, warmup=8.0, window=3.0, gap=3.0, seed=2) != planned
+
+
+def test_the_chaos_plan_can_be_limited_to_some_fault_kinds() -> None:
+    planned = plan(60.0, warmup=8.0, window=3.0, gap=3.0, seed=1, kinds=("ws_close", "qlik_5xx"))
+    assert {p.kind for p in planned} == {"ws_close", "qlik_5xx"}
+    assert len(planned) > 2  # rounds repeat the chosen kinds until the run ends
+    with pytest.raises(ValueError, match="fault kinds must be some of"):
+        plan(60.0, warmup=8.0, window=3.0, gap=3.0, seed=1, kinds=("ws_close", "meteor"))
+    with pytest.raises(ValueError, match="fault kinds must be some of"):
+        plan(60.0, warmup=8.0, window=3.0, gap=3.0, seed=1, kinds=())

@@ -12,6 +12,7 @@ import base64
 import contextlib
 import gc
 import hashlib
+import json
 import logging
 import os
 import socket
@@ -26,6 +27,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from qlik_sso_middleware import Timeouts
+from qlik_sso_middleware.proxy import websocket
 from qlik_sso_middleware.testing import DEMO_APPS, QlikSimulator, VirtualProxy
 
 from ..apps import build_app
@@ -333,6 +335,101 @@ async def test_browser_gone_during_the_handshake_is_hung_up_on_qlik(
         await asyncio.wait_for(hung_up.wait(), 15)
     assert seen[0][0] == 0x8
     assert struct.unpack("!H", seen[0][1][:2])[0] == 1001
+
+
+# -- a session Qlik forgot ---------------------------------------------------------------------------
+
+MUST_AUTHENTICATE = json.dumps(
+    {
+        "jsonrpc": "2.0",
+        "method": "OnAuthenticationInformation",
+        "params": {"mustAuthenticate": True, "loginUri": "http://qlik/login"},
+    }
+).encode()
+GREETING = json.dumps(
+    {
+        "jsonrpc": "2.0",
+        "method": "OnAuthenticationInformation",
+        "params": {"userId": "alice", "userDirectory": "ACME", "mustAuthenticate": False},
+    }
+).encode()
+
+
+def forgetful_qlik(calls_first: int, seen: list[list[bytes]]) -> Script:
+    """A Qlik restarted under the middleware's feet: its first socket waits for `calls_first`
+    calls from the browser, then says mustAuthenticate and closes; its later sockets greet, and
+    answer every call with the call's own id, method and the socket's number."""
+
+    async def script(head: bytes, reader: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+        number = len(seen)
+        got: list[bytes] = []
+        seen.append(got)
+        w.write(accept(head))
+        if number == 0:
+            for _ in range(calls_first):
+                got.append((await read_message(reader))[1])
+            w.write(frame(0x1, MUST_AUTHENTICATE) + close_frame(1000))
+            await w.drain()
+            await read_message(reader)  # the close's answer
+            return
+        w.write(frame(0x1, GREETING))
+        while True:
+            opcode, data = await read_message(reader)
+            if opcode == 0x8:
+                return
+            got.append(data)
+            call = json.loads(data)
+            answer = {"jsonrpc": "2.0", "id": call["id"], "result": [call["method"], number]}
+            w.write(frame(0x1, json.dumps(answer).encode()))
+            await w.drain()
+
+    return script
+
+
+def call(number: int, method: str) -> str:
+    return json.dumps({"jsonrpc": "2.0", "id": number, "method": method, "handle": -1})
+
+
+async def test_calls_sent_before_qlik_forgot_the_session_are_answered_on_the_renewed_socket(
+    simulator: QlikSimulator,
+) -> None:
+    # enigma.js sends OpenDoc as soon as the socket opens; here it reaches a Qlik that has just
+    # restarted, which answers with mustAuthenticate. The browser must still get its answers.
+    seen: list[list[bytes]] = []
+    async with scripted(simulator, forgetful_qlik(2, seen)) as url, open_ws(url) as ws:
+        await ws.send(call(1, "OpenDoc"))
+        await ws.send(call(2, "GetAppLayout"))
+        assert json.loads(await ws.recv())["params"]["mustAuthenticate"] is False
+        answers = [json.loads(await asyncio.wait_for(ws.recv(), 10)) for _ in range(2)]
+        await ws.send(call(3, "GetObject"))
+        answers.append(json.loads(await asyncio.wait_for(ws.recv(), 10)))
+    assert [(a["id"], a["result"]) for a in answers] == [
+        (1, ["OpenDoc", 1]),
+        (2, ["GetAppLayout", 1]),
+        (3, ["GetObject", 1]),
+    ]
+    # The renewed socket got each call once, in order; the first socket had got the first two.
+    assert [json.loads(m)["id"] for m in seen[1]] == [1, 2, 3]
+    assert [json.loads(m)["id"] for m in seen[0]] == [1, 2]
+    assert simulator.logins("ACME\\alice") == 2  # the session was renewed once
+
+
+async def test_past_the_replay_bound_the_browser_gets_qliks_must_authenticate(
+    simulator: QlikSimulator,
+) -> None:
+    # A browser that floods a socket before Qlik spoke is not buffered without end: past the
+    # bound, Qlik's answer reaches it as it came (and its next request gets a fresh session).
+    seen: list[list[bytes]] = []
+    flood = websocket.EARLY_MESSAGES + 1
+    async with scripted(simulator, forgetful_qlik(flood, seen)) as url, open_ws(url) as ws:
+        for number in range(1, flood + 1):
+            await ws.send(call(number, "GetLayout"))
+        notice = json.loads(await asyncio.wait_for(ws.recv(), 10))
+        with pytest.raises(ConnectionClosed):
+            await asyncio.wait_for(ws.recv(), 10)
+    assert notice["params"]["mustAuthenticate"] is True
+    assert ws.close_code == 1000
+    assert len(seen) == 1  # no second socket
 
 
 # -- flow control ------------------------------------------------------------------------------------
