@@ -42,9 +42,9 @@ T = TypeVar("T")
 _UPSTREAMS = {"asgi": "benchmarks.upstream:app", "starlette": "benchmarks.upstream:starlette_app"}
 #: Groups of scenarios `--scenarios` selects from.
 SCENARIOS = ("stream", "http", "upload", "ws", "logins", "micro")
-TARGETS = ("middleware", "aiohttp", "aiohttp-ws", "floor", "nginx", "offload", "offload+cache")
-#: Targets a run measures unless `--targets` names others ("aiohttp-ws" only compares WS clients).
-DEFAULT_TARGETS = frozenset(TARGETS) - {"aiohttp-ws"}
+TARGETS = ("middleware", "aiohttp", "websockets-ws", "floor", "nginx", "offload", "offload+cache")
+#: Targets a run measures unless `--targets` names others ("websockets-ws" only compares WS clients).
+DEFAULT_TARGETS = frozenset(TARGETS) - {"websockets-ws"}
 
 
 class Settings:
@@ -110,7 +110,11 @@ def run(settings: Settings, out: Path | None) -> str:
             _start_proxy(stack, name, "benchmarks.proxied:create_app", upstream, env)
             for key, name, env in (
                 ("aiohttp", "middleware (aiohttp)", {"QLIK_BENCH_ENGINE": "aiohttp"}),
-                ("aiohttp-ws", "middleware (aiohttp ws)", {"QLIK_BENCH_WS_CLIENT": "aiohttp"}),
+                (
+                    "websockets-ws",
+                    "middleware (websockets ws)",
+                    {"QLIK_BENCH_WS_CLIENT": "websockets"},
+                ),
             )
             if wanted(key) and (key != "aiohttp" or reqwest_installed())
         ]

@@ -2,8 +2,8 @@
 
 `python -m benchmarks` measures this app in the same run as the middleware (column "floor"), so
 every run shows how much of the middleware's cost is the architecture (uvicorn on one side,
-pyreqwest / `websockets` on the other) and how much is its own work. It is built from the same
-libraries, configured the same way, and does only what any reverse proxy must:
+pyreqwest / aiohttp's WebSocket client on the other) and how much is its own work. It is built
+from the same libraries, configured the same way, and does only what any reverse proxy must:
 
 - HTTP: the request goes on with the browser's headers minus hop-by-hop ones (Host rewritten by the
   client), body streamed; the answer comes back streamed. No identity, session, path, Origin or

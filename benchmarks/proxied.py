@@ -35,7 +35,7 @@ def create_app(front_proxy: FrontProxy | None = None) -> QlikSSOMiddleware:
     upstream = os.environ["QLIK_BENCH_UPSTREAM"]
     app = Starlette(routes=[Route("/", home)])
     engine = os.environ.get("QLIK_BENCH_ENGINE", "auto")  # "aiohttp": the bare install's engine
-    if os.environ.get("QLIK_BENCH_WS_CLIENT"):  # "aiohttp": the relay on aiohttp's WS client
+    if os.environ.get("QLIK_BENCH_WS_CLIENT"):  # "websockets": the relay on the websockets client
         use_ws_client(os.environ["QLIK_BENCH_WS_CLIENT"])
     target = QlikTarget(upstream, prefix="sso", auth=HeaderAuth("hdr-usr"), http_engine=engine)
     return QlikSSOMiddleware(app, target=target, resolver=cookie_resolver, front_proxy=front_proxy)

@@ -10,7 +10,7 @@ Medians = dict[str, dict[str, float]]
 
 #: The middleware in other configurations, measured beside "middleware" ([fast] engine when
 #: installed): the bare install's aiohttp engine, and aiohttp's upstream WebSocket client.
-VARIANTS = ("middleware (aiohttp)", "middleware (aiohttp ws)")
+VARIANTS = ("middleware (aiohttp)", "middleware (websockets ws)")
 
 #: The offload columns (benchmarks/offload.py).
 OFFLOAD = ("offload", "offload+cache")

@@ -1,9 +1,10 @@
 """The relays' upstream WebSocket on aiohttp's client, behind the interface the relays already use.
 
 Why: measured with `python -m benchmarks.engines`, aiohttp's client spends less CPU per small
-round trip than `websockets`' (README, "Dependencies"; the engine socket's traffic is mostly small
-JSON-RPC messages), and aiohttp is already the proxy's HTTP engine. `ws_client.connect_relay`
-opens this socket when `ws_client.WS_CLIENT` is "aiohttp".
+round trip than `websockets`' (the engine socket's traffic is mostly small JSON-RPC messages), and
+in the relay it carried 11-28 % more 100 B round trips per second in every quiet interleaved run
+(README, "Dependencies"); aiohttp is already the proxy's HTTP engine. `ws_client.connect_relay`
+opens this socket unless `ws_client.use_ws_client("websockets")` was called.
 
 `AiohttpUpstream` offers what the relays use of websockets' `ClientConnection`, with the same
 contract, so `ws_relay.py` and both relays stay as they are:

@@ -9,8 +9,9 @@
   that may.
 - `hang_up`: leave an open upstream socket at once with 1001 (going away), without awaiting the
   peer's answer (the browser left while we were connecting).
-- `WS_CLIENT`: which library opens the upstream socket, `"websockets"` or `"aiohttp"`
-  (`ws_aiohttp.py`, the same contract); `UpstreamSocket` is what the relays use of either.
+- `use_ws_client`: which library opens the upstream socket, `"aiohttp"` (the default: faster per
+  small message in the relay, README "Dependencies") or `"websockets"` (`ws_aiohttp.py` keeps
+  websockets' contract); `UpstreamSocket` is what the relays use of either.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ __all__ = [
 
 #: The libraries that can open a relay's upstream socket (see `use_ws_client`).
 WS_CLIENTS = ("websockets", "aiohttp")
-_client = {"name": "websockets"}
+_client = {"name": "aiohttp"}
 
 
 def use_ws_client(name: str) -> None:
