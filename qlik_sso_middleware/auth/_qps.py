@@ -49,6 +49,7 @@ from ..errors import (
 )
 from ..identity import QlikIdentity
 from ._qps_settings import QPSSettings
+from ._raw_http import exception_chain, read_capped
 from .certificates import client_ssl_context, load_client_credentials
 
 __all__ = ["QPSClient", "QPSSettings", "QPSTicket", "field_of", "new_xrfkey"]
@@ -84,15 +85,6 @@ def field_of(body: dict[str, Any], name: str) -> Any:
         if isinstance(key, str) and key.lower() == lowered:
             return value
     return None
-
-
-def _chain(exc: BaseException) -> list[BaseException]:
-    seen: list[BaseException] = []
-    current: BaseException | None = exc
-    while current is not None and current not in seen and len(seen) < 16:
-        seen.append(current)
-        current = current.__cause__ or current.__context__
-    return seen
 
 
 class QPSClient:
@@ -290,14 +282,10 @@ class QPSClient:
         response: httpx.Response | None = None
         try:
             response = await self._transport.handle_async_request(request)
-            chunks: list[bytes] = []
-            size = 0
-            async for chunk in response.aiter_raw():
-                size += len(chunk)
-                if size > _MAX_BODY:
-                    raise QPSError(f"QPS answered {operation} with more than {_MAX_BODY} bytes")
-                chunks.append(chunk)
-            return response.status_code, b"".join(chunks), response.headers
+            body = await read_capped(response, _MAX_BODY)
+            if body is None:
+                raise QPSError(f"QPS answered {operation} with more than {_MAX_BODY} bytes")
+            return response.status_code, body, response.headers
         except httpx.TimeoutException as exc:
             raise QlikTimeout(
                 f"QPS at {self._where} did not answer {operation} within "
@@ -312,7 +300,7 @@ class QPSClient:
     def _transport_error(
         self, exc: httpx.TransportError, operation: str, *, got_headers: bool
     ) -> Exception:
-        chain = _chain(exc)
+        chain = exception_chain(exc)
         verify_failure = next(
             (e for e in chain if isinstance(e, ssl.SSLCertVerificationError)), None
         )

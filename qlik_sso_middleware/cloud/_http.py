@@ -25,7 +25,7 @@ from typing import Any
 
 import httpx2 as httpx
 
-from ..auth._qps import _chain
+from ..auth._raw_http import exception_chain, read_capped
 from ..errors import QlikTimeout, QlikUnavailable
 from ..proxy.aiohttp_transport import AiohttpTransport
 from .target import CloudTarget
@@ -104,7 +104,7 @@ class CloudAnswer:
 
 def _certificate_failure(exc: BaseException) -> str | None:
     found = None
-    for cause in _chain(exc):
+    for cause in exception_chain(exc):
         if isinstance(cause, ssl.SSLCertVerificationError):
             # aiohttp's wrapper is one too, without the message: the ssl module's comes later.
             message = getattr(cause, "verify_message", None)
@@ -151,17 +151,13 @@ class CloudHttp:
         response: httpx.Response | None = None
         try:
             response = await self._transport.handle_async_request(request)
-            chunks: list[bytes] = []
-            size = 0
-            async for chunk in response.aiter_raw():
-                size += len(chunk)
-                if size > _MAX_BODY:
-                    raise QlikUnavailable(
-                        f"Qlik Cloud at {self.target.host} answered {operation} with more than "
-                        f"{_MAX_BODY} bytes"
-                    )
-                chunks.append(chunk)
-            answer = CloudAnswer(response.status_code, response.headers, b"".join(chunks))
+            body = await read_capped(response, _MAX_BODY)
+            if body is None:
+                raise QlikUnavailable(
+                    f"Qlik Cloud at {self.target.host} answered {operation} with more than "
+                    f"{_MAX_BODY} bytes"
+                )
+            answer = CloudAnswer(response.status_code, response.headers, body)
         except httpx.TimeoutException as exc:
             raise QlikTimeout(
                 f"Qlik Cloud at {self.target.host} did not answer {operation} within "

@@ -356,3 +356,17 @@ async def test_no_secret_in_errors_or_logs(
     assert "session/{id}" in errors[0]
     for text in [*errors, caplog.text]:
         assert SESSION_ID not in text
+
+
+async def test_an_answer_over_four_mebibytes_is_refused(
+    certs: CertificateFiles, fake: tuple[FakeQPS, int]
+) -> None:
+    # QPS answers are small JSON documents: a huge one is a broken or hostile server, never buffered.
+    qps, port = fake
+    padding = 4 * 1024 * 1024
+    qps.answer = {"POST /qps/tkt/ticket": JSONResponse({"Ticket": "T-abc", "Pad": "x" * padding})}
+    async with QPSClient(pem_settings(certs, port)) as client:
+        with pytest.raises(QPSError, match="ticket with more than 4194304 bytes"):
+            await client.create_ticket(ALICE)
+        qps.answer = {"POST /qps/tkt/ticket": JSONResponse({"Ticket": "T-abc", "Pad": "x" * 1000})}
+        assert (await client.create_ticket(ALICE)).ticket == "T-abc"
