@@ -18,20 +18,18 @@ from ..servers import serve
 CHUNK = 64 * 1024
 
 
-class Sender:
-    """Streams `n` bytes in CHUNK pieces."""
+async def stream_bytes(request: Request) -> StreamingResponse:
+    """`n` bytes in CHUNK pieces, so the reader sees the body arrive in several reads."""
+    total = int(request.path_params["n"])
 
-    async def handle(self, request: Request) -> StreamingResponse:
-        total = int(request.path_params["n"])
+    async def body() -> AsyncIterator[bytes]:
+        left = total
+        while left > 0:
+            piece = b"x" * min(CHUNK, left)
+            left -= len(piece)
+            yield piece
 
-        async def body() -> AsyncIterator[bytes]:
-            left = total
-            while left > 0:
-                piece = b"x" * min(CHUNK, left)
-                left -= len(piece)
-                yield piece
-
-        return StreamingResponse(body(), media_type="application/octet-stream")
+    return StreamingResponse(body(), media_type="application/octet-stream")
 
 
 async def fetch_capped(base: str, n: int, limit: int) -> bytes | None:
@@ -47,23 +45,17 @@ async def fetch_capped(base: str, n: int, limit: int) -> bytes | None:
 
 
 @pytest.fixture
-async def sender() -> AsyncIterator[tuple[Sender, str]]:
-    sender = Sender()
-    app = Starlette(routes=[Route("/bytes/{n:int}", sender.handle)])
-    async with serve(app) as base:
-        yield sender, base
+async def base() -> AsyncIterator[str]:
+    async with serve(Starlette(routes=[Route("/bytes/{n:int}", stream_bytes)])) as url:
+        yield url
 
 
 @pytest.mark.parametrize("n", [0, 1, CHUNK, 3 * CHUNK + 7])
-async def test_body_at_or_under_the_limit_is_returned_whole(
-    sender: tuple[Sender, str], n: int
-) -> None:
-    _, base = sender
+async def test_body_at_or_under_the_limit_is_returned_whole(base: str, n: int) -> None:
     assert await fetch_capped(base, n, limit=3 * CHUNK + 7) == b"x" * n
 
 
-async def test_one_byte_over_the_limit_gives_none(sender: tuple[Sender, str]) -> None:
-    _, base = sender
+async def test_one_byte_over_the_limit_gives_none(base: str) -> None:
     assert await fetch_capped(base, 3 * CHUNK + 8, limit=3 * CHUNK + 7) is None
 
 
